@@ -1,1 +1,129 @@
+//! Report every request of an HTTP API to Google Analytics, without touching its latency.
+//!
+//! `tower-ga` is a [tower] middleware. Add [`GaLayer`] to an axum `Router` (or any tower service),
+//! and each request becomes a GA `page_view`: the page location (absolute URL, secrets in the query
+//! redacted), a title from the matched route (`GET /users/{id}`) or an annotation, the referrer,
+//! the response status and the server latency. API owners then see in GA which endpoints are used
+//! (and which can be deprecated) and which are hot.
+//!
+//! The request path only copies a few reference-counted values and `try_send`s the hit onto a
+//! bounded queue when the response is produced. A background thread encodes, batches (by client,
+//! up to 25 events a request), sends with bounded concurrency and timeouts, and retries transient
+//! failures. Nothing on the request path waits on the network, a lock or queue capacity: when the
+//! queue is full the hit is dropped and counted.
+//!
+//! GA4's Measurement Protocol is the default; the legacy Universal Analytics v1 protocol is chosen
+//! by a `UA-` tracking id (Google stopped processing UA properties in 2023/2024).
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use axum::{routing::get, Extension, Router};
+//! use tower_ga::{GaLayer, NoTrack, PageTitle, UserId};
+//!
+//! async fn user() -> &'static str { "user" }
+//! async fn health() -> &'static str { "ok" }
+//! async fn me() -> (Extension<UserId>, &'static str) { (Extension(UserId::new("42")), "me") }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let ga = GaLayer::new("G-XXXXXXXXXX")          // measurement id
+//!     .api_secret("secret")                       // GA4 API secret
+//!     .endpoint("http://127.0.0.1:5000");        // optional: a local collector
+//! let handle = ga.handle();
+//! let app = Router::new()
+//!     .route("/users/{id}", get(user).layer(PageTitle::new("User detail")))
+//!     .route("/health", get(health).layer(NoTrack))
+//!     .route("/me", get(me))
+//!     .layer(ga);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app).with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! let all_sent: bool = handle.shutdown(Duration::from_secs(2)).await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Where to put the layer
+//!
+//! Use `Router::layer`: axum then wraps each route after routing, so the matched route template
+//! (`MatchedPath`) is known, nested routers included. Wrapping the whole `Router` as a service (or
+//! using `nest_service`) hides the template: every request is then "unmatched" unless you annotate
+//! it. Per-route [`PageTitle`], [`NoTrack`] and [`UserId`] work as route layers, as response
+//! extensions, or as request extensions set by a middleware outside the `GaLayer`
+//! (see [`markers`](crate::markers)).
+//!
+//! # What is sent
+//!
+//! For GA4, one `page_view` event per tracked request with `page_location`, `page_title`,
+//! `page_referrer`, `session_id` and `engagement_time_msec` (both needed for Realtime and the user
+//! metrics), `timestamp_micros` (when the request arrived, so a hit sent late keeps its time), and
+//! the custom params `http_method`, `http_route`, `http_status_code`, `server_latency_ms` and
+//! `data_source`. The request's `User-Agent` goes in the top-level `user_agent` (switchable), the
+//! [`UserId`] in `user_id`. Every value is truncated at a character boundary to GA's limit.
+//!
+//! # Privacy defaults
+//!
+//! - No client IP is sent unless [`GaLayer::send_client_ip`] says so (optionally truncated).
+//! - Query parameters whose names look secret (`token`, `key`, `password`, `session`, …) are sent
+//!   as `REDACTED`; the API secret never appears in logs or `Debug` output.
+//! - The client id is a keyed hash of the consumer's identity, rotated daily; see [`client_id`].
+//!
+//! # Testing your own code
+//!
+//! With the `testing` feature, [`testing::RecordingTransport`] records what would be sent.
+//!
+//! [tower]: https://docs.rs/tower
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod client_id;
+mod config;
+mod future;
+mod hit;
+mod hooks;
+mod layer;
+pub mod markers;
+mod page;
+mod protocol;
+mod sender;
+mod service;
+mod stats;
+pub mod validate;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+#[cfg(feature = "collector")]
+// collector: pending
+pub use client_id::ClientIdStrategy;
+pub use config::{IpMode, DEFAULT_ENDPOINT, EU_ENDPOINT};
+pub use future::ResponseFuture;
+pub use hit::{ClientIp, Hit, MatchedRoute};
+pub use hooks::{
+    BatchOutcome, DefaultFilter, Filter, MakeClientId, MakeTitle, OnFailure, OnSuccess, PROBE_PATHS,
+};
+pub use layer::{ConfigError, GaLayer};
+pub use markers::{ClientId, NoTrack, PageTitle, UserId};
+pub use page::{DEFAULT_REDACTED_PARAMS, REDACTED, UNMATCHED_TITLE};
+pub use protocol::{Protocol, ValidationCode, ValidationMessage};
+pub use sender::retry::RetryPolicy;
+#[cfg(feature = "reqwest")]
+pub use sender::transport::ReqwestTransport;
+pub use sender::transport::{BoxFuture, Outgoing, Reply, Transport, TransportError};
+pub use sender::Handle;
+pub use service::GaService;
+pub use stats::Stats;
+
+/// GA4 limits and param names.
+pub mod ga4 {
+    pub use crate::protocol::ga4::{
+        params, MAX_BODY_BYTES, MAX_EVENTS, MAX_ID_LEN, MAX_NAME_LEN, MAX_PARAMS,
+        MAX_PARAM_VALUE_LEN, MAX_USER_ID_LEN, MAX_USER_PROPERTIES, RESERVED_EVENT_NAMES,
+        RESERVED_PARAM_PREFIXES, RESERVED_USER_PROPERTIES,
+    };
+}
+
+/// Universal Analytics v1 limits.
+pub mod ua {
+    pub use crate::protocol::ua::{MAX_BATCH_BYTES, MAX_BATCH_HITS, MAX_HIT_BYTES};
+}

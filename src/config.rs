@@ -1,0 +1,172 @@
+//! The settings behind [`GaLayer`](crate::GaLayer)'s builder methods, with their defaults.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+
+use crate::client_id::{ClientIdStrategy, Key};
+use crate::hooks::{
+    DefaultFilter, Filter, HookName, MakeClientId, MakeTitle, OnFailure, OnSuccess,
+};
+use crate::page::{DEFAULT_REDACTED_PARAMS, UNMATCHED_TITLE};
+use crate::protocol::Protocol;
+use crate::sender::retry::RetryPolicy;
+use crate::sender::transport::Transport;
+
+/// Google's collection host.
+pub const DEFAULT_ENDPOINT: &str = "https://www.google-analytics.com";
+/// Google's collection host for EU data processing (GA4 only).
+pub const EU_ENDPOINT: &str = "https://region1.google-analytics.com";
+
+/// Whether and how the client IP is sent to Google.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IpMode {
+    /// Never sent (the default). GA then locates users from nothing, or from earlier browser data.
+    #[default]
+    Off,
+    /// Sent truncated to its network: IPv4 /24, IPv6 /48.
+    Truncated,
+    /// Sent as seen.
+    Full,
+}
+
+/// A string that never shows in `Debug` output.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "<empty>"
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) tracking_id: String,
+    pub(crate) protocol: Option<Protocol>,
+    pub(crate) api_secret: Option<Secret>,
+    pub(crate) endpoint: Option<String>,
+    pub(crate) eu: bool,
+    pub(crate) validation: bool,
+
+    // What a hit reports.
+    pub(crate) host_override: Option<String>,
+    pub(crate) default_scheme: &'static str,
+    pub(crate) fallback_host: String,
+    pub(crate) trust_proxy: bool,
+    pub(crate) redact_params: Vec<String>,
+    pub(crate) strip_query: bool,
+    pub(crate) unmatched_title: String,
+    pub(crate) skip_unmatched: bool,
+    pub(crate) make_title: Option<Arc<dyn MakeTitle>>,
+    pub(crate) send_user_agent: bool,
+    pub(crate) ip_mode: IpMode,
+    pub(crate) data_source: String,
+    pub(crate) extra_params: Vec<(String, serde_json::Value)>,
+    pub(crate) param_value_limit: usize,
+    pub(crate) filter: Arc<dyn Filter>,
+
+    // Identity.
+    pub(crate) client_id_strategy: ClientIdStrategy,
+    pub(crate) make_client_id: Option<Arc<dyn MakeClientId>>,
+    pub(crate) key: Key,
+    pub(crate) credential_header: Option<HeaderName>,
+    pub(crate) session_timeout: Duration,
+
+    // The sender.
+    pub(crate) queue_capacity: usize,
+    pub(crate) flush_interval: Duration,
+    pub(crate) max_concurrency: usize,
+    pub(crate) request_timeout: Duration,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) transport: Option<Arc<dyn Transport>>,
+    pub(crate) on_success: Arc<dyn OnSuccess>,
+    pub(crate) on_failure: Arc<dyn OnFailure>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tracking_id: String::new(),
+            protocol: None,
+            api_secret: None,
+            endpoint: None,
+            eu: false,
+            validation: false,
+            host_override: None,
+            default_scheme: "http",
+            fallback_host: "localhost".into(),
+            trust_proxy: false,
+            redact_params: DEFAULT_REDACTED_PARAMS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            strip_query: false,
+            unmatched_title: UNMATCHED_TITLE.into(),
+            skip_unmatched: false,
+            make_title: None,
+            send_user_agent: true,
+            ip_mode: IpMode::Off,
+            data_source: "api".into(),
+            extra_params: Vec::new(),
+            param_value_limit: 100,
+            filter: Arc::new(DefaultFilter),
+            client_id_strategy: ClientIdStrategy::Keyed,
+            make_client_id: None,
+            key: Key::random(),
+            credential_header: None,
+            session_timeout: Duration::from_secs(30 * 60),
+            queue_capacity: 4096,
+            flush_interval: Duration::from_millis(500),
+            max_concurrency: 4,
+            request_timeout: Duration::from_secs(5),
+            retry: RetryPolicy::default(),
+            transport: None,
+            on_success: Arc::new(()),
+            on_failure: Arc::new(()),
+        }
+    }
+}
+
+impl Config {
+    /// The base URL hits go to.
+    pub(crate) fn base_url(&self) -> &str {
+        let base = match (&self.endpoint, self.eu) {
+            (Some(e), _) => e.as_str(),
+            (None, true) if self.protocol == Some(Protocol::Ga4) => EU_ENDPOINT,
+            (None, _) => DEFAULT_ENDPOINT,
+        };
+        base.trim_end_matches('/')
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("tracking_id", &self.tracking_id)
+            .field("protocol", &self.protocol)
+            .field("api_secret", &self.api_secret)
+            .field("endpoint", &self.base_url())
+            .field("validation", &self.validation)
+            .field("host_override", &self.host_override)
+            .field("trust_proxy", &self.trust_proxy)
+            .field("redact_params", &self.redact_params)
+            .field("send_user_agent", &self.send_user_agent)
+            .field("ip_mode", &self.ip_mode)
+            .field("client_id_strategy", &self.client_id_strategy)
+            .field("key", &self.key)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("flush_interval", &self.flush_interval)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("request_timeout", &self.request_timeout)
+            .field("retry", &self.retry)
+            .field("filter", &HookName("dyn Filter"))
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,55 @@
+//! [`ResponseFuture`]: completes the hit when the inner service produces its response.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Instant;
+
+use http::Response;
+
+use crate::hit::Hit;
+use crate::markers::NoTrack;
+use crate::service::Shared;
+
+pub(crate) struct Pending {
+    pub(crate) hit: Hit,
+    pub(crate) started: Instant,
+    pub(crate) shared: Arc<Shared>,
+}
+
+pin_project_lite::pin_project! {
+    /// Response future of [`GaService`](crate::GaService).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        pending: Option<Pending>,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(inner: F, pending: Option<Pending>) -> Self {
+        ResponseFuture { inner, pending }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        // An error means no response was produced: nothing to report.
+        if let (Ok(response), Some(mut p)) = (&result, this.pending.take()) {
+            if response.extensions().get::<NoTrack>().is_none() {
+                p.hit
+                    .complete(response.status(), response.extensions(), p.started);
+                p.shared.submit(p.hit);
+            }
+        }
+        Poll::Ready(result)
+    }
+}

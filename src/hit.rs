@@ -1,0 +1,318 @@
+//! The captured request: what the request path copies out of a request and its response.
+//!
+//! Capturing is deliberately cheap: header values and the URI are reference-counted clones, the
+//! route template is an `Arc<str>`. Everything that costs (building the URL, redacting the query,
+//! hashing the client id, encoding JSON) happens later, in the background sender.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Extensions, Method, StatusCode, Uri};
+
+use crate::markers::{ClientId, PageTitle, UserId};
+
+/// The route template that matched a request, such as `/users/{id}`.
+///
+/// axum users get it for free from `MatchedPath`. Users of another router can insert a
+/// `MatchedRoute` into the request extensions (before the [`GaLayer`](crate::GaLayer) runs) or the
+/// response extensions, and get the same titles and `http_route` parameter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatchedRoute(Arc<str>);
+
+impl MatchedRoute {
+    /// Creates a route template.
+    pub fn new(template: impl Into<Arc<str>>) -> Self {
+        Self(template.into())
+    }
+
+    /// The template.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Clone)]
+pub(crate) enum Route {
+    #[cfg(feature = "axum")]
+    Axum(axum::extract::MatchedPath),
+    Own(MatchedRoute),
+}
+
+impl Route {
+    fn as_str(&self) -> &str {
+        match self {
+            #[cfg(feature = "axum")]
+            Route::Axum(p) => p.as_str(),
+            Route::Own(r) => r.as_str(),
+        }
+    }
+
+    fn from_extensions(ext: &Extensions) -> Option<Self> {
+        if let Some(r) = ext.get::<MatchedRoute>() {
+            return Some(Route::Own(r.clone()));
+        }
+        #[cfg(feature = "axum")]
+        if let Some(p) = ext.get::<axum::extract::MatchedPath>() {
+            return Some(Route::Axum(p.clone()));
+        }
+        None
+    }
+}
+
+/// The client address as seen by the application, for users who don't use axum's `ConnectInfo`:
+/// insert it into the request extensions before the [`GaLayer`](crate::GaLayer) runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+/// Headers read only when the user declared the proxy in front of the API trusted.
+#[derive(Clone, Default)]
+pub(crate) struct ProxyHeaders {
+    pub(crate) forwarded: Option<HeaderValue>,
+    pub(crate) x_forwarded_proto: Option<HeaderValue>,
+    pub(crate) x_forwarded_host: Option<HeaderValue>,
+    pub(crate) x_forwarded_for: Option<HeaderValue>,
+}
+
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// One tracked request, as the hooks and filters see it.
+///
+/// A `Hit` is created when the request reaches the layer and completed when the response is
+/// produced. Its `Debug` output never shows credentials.
+#[derive(Clone)]
+pub struct Hit {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) host: Option<HeaderValue>,
+    pub(crate) referer: Option<HeaderValue>,
+    pub(crate) user_agent: Option<HeaderValue>,
+    /// The `Authorization` header or the configured API-key header: identity material for the
+    /// keyed client id. Never sent, never printed.
+    pub(crate) credential: Option<HeaderValue>,
+    pub(crate) proxy: Option<Box<ProxyHeaders>>,
+    pub(crate) peer_ip: Option<IpAddr>,
+    pub(crate) route: Option<Route>,
+    pub(crate) title: Option<PageTitle>,
+    pub(crate) user_id: Option<UserId>,
+    pub(crate) client_id: Option<ClientId>,
+    pub(crate) status: StatusCode,
+    pub(crate) received_at: SystemTime,
+    pub(crate) latency: Duration,
+}
+
+/// What [`Hit::capture`] needs to know from the configuration.
+pub(crate) struct CaptureRules<'a> {
+    pub(crate) credential_header: Option<&'a HeaderName>,
+    pub(crate) trust_proxy: bool,
+}
+
+impl Hit {
+    /// Copies what the hit needs out of a request. Runs on the request path: no allocation beyond
+    /// reference-counted clones, except when a trusted proxy's headers are present.
+    pub(crate) fn capture(
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        ext: &Extensions,
+        rules: &CaptureRules<'_>,
+    ) -> Self {
+        let credential = headers
+            .get(header::AUTHORIZATION)
+            .or_else(|| rules.credential_header.and_then(|h| headers.get(h)))
+            .cloned();
+        let proxy = if rules.trust_proxy {
+            let p = ProxyHeaders {
+                forwarded: headers.get(header::FORWARDED).cloned(),
+                x_forwarded_proto: headers.get(&X_FORWARDED_PROTO).cloned(),
+                x_forwarded_host: headers.get(&X_FORWARDED_HOST).cloned(),
+                x_forwarded_for: headers.get(&X_FORWARDED_FOR).cloned(),
+            };
+            let any = p.forwarded.is_some()
+                || p.x_forwarded_proto.is_some()
+                || p.x_forwarded_host.is_some()
+                || p.x_forwarded_for.is_some();
+            any.then(|| Box::new(p))
+        } else {
+            None
+        };
+        Hit {
+            method: method.clone(),
+            uri: uri.clone(),
+            host: headers.get(header::HOST).cloned(),
+            referer: headers.get(header::REFERER).cloned(),
+            user_agent: headers.get(header::USER_AGENT).cloned(),
+            credential,
+            proxy,
+            peer_ip: peer_ip(ext),
+            route: Route::from_extensions(ext),
+            title: ext.get::<PageTitle>().cloned(),
+            user_id: ext.get::<UserId>().cloned(),
+            client_id: ext.get::<ClientId>().cloned(),
+            status: StatusCode::OK,
+            received_at: SystemTime::now(),
+            latency: Duration::ZERO,
+        }
+    }
+
+    /// Completes the hit with what the response says: status, latency, and markers from the
+    /// response extensions, which win over those of the request.
+    pub(crate) fn complete(&mut self, status: StatusCode, ext: &Extensions, started: Instant) {
+        self.status = status;
+        self.latency = started.elapsed();
+        if let Some(t) = ext.get::<PageTitle>() {
+            self.title = Some(t.clone());
+        }
+        if let Some(u) = ext.get::<UserId>() {
+            self.user_id = Some(u.clone());
+        }
+        if let Some(c) = ext.get::<ClientId>() {
+            self.client_id = Some(c.clone());
+        }
+        if let Some(r) = Route::from_extensions(ext) {
+            self.route = Some(r);
+        }
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The request URI as received (its query may hold secrets: the layer redacts them before
+    /// sending, a hook that reads this must do the same).
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// The matched route template, if the router reported one (unmatched routes and axum's
+    /// internal fallback routes give `None`).
+    pub fn route(&self) -> Option<&str> {
+        self.route
+            .as_ref()
+            .map(Route::as_str)
+            .filter(|r| !r.contains("__private__axum"))
+    }
+
+    /// The response status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Time from the request reaching the layer to the response being produced.
+    pub fn latency(&self) -> Duration {
+        self.latency
+    }
+
+    /// When the request reached the layer.
+    pub fn received_at(&self) -> SystemTime {
+        self.received_at
+    }
+
+    /// The [`PageTitle`] annotation, if any.
+    pub fn page_title(&self) -> Option<&PageTitle> {
+        self.title.as_ref()
+    }
+
+    /// The [`UserId`], if any.
+    pub fn user_id(&self) -> Option<&UserId> {
+        self.user_id.as_ref()
+    }
+
+    /// The request's `User-Agent`, if it is valid text.
+    pub fn user_agent(&self) -> Option<&str> {
+        self.user_agent.as_ref().and_then(|v| v.to_str().ok())
+    }
+
+    /// The client address, from axum's `ConnectInfo`, a [`ClientIp`] extension, or (behind a
+    /// trusted proxy) `X-Forwarded-For` / `Forwarded`.
+    pub fn client_ip(&self) -> Option<IpAddr> {
+        self.proxy
+            .as_deref()
+            .and_then(crate::page::forwarded_for)
+            .or(self.peer_ip)
+    }
+}
+
+fn peer_ip(ext: &Extensions) -> Option<IpAddr> {
+    if let Some(ip) = ext.get::<ClientIp>() {
+        return Some(ip.0);
+    }
+    #[cfg(feature = "axum")]
+    if let Some(info) = ext.get::<axum::extract::ConnectInfo<SocketAddr>>() {
+        return Some(info.0.ip());
+    }
+    ext.get::<SocketAddr>().map(SocketAddr::ip)
+}
+
+impl fmt::Debug for Hit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hit")
+            .field("method", &self.method)
+            .field("path", &self.uri.path())
+            .field("route", &self.route())
+            .field("status", &self.status)
+            .field("latency", &self.latency)
+            .field("title", &self.title)
+            .field("user_id", &self.user_id)
+            .field(
+                "credential",
+                &self.credential.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capture(req: &http::Request<()>) -> Hit {
+        let rules = CaptureRules {
+            credential_header: None,
+            trust_proxy: false,
+        };
+        Hit::capture(
+            req.method(),
+            req.uri(),
+            req.headers(),
+            req.extensions(),
+            &rules,
+        )
+    }
+
+    #[test]
+    fn debug_never_prints_credentials_or_query() {
+        let req = http::Request::get("/a?token=s3cr3t")
+            .header("authorization", "Bearer s3cr3t")
+            .body(())
+            .unwrap();
+        let text = format!("{:?}", capture(&req));
+        assert!(!text.contains("s3cr3t"), "{text}");
+        assert!(text.contains("<redacted>"));
+    }
+
+    #[test]
+    fn axum_private_fallback_route_counts_as_unmatched() {
+        let mut req = http::Request::get("/x").body(()).unwrap();
+        req.extensions_mut()
+            .insert(MatchedRoute::new("/{*__private__axum_fallback}"));
+        assert_eq!(capture(&req).route(), None);
+    }
+
+    #[test]
+    fn response_markers_win_over_request_markers() {
+        let mut req = http::Request::get("/x").body(()).unwrap();
+        req.extensions_mut().insert(UserId::new("outer"));
+        let mut hit = capture(&req);
+        let mut ext = Extensions::new();
+        ext.insert(UserId::new("inner"));
+        hit.complete(StatusCode::CREATED, &ext, Instant::now());
+        assert_eq!(hit.user_id().unwrap().as_str(), "inner");
+        assert_eq!(hit.status(), StatusCode::CREATED);
+    }
+}

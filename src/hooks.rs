@@ -1,0 +1,136 @@
+//! Small hook traits. Each has a blanket implementation for closures, so
+//! `.filter(|hit: &Hit| hit.status().is_success())` works, and most have a `()` implementation that
+//! turns the behaviour off.
+
+use std::fmt;
+
+use http::{Method, StatusCode};
+
+use crate::hit::Hit;
+use crate::protocol::ValidationMessage;
+
+/// Decides, once the response is produced, whether a request is reported. Runs on the request path:
+/// keep it cheap.
+pub trait Filter: Send + Sync + 'static {
+    /// `true` to report the hit.
+    fn track(&self, hit: &Hit) -> bool;
+}
+
+impl<F: Fn(&Hit) -> bool + Send + Sync + 'static> Filter for F {
+    fn track(&self, hit: &Hit) -> bool {
+        self(hit)
+    }
+}
+
+/// `()` tracks everything.
+impl Filter for () {
+    fn track(&self, _: &Hit) -> bool {
+        true
+    }
+}
+
+/// The default filter: skips `OPTIONS` (CORS pre-flight) and `HEAD` requests, and the usual
+/// health, readiness and metrics endpoints (by route template, or by path when unmatched):
+/// `/health`, `/healthz`, `/livez`, `/readyz`, `/ready`, `/ping`, `/metrics`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DefaultFilter;
+
+/// Paths the [`DefaultFilter`] skips.
+pub const PROBE_PATHS: &[&str] = &[
+    "/health", "/healthz", "/livez", "/readyz", "/ready", "/ping", "/metrics",
+];
+
+impl Filter for DefaultFilter {
+    fn track(&self, hit: &Hit) -> bool {
+        if hit.method() == Method::OPTIONS || hit.method() == Method::HEAD {
+            return false;
+        }
+        let path = hit.route().unwrap_or_else(|| hit.uri().path());
+        !PROBE_PATHS.contains(&path)
+    }
+}
+
+/// Builds a page title for requests that carry no [`PageTitle`](crate::PageTitle). Runs in the
+/// background sender. Returning `None` falls back to the default rule (`METHOD /route/{template}`,
+/// or the unmatched title).
+pub trait MakeTitle: Send + Sync + 'static {
+    /// The title for a hit.
+    fn make_title(&self, hit: &Hit) -> Option<String>;
+}
+
+impl<F: Fn(&Hit) -> Option<String> + Send + Sync + 'static> MakeTitle for F {
+    fn make_title(&self, hit: &Hit) -> Option<String> {
+        self(hit)
+    }
+}
+
+/// Derives a client id from a hit, replacing the default keyed hash. Runs in the background sender.
+/// Returning `None` falls back to the default strategy.
+pub trait MakeClientId: Send + Sync + 'static {
+    /// The client id for a hit.
+    fn make_client_id(&self, hit: &Hit) -> Option<String>;
+}
+
+impl<F: Fn(&Hit) -> Option<String> + Send + Sync + 'static> MakeClientId for F {
+    fn make_client_id(&self, hit: &Hit) -> Option<String> {
+        self(hit)
+    }
+}
+
+/// What became of one batch: one HTTP request to the collector carrying one or more hits.
+#[derive(Clone, Debug)]
+pub struct BatchOutcome {
+    /// Hits in the batch.
+    pub hits: usize,
+    /// HTTP requests made for it (1 + retries).
+    pub attempts: u32,
+    /// The last status received, if any answer came.
+    pub status: Option<StatusCode>,
+    /// Why it failed, when it did (never contains the API secret).
+    pub error: Option<String>,
+    /// In validation mode: what the validation endpoint objected to.
+    pub validation_messages: Vec<ValidationMessage>,
+}
+
+/// Called from the sender once per delivered batch (the original recipe's `success_cb`). Runs on
+/// the sender's thread: keep it short.
+pub trait OnSuccess: Send + Sync + 'static {
+    /// A batch was accepted by the collector (2xx).
+    fn on_success(&self, outcome: &BatchOutcome);
+}
+
+impl<F: Fn(&BatchOutcome) + Send + Sync + 'static> OnSuccess for F {
+    fn on_success(&self, outcome: &BatchOutcome) {
+        self(outcome)
+    }
+}
+
+impl OnSuccess for () {
+    fn on_success(&self, _: &BatchOutcome) {}
+}
+
+/// Called from the sender once per batch given up on, or rejected by validation (the original
+/// recipe's `failure_cb`). Runs on the sender's thread: keep it short.
+pub trait OnFailure: Send + Sync + 'static {
+    /// A batch failed for good.
+    fn on_failure(&self, outcome: &BatchOutcome);
+}
+
+impl<F: Fn(&BatchOutcome) + Send + Sync + 'static> OnFailure for F {
+    fn on_failure(&self, outcome: &BatchOutcome) {
+        self(outcome)
+    }
+}
+
+impl OnFailure for () {
+    fn on_failure(&self, _: &BatchOutcome) {}
+}
+
+/// A name for a hook in `Debug` output.
+pub(crate) struct HookName(pub(crate) &'static str);
+
+impl fmt::Debug for HookName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}

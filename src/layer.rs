@@ -1,0 +1,466 @@
+//! [`GaLayer`]: the configuration, its builder methods, and `impl Layer`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+use tower_layer::Layer;
+
+use crate::client_id::{ClientIdStrategy, Key};
+use crate::config::{Config, IpMode, Secret};
+use crate::hooks::{Filter, MakeClientId, MakeTitle, OnFailure, OnSuccess};
+use crate::protocol::ga4::{BUILTIN_PARAMS, MAX_NAME_LEN, MAX_PARAMS};
+use crate::protocol::Protocol;
+use crate::sender::retry::RetryPolicy;
+use crate::sender::transport::Transport;
+use crate::sender::{Core, Handle};
+use crate::service::GaService;
+
+/// A tower [`Layer`] that reports every request to Google Analytics as a page view.
+///
+/// Built with [`GaLayer::new`] and consuming builder methods; cheap to clone (axum clones a
+/// router-level layer once per route). See the [crate documentation](crate) for a tour.
+///
+/// The background sender starts when the layer first wraps a service, with the configuration the
+/// layer has then. Builder calls made after that do not reach it.
+#[derive(Clone)]
+pub struct GaLayer {
+    config: Arc<Config>,
+    core: Arc<Core>,
+}
+
+/// Why [`GaLayer::build`] refused a configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The id is neither a GA4 measurement id (`G-XXXXXXXXXX`) nor a UA tracking id (`UA-1234-5`).
+    MalformedTrackingId(String),
+    /// GA4 needs an API secret (Admin → Data streams → Measurement Protocol API secrets).
+    MissingApiSecret,
+    /// An extra param has an invalid or reserved name, or there are too many.
+    InvalidParam(String),
+    /// The endpoint is not an `http://` or `https://` URL.
+    InvalidEndpoint(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::MalformedTrackingId(id) => write!(
+                f,
+                "malformed tracking id {id:?}: expected a GA4 measurement id (G-XXXXXXXXXX) or a UA id (UA-1234-5)"
+            ),
+            ConfigError::MissingApiSecret => f.write_str("GA4 needs an API secret: call .api_secret(..)"),
+            ConfigError::InvalidParam(why) => write!(f, "invalid extra param: {why}"),
+            ConfigError::InvalidEndpoint(e) => write!(f, "endpoint {e:?} is not an http:// or https:// URL"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl GaLayer {
+    /// A layer for a GA4 measurement id (`G-XXXXXXXXXX`) or a legacy UA tracking id (`UA-1234-5`).
+    ///
+    /// Never panics: a malformed id, or a GA4 id without [`api_secret`](Self::api_secret), is
+    /// reported once through `tracing` when the layer is first used, and requests then pass
+    /// through untracked. Use [`build`](Self::build) to get an error instead.
+    pub fn new(tracking_id: impl Into<String>) -> Self {
+        let tracking_id: String = tracking_id.into().trim().to_owned();
+        let config = Config {
+            protocol: Protocol::of(&tracking_id),
+            tracking_id,
+            ..Config::default()
+        };
+        GaLayer {
+            core: Arc::new(Core::new(config.queue_capacity)),
+            config: Arc::new(config),
+        }
+    }
+
+    fn with(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        let capacity = self.config.queue_capacity;
+        f(Arc::make_mut(&mut self.config));
+        if self.config.queue_capacity != capacity && self.core.active.get().is_none() {
+            // The queue is made with the layer; a new capacity needs a new one. Handles taken
+            // before this call would be left behind, so take handles last.
+            self.core = Arc::new(Core::new(self.config.queue_capacity));
+        }
+        self
+    }
+
+    /// The GA4 API secret. Never logged, never in `Debug` output.
+    pub fn api_secret(self, secret: impl Into<String>) -> Self {
+        let secret = secret.into();
+        self.with(|c| c.api_secret = Some(Secret(secret)))
+    }
+
+    /// Base URL of the collector (default `https://www.google-analytics.com`); the protocol's path
+    /// (`/mp/collect`) is appended. Point it at a local collector for development and tests.
+    pub fn endpoint(self, base_url: impl Into<String>) -> Self {
+        let url = base_url.into();
+        self.with(|c| c.endpoint = Some(url))
+    }
+
+    /// Sends GA4 hits to Google's EU endpoint (`region1.google-analytics.com`). Ignored when an
+    /// [`endpoint`](Self::endpoint) is set.
+    pub fn eu(self, on: bool) -> Self {
+        self.with(|c| c.eu = on)
+    }
+
+    /// Validation mode: sends to Google's validation endpoint (`/debug/mp/collect`, with
+    /// `validation_behavior: ENFORCE_RECOMMENDATIONS`), which checks hits and collects nothing.
+    /// Its objections are logged, passed to the failure hook and counted in [`Stats::invalid`](crate::Stats::invalid).
+    pub fn validation_mode(self, on: bool) -> Self {
+        self.with(|c| c.validation = on)
+    }
+
+    /// Reports every request under this host, e.g. to merge several domains of one API (the
+    /// original recipe's `dh`).
+    pub fn host_override(self, host: impl Into<String>) -> Self {
+        let host = host.into().to_ascii_lowercase();
+        self.with(|c| c.host_override = Some(host))
+    }
+
+    /// Scheme for requests whose URI has none and no trusted proxy says otherwise (default `http`).
+    pub fn default_scheme_https(self, https: bool) -> Self {
+        self.with(|c| c.default_scheme = if https { "https" } else { "http" })
+    }
+
+    /// Host reported when a request has neither an absolute URI nor a valid `Host` header
+    /// (default `localhost`).
+    pub fn fallback_host(self, host: impl Into<String>) -> Self {
+        let host = host.into();
+        self.with(|c| c.fallback_host = host)
+    }
+
+    /// Trusts the proxy in front of the API: scheme and host come from `Forwarded` /
+    /// `X-Forwarded-Proto` / `X-Forwarded-Host`, the client IP from `Forwarded` / `X-Forwarded-For`.
+    /// Only turn this on when a proxy you control sets (and overwrites) those headers: clients can
+    /// forge them otherwise.
+    pub fn trust_proxy(self, on: bool) -> Self {
+        self.with(|c| c.trust_proxy = on)
+    }
+
+    /// Adds words to the list of secret-looking query parameter names (see
+    /// [`DEFAULT_REDACTED_PARAMS`](crate::DEFAULT_REDACTED_PARAMS) for the rule).
+    pub fn redact_param(self, word: impl Into<String>) -> Self {
+        let w = normalise_word(&word.into());
+        self.with(|c| c.redact_params.push(w))
+    }
+
+    /// Replaces the list of secret-looking query parameter names.
+    pub fn redact_params<I, W>(self, words: I) -> Self
+    where
+        I: IntoIterator<Item = W>,
+        W: Into<String>,
+    {
+        let list = words
+            .into_iter()
+            .map(|w| normalise_word(&w.into()))
+            .collect();
+        self.with(|c| c.redact_params = list)
+    }
+
+    /// Leaves the query string out of `page_location` entirely.
+    pub fn strip_query(self, on: bool) -> Self {
+        self.with(|c| c.strip_query = on)
+    }
+
+    /// The title of requests that matched no route (default `(unmatched route)`). The raw path is
+    /// never used: it would give every 404 probe its own page in GA.
+    pub fn unmatched_title(self, title: impl Into<String>) -> Self {
+        let t = title.into();
+        self.with(|c| c.unmatched_title = t)
+    }
+
+    /// Doesn't report requests that matched no route (fallback, 404).
+    pub fn skip_unmatched(self, on: bool) -> Self {
+        self.with(|c| c.skip_unmatched = on)
+    }
+
+    /// A hook that builds titles for requests without a [`PageTitle`](crate::PageTitle).
+    pub fn title_with(self, hook: impl MakeTitle) -> Self {
+        let hook: Arc<dyn MakeTitle> = Arc::new(hook);
+        self.with(|c| c.make_title = Some(hook))
+    }
+
+    /// Sends the request's `User-Agent` (default on).
+    pub fn send_user_agent(self, on: bool) -> Self {
+        self.with(|c| c.send_user_agent = on)
+    }
+
+    /// Sends the client IP to Google (default [`IpMode::Off`]). Needs axum's `ConnectInfo`, a
+    /// [`ClientIp`](crate::ClientIp) extension, or a [trusted proxy](Self::trust_proxy).
+    pub fn send_client_ip(self, mode: IpMode) -> Self {
+        self.with(|c| c.ip_mode = mode)
+    }
+
+    /// The `data_source` param (default `api`; the original recipe's `ds`).
+    pub fn data_source(self, source: impl Into<String>) -> Self {
+        let s = source.into();
+        self.with(|c| c.data_source = s)
+    }
+
+    /// A constant param added to every event, e.g. `("app_version", "1.4.2")`. Checked by
+    /// [`build`](Self::build): names must be valid, unreserved and not clash with the crate's own.
+    pub fn param(self, name: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        let (name, value) = (name.into(), value.into());
+        self.with(|c| c.extra_params.push((name, value)))
+    }
+
+    /// Longest param value in characters (default 100, GA4's documented limit for standard
+    /// properties; GA 360 allows 500). Longer values are truncated at a character boundary, and
+    /// URLs lose their query first.
+    pub fn param_value_limit(self, chars: usize) -> Self {
+        self.with(|c| c.param_value_limit = chars.clamp(16, 1000))
+    }
+
+    /// Replaces the filter that decides which requests are reported (default
+    /// [`DefaultFilter`](crate::DefaultFilter); `()` reports everything).
+    pub fn filter(self, filter: impl Filter) -> Self {
+        let f: Arc<dyn Filter> = Arc::new(filter);
+        self.with(|c| c.filter = f)
+    }
+
+    /// The client id strategy (default [`ClientIdStrategy::Keyed`]).
+    pub fn client_id_strategy(self, strategy: ClientIdStrategy) -> Self {
+        self.with(|c| c.client_id_strategy = strategy)
+    }
+
+    /// A hook that derives the client id; `None` falls back to the strategy.
+    pub fn client_id_with(self, hook: impl MakeClientId) -> Self {
+        let hook: Arc<dyn MakeClientId> = Arc::new(hook);
+        self.with(|c| c.make_client_id = Some(hook))
+    }
+
+    /// A secret shared by every instance of the API, so they derive the same client ids. Without
+    /// it each process draws a random key, which never leaves the process.
+    pub fn client_id_key(self, secret: impl AsRef<[u8]>) -> Self {
+        let key = Key::derive(secret.as_ref());
+        self.with(|c| c.key = key)
+    }
+
+    /// A header carrying API keys, used (hashed) to tell consumers apart when there is no
+    /// `Authorization` header, e.g. `x-api-key`.
+    pub fn api_key_header(self, name: HeaderName) -> Self {
+        self.with(|c| c.credential_header = Some(name))
+    }
+
+    /// How long a consumer may be idle before its next request starts a new session
+    /// (default 30 minutes, as in GA).
+    pub fn session_timeout(self, timeout: Duration) -> Self {
+        self.with(|c| c.session_timeout = timeout)
+    }
+
+    /// Hits the queue holds before new ones are dropped (default 4096). Take
+    /// [`handle`](Self::handle) after this call.
+    pub fn queue_capacity(self, hits: usize) -> Self {
+        self.with(|c| c.queue_capacity = hits.max(1))
+    }
+
+    /// Longest a hit waits for its batch to fill (default 500 ms).
+    pub fn flush_interval(self, interval: Duration) -> Self {
+        self.with(|c| c.flush_interval = interval)
+    }
+
+    /// Requests to the collector in flight at once (default 4).
+    pub fn max_concurrency(self, n: usize) -> Self {
+        self.with(|c| c.max_concurrency = n.max(1))
+    }
+
+    /// Timeout of one request to the collector (default 5 s).
+    pub fn request_timeout(self, timeout: Duration) -> Self {
+        self.with(|c| c.request_timeout = timeout)
+    }
+
+    /// The retry policy (default: 3 retries, 250 ms doubling to 10 s, `Retry-After` up to 60 s).
+    pub fn retry(self, policy: RetryPolicy) -> Self {
+        self.with(|c| c.retry = policy)
+    }
+
+    /// Replaces the HTTP transport (default: [`ReqwestTransport`](crate::ReqwestTransport)).
+    pub fn transport(self, transport: impl Transport) -> Self {
+        let t: Arc<dyn Transport> = Arc::new(transport);
+        self.with(|c| c.transport = Some(t))
+    }
+
+    /// Called once per delivered batch, on the sender's thread.
+    pub fn on_success(self, hook: impl OnSuccess) -> Self {
+        let h: Arc<dyn OnSuccess> = Arc::new(hook);
+        self.with(|c| c.on_success = h)
+    }
+
+    /// Called once per batch given up on or objected to by validation, on the sender's thread.
+    pub fn on_failure(self, hook: impl OnFailure) -> Self {
+        let h: Arc<dyn OnFailure> = Arc::new(hook);
+        self.with(|c| c.on_failure = h)
+    }
+
+    /// A handle to flush, shut down and read counters. Take it after the last builder call.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            core: self.core.clone(),
+        }
+    }
+
+    /// Checks the configuration, returning an error where [`new`](Self::new) would log one and
+    /// pass requests through.
+    pub fn build(self) -> Result<Self, ConfigError> {
+        check(&self.config)?;
+        Ok(self)
+    }
+
+    /// The configuration the sender runs with, starting it on first use. `None`: disabled.
+    pub(crate) fn activate(&self) -> Option<Arc<Config>> {
+        self.core
+            .active
+            .get_or_init(|| match check(&self.config) {
+                Ok(protocol) => {
+                    self.core.start(self.config.clone(), protocol);
+                    Some(self.config.clone())
+                }
+                Err(e) => {
+                    tracing::error!("tower-ga: {e}; requests pass through untracked");
+                    None
+                }
+            })
+            .clone()
+    }
+}
+
+fn normalise_word(w: &str) -> String {
+    w.to_ascii_lowercase()
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.' | ' '))
+        .collect()
+}
+
+fn check(cfg: &Config) -> Result<Protocol, ConfigError> {
+    let protocol = cfg
+        .protocol
+        .ok_or_else(|| ConfigError::MalformedTrackingId(cfg.tracking_id.clone()))?;
+    if protocol == Protocol::Ga4
+        && cfg
+            .api_secret
+            .as_ref()
+            .is_none_or(|s| s.0.trim().is_empty())
+    {
+        return Err(ConfigError::MissingApiSecret);
+    }
+    let base = cfg.base_url();
+    let valid_base = (base.starts_with("http://") || base.starts_with("https://"))
+        && base.parse::<http::Uri>().is_ok_and(|u| u.host().is_some());
+    if !valid_base {
+        return Err(ConfigError::InvalidEndpoint(base.to_owned()));
+    }
+    let builtin = BUILTIN_PARAMS.len();
+    if builtin + cfg.extra_params.len() > MAX_PARAMS {
+        return Err(ConfigError::InvalidParam(format!(
+            "at most {} extra params",
+            MAX_PARAMS - builtin
+        )));
+    }
+    for (name, value) in &cfg.extra_params {
+        let probe = serde_json::json!({
+            "client_id": "1.1",
+            "events": [{ "name": "page_view", "params": { name.as_str(): value } }],
+        });
+        let msgs =
+            crate::validate::ga4_with_limit(probe.to_string().as_bytes(), cfg.param_value_limit);
+        if let Some(m) = msgs.first() {
+            return Err(ConfigError::InvalidParam(format!(
+                "{name}: {}",
+                m.description
+            )));
+        }
+        if BUILTIN_PARAMS.contains(&name.as_str()) || name.len() > MAX_NAME_LEN {
+            return Err(ConfigError::InvalidParam(format!(
+                "{name} is set by tower-ga itself"
+            )));
+        }
+    }
+    Ok(protocol)
+}
+
+impl<S> Layer<S> for GaLayer {
+    type Service = GaService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GaService::new(inner, self.activate(), self.core.clone())
+    }
+}
+
+impl fmt::Debug for GaLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GaLayer")
+            .field("config", &self.config)
+            .field("stats", &self.core.counters.snapshot())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_reports_what_new_would_log() {
+        assert_eq!(
+            GaLayer::new("nope").build().unwrap_err(),
+            ConfigError::MalformedTrackingId("nope".into())
+        );
+        assert_eq!(
+            GaLayer::new("G-ABC123").build().unwrap_err(),
+            ConfigError::MissingApiSecret
+        );
+        assert!(GaLayer::new("G-ABC123").api_secret("s").build().is_ok());
+        assert!(GaLayer::new("UA-1-1").build().is_ok());
+        assert!(matches!(
+            GaLayer::new("G-ABC123")
+                .api_secret("s")
+                .endpoint("ftp://x")
+                .build(),
+            Err(ConfigError::InvalidEndpoint(_))
+        ));
+        assert!(matches!(
+            GaLayer::new("G-ABC123")
+                .api_secret("s")
+                .param("_bad", 1)
+                .build(),
+            Err(ConfigError::InvalidParam(_))
+        ));
+        assert!(matches!(
+            GaLayer::new("G-ABC123")
+                .api_secret("s")
+                .param("http_status_code", 1)
+                .build(),
+            Err(ConfigError::InvalidParam(_))
+        ));
+        assert!(GaLayer::new("G-ABC123")
+            .api_secret("s")
+            .param("app_version", "1.2")
+            .build()
+            .is_ok());
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let layer = GaLayer::new("G-ABC123").api_secret("hunter2-secret");
+        let text = format!("{layer:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("<redacted>"));
+    }
+
+    #[test]
+    fn accepts_str_and_string() {
+        let owned = String::from("G-ABC123");
+        let _ = GaLayer::new(owned)
+            .api_secret(String::from("s"))
+            .endpoint(String::from("http://127.0.0.1:1"));
+        let _ = GaLayer::new("G-ABC123")
+            .api_secret("s")
+            .endpoint("http://127.0.0.1:1");
+    }
+}

@@ -1,0 +1,416 @@
+//! What a hit reports as its page: location (absolute URL with secrets redacted), host, path,
+//! title and referrer. Runs in the background sender, never on the request path.
+
+use std::net::IpAddr;
+
+use http::header::HeaderValue;
+use http::uri::Authority;
+use percent_encoding::percent_decode_str;
+
+use crate::config::Config;
+use crate::hit::{Hit, ProxyHeaders};
+
+/// The value that replaces a redacted query parameter's value.
+pub const REDACTED: &str = "REDACTED";
+
+/// The title given to requests that matched no route, unless configured otherwise.
+pub const UNMATCHED_TITLE: &str = "(unmatched route)";
+
+/// Query parameter names redacted by default. A parameter is redacted when its name, lower-cased
+/// with `-`, `_` and `.` removed, *contains* one of these words: over-redacting is the safe side.
+pub const DEFAULT_REDACTED_PARAMS: &[&str] = &[
+    "token",
+    "apikey",
+    "key",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "auth",
+    "signature",
+    "sig",
+    "session",
+    "credential",
+    "jwt",
+    "code",
+];
+
+/// The page a hit reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Page {
+    pub(crate) scheme: &'static str,
+    pub(crate) host: String,
+    /// Path and redacted query, starting with `/`.
+    pub(crate) path: String,
+    pub(crate) title: String,
+    pub(crate) referrer: Option<String>,
+}
+
+impl Page {
+    pub(crate) fn location(&self) -> String {
+        let mut s =
+            String::with_capacity(self.scheme.len() + 3 + self.host.len() + self.path.len());
+        s.push_str(self.scheme);
+        s.push_str("://");
+        s.push_str(&self.host);
+        s.push_str(&self.path);
+        s
+    }
+}
+
+pub(crate) fn page(hit: &Hit, cfg: &Config) -> Page {
+    let proxy = if cfg.trust_proxy {
+        hit.proxy.as_deref()
+    } else {
+        None
+    };
+    let scheme = proxy
+        .and_then(forwarded_proto)
+        .or_else(|| hit.uri.scheme_str().and_then(known_scheme))
+        .unwrap_or(cfg.default_scheme);
+    let host = cfg
+        .host_override
+        .clone()
+        .or_else(|| proxy.and_then(forwarded_host))
+        .or_else(|| hit.uri.authority().map(host_of))
+        .or_else(|| hit.host.as_ref().and_then(header_host))
+        .unwrap_or_else(|| cfg.fallback_host.clone());
+    let mut path = String::from(hit.uri.path());
+    if path.is_empty() || !path.starts_with('/') {
+        path.insert(0, '/');
+    }
+    if !cfg.strip_query {
+        if let Some(q) = hit.uri.query().filter(|q| !q.is_empty()) {
+            path.push('?');
+            path.push_str(&redact_query(q, &cfg.redact_params));
+        }
+    }
+    Page {
+        scheme,
+        host,
+        path,
+        title: title(hit, cfg),
+        referrer: hit
+            .referer
+            .as_ref()
+            .and_then(|r| referrer(r, &cfg.redact_params)),
+    }
+}
+
+fn title(hit: &Hit, cfg: &Config) -> String {
+    if let Some(t) = &hit.title {
+        return t.as_str().to_owned();
+    }
+    if let Some(hook) = &cfg.make_title {
+        if let Some(t) = hook.make_title(hit) {
+            return t;
+        }
+    }
+    match hit.route() {
+        Some(route) => format!("{} {}", hit.method.as_str(), route),
+        None => cfg.unmatched_title.clone(),
+    }
+}
+
+fn known_scheme(s: &str) -> Option<&'static str> {
+    if s.eq_ignore_ascii_case("https") {
+        Some("https")
+    } else if s.eq_ignore_ascii_case("http") {
+        Some("http")
+    } else {
+        None
+    }
+}
+
+fn host_of(a: &Authority) -> String {
+    // Never report credentials from an absolute-form `user:pass@host` URI.
+    let s = a.as_str();
+    let s = s.rsplit_once('@').map_or(s, |(_, h)| h);
+    s.to_ascii_lowercase()
+}
+
+fn header_host(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?.trim();
+    let a: Authority = s.parse().ok()?;
+    (!a.host().is_empty()).then(|| host_of(&a))
+}
+
+fn first_list_item(v: &HeaderValue) -> Option<&str> {
+    v.to_str().ok()?.split(',').next().map(str::trim)
+}
+
+/// `Forwarded: for=1.2.3.4;proto=https;host=api.example.com` (RFC 7239), first element only.
+fn forwarded_param<'a>(p: &'a ProxyHeaders, name: &str) -> Option<&'a str> {
+    let first = first_list_item(p.forwarded.as_ref()?)?;
+    first.split(';').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().trim_matches('"'))
+    })
+}
+
+fn forwarded_proto(p: &ProxyHeaders) -> Option<&'static str> {
+    forwarded_param(p, "proto")
+        .or_else(|| first_list_item(p.x_forwarded_proto.as_ref()?))
+        .and_then(known_scheme)
+}
+
+fn forwarded_host(p: &ProxyHeaders) -> Option<String> {
+    let h = forwarded_param(p, "host").or_else(|| first_list_item(p.x_forwarded_host.as_ref()?))?;
+    let a: Authority = h.parse().ok()?;
+    (!a.host().is_empty()).then(|| host_of(&a))
+}
+
+/// The client address a trusted proxy reports: the first `Forwarded: for=` or `X-Forwarded-For`.
+pub(crate) fn forwarded_for(p: &ProxyHeaders) -> Option<IpAddr> {
+    let raw = forwarded_param(p, "for").or_else(|| first_list_item(p.x_forwarded_for.as_ref()?))?;
+    // `for="[2001:db8::1]:4711"` or `192.0.2.1:80` or a bare address.
+    let raw = raw.trim_matches('"');
+    if let Ok(ip) = raw.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = raw.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    raw.rsplit_once(':').and_then(|(ip, _)| ip.parse().ok())
+}
+
+fn referrer(v: &HeaderValue, redact: &[String]) -> Option<String> {
+    let s = v.to_str().ok()?.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let (base, query) = match s.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (s, None),
+    };
+    let base = base.split('#').next().unwrap_or(base);
+    // Strip `user:pass@` from the referrer's authority.
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (auth, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let auth = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
+            format!("{scheme}://{auth}{path}")
+        }
+        None => base.to_owned(),
+    };
+    Some(match query {
+        Some(q) => {
+            let q = q.split('#').next().unwrap_or(q);
+            format!("{base}?{}", redact_query(q, redact))
+        }
+        None => base,
+    })
+}
+
+/// Whether a query parameter name looks secret.
+pub(crate) fn is_secret_param(name: &str, redact: &[String]) -> bool {
+    let decoded = percent_decode_str(&name.replace('+', " "))
+        .decode_utf8_lossy()
+        .to_ascii_lowercase();
+    let normal: String = decoded
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.' | ' ' | '[' | ']'))
+        .collect();
+    redact
+        .iter()
+        .any(|w| !w.is_empty() && normal.contains(w.as_str()))
+}
+
+/// Replaces the values of secret-looking parameters with [`REDACTED`]; keeps everything else as
+/// it was, in order.
+pub(crate) fn redact_query(query: &str, redact: &[String]) -> String {
+    let mut out = String::with_capacity(query.len());
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((k, _)) if is_secret_param(k, redact) => {
+                out.push_str(k);
+                out.push('=');
+                out.push_str(REDACTED);
+            }
+            _ => out.push_str(pair),
+        }
+    }
+    out
+}
+
+/// Truncates an IP address to its network: IPv4 to /24, IPv6 to /48.
+pub(crate) fn truncate_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::from([a, b, c, 0])
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::from([s[0], s[1], s[2], 0, 0, 0, 0, 0])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hit::CaptureRules;
+    use crate::markers::PageTitle;
+
+    fn words() -> Vec<String> {
+        DEFAULT_REDACTED_PARAMS
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    fn hit_for(req: &http::Request<()>, trust_proxy: bool) -> Hit {
+        let rules = CaptureRules {
+            credential_header: None,
+            trust_proxy,
+        };
+        Hit::capture(
+            req.method(),
+            req.uri(),
+            req.headers(),
+            req.extensions(),
+            &rules,
+        )
+    }
+
+    #[test]
+    fn redacts_secret_looking_params_and_keeps_the_rest() {
+        let q = "page=2&access_token=abc&API-Key=def&x_signature=ghi&sort=asc&flag";
+        assert_eq!(
+            redact_query(q, &words()),
+            "page=2&access_token=REDACTED&API-Key=REDACTED&x_signature=REDACTED&sort=asc&flag"
+        );
+        // Percent-encoded names are decoded before matching.
+        assert_eq!(redact_query("api%5Fkey=1", &words()), "api%5Fkey=REDACTED");
+        assert_eq!(redact_query("q=pass", &words()), "q=pass");
+    }
+
+    #[test]
+    fn location_uses_host_header_and_default_scheme() {
+        let req = http::Request::get("/v1/items?page=2&token=x")
+            .header("host", "API.Example.com:8080")
+            .body(())
+            .unwrap();
+        let p = page(&hit_for(&req, false), &Config::default());
+        assert_eq!(
+            p.location(),
+            "http://api.example.com:8080/v1/items?page=2&token=REDACTED"
+        );
+    }
+
+    #[test]
+    fn proxy_headers_only_count_when_trusted() {
+        let req = http::Request::get("/a")
+            .header("host", "internal:3000")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "api.example.com")
+            .body(())
+            .unwrap();
+        let cfg = Config::default();
+        assert_eq!(
+            page(&hit_for(&req, false), &cfg).location(),
+            "http://internal:3000/a"
+        );
+        let cfg = Config {
+            trust_proxy: true,
+            ..Config::default()
+        };
+        assert_eq!(
+            page(&hit_for(&req, true), &cfg).location(),
+            "https://api.example.com/a"
+        );
+    }
+
+    #[test]
+    fn rfc7239_forwarded_is_understood() {
+        let req = http::Request::get("/a")
+            .header(
+                "forwarded",
+                "for=\"[2001:db8::1]:4711\";proto=https;host=x.example, for=10.0.0.1",
+            )
+            .body(())
+            .unwrap();
+        let cfg = Config {
+            trust_proxy: true,
+            ..Config::default()
+        };
+        let hit = hit_for(&req, true);
+        assert_eq!(page(&hit, &cfg).location(), "https://x.example/a");
+        assert_eq!(hit.client_ip(), Some("2001:db8::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn missing_or_garbage_host_falls_back() {
+        let req = http::Request::get("/a")
+            .header("host", HeaderValue::from_bytes(b"bad host\xff").unwrap())
+            .body(())
+            .unwrap();
+        assert_eq!(
+            page(&hit_for(&req, false), &Config::default()).host,
+            "localhost"
+        );
+    }
+
+    #[test]
+    fn host_override_wins() {
+        let req = http::Request::get("http://a.example/x").body(()).unwrap();
+        let cfg = Config {
+            host_override: Some("api.example.com".into()),
+            ..Config::default()
+        };
+        assert_eq!(
+            page(&hit_for(&req, false), &cfg).location(),
+            "http://api.example.com/x"
+        );
+    }
+
+    #[test]
+    fn absolute_uri_credentials_never_reported() {
+        let req = http::Request::get("https://user:pw@a.example/x")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            page(&hit_for(&req, false), &Config::default()).location(),
+            "https://a.example/x"
+        );
+    }
+
+    #[test]
+    fn referrer_is_redacted_and_stripped() {
+        let v = HeaderValue::from_static("https://u:p@example.com/p?code=1&a=b#frag");
+        assert_eq!(
+            referrer(&v, &words()).unwrap(),
+            "https://example.com/p?code=REDACTED&a=b"
+        );
+    }
+
+    #[test]
+    fn titles_annotation_then_template_then_unmatched() {
+        let mut req = http::Request::get("/users/7").body(()).unwrap();
+        let cfg = Config::default();
+        assert_eq!(page(&hit_for(&req, false), &cfg).title, UNMATCHED_TITLE);
+        req.extensions_mut()
+            .insert(crate::MatchedRoute::new("/users/{id}"));
+        assert_eq!(page(&hit_for(&req, false), &cfg).title, "GET /users/{id}");
+        req.extensions_mut().insert(PageTitle::new("User"));
+        assert_eq!(page(&hit_for(&req, false), &cfg).title, "User");
+    }
+
+    #[test]
+    fn ip_truncation() {
+        assert_eq!(
+            truncate_ip("192.0.2.77".parse().unwrap()).to_string(),
+            "192.0.2.0"
+        );
+        assert_eq!(
+            truncate_ip("2001:db8:1:2:3::4".parse().unwrap()).to_string(),
+            "2001:db8:1::"
+        );
+    }
+}

@@ -1,0 +1,663 @@
+//! GA4 Measurement Protocol: one `page_view` event per request, batched by client into JSON bodies
+//! of at most 25 events and under 130 kB.
+
+use std::net::IpAddr;
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{fit_url, truncate_chars, Encoded, ValidationCode as Code, ValidationMessage as Msg};
+use crate::client_id::{raw_id, unix_secs, Sessions};
+use crate::config::{Config, IpMode};
+use crate::hit::Hit;
+use crate::page;
+
+/// Collection path.
+pub(crate) const COLLECT_PATH: &str = "/mp/collect";
+/// Validation path.
+pub(crate) const DEBUG_PATH: &str = "/debug/mp/collect";
+/// Events per request.
+pub const MAX_EVENTS: usize = 25;
+/// Params per event.
+pub const MAX_PARAMS: usize = 25;
+/// A request body must be smaller than this many bytes.
+pub const MAX_BODY_BYTES: usize = 130_000;
+/// Longest event or param name.
+pub const MAX_NAME_LEN: usize = 40;
+/// Longest param value (characters) for standard properties.
+pub const MAX_PARAM_VALUE_LEN: usize = 100;
+/// Longest `user_id`.
+pub const MAX_USER_ID_LEN: usize = 256;
+/// Longest `client_id` and `user_agent` this crate sends (no documented limit: the safe side).
+pub const MAX_ID_LEN: usize = 256;
+/// User properties per request, and their name and value lengths.
+pub const MAX_USER_PROPERTIES: usize = 25;
+const MAX_USER_PROPERTY_NAME: usize = 24;
+const MAX_USER_PROPERTY_VALUE: usize = 36;
+
+/// Event names Google reserves.
+pub const RESERVED_EVENT_NAMES: &[&str] = &[
+    "ad_activeview",
+    "ad_click",
+    "ad_exposure",
+    "ad_query",
+    "ad_reward",
+    "adunit_exposure",
+    "app_clear_data",
+    "app_exception",
+    "app_install",
+    "app_remove",
+    "app_store_refund",
+    "app_update",
+    "app_upgrade",
+    "dynamic_link_app_open",
+    "dynamic_link_app_update",
+    "dynamic_link_first_open",
+    "error",
+    "firebase_campaign",
+    "firebase_in_app_message_action",
+    "firebase_in_app_message_dismiss",
+    "firebase_in_app_message_impression",
+    "first_open",
+    "first_visit",
+    "in_app_purchase",
+    "notification_dismiss",
+    "notification_foreground",
+    "notification_open",
+    "notification_receive",
+    "notification_send",
+    "os_update",
+    "session_start",
+    "user_engagement",
+];
+/// Param name prefixes Google reserves.
+pub const RESERVED_PARAM_PREFIXES: &[&str] = &["_", "firebase_", "ga_", "google_", "gtag."];
+/// User property names Google reserves.
+pub const RESERVED_USER_PROPERTIES: &[&str] = &[
+    "first_open_time",
+    "first_visit_time",
+    "last_deep_link_referrer",
+    "user_id",
+    "first_open_after_install",
+];
+
+/// Names of the custom params each event carries.
+pub mod params {
+    /// The request method.
+    pub const HTTP_METHOD: &str = "http_method";
+    /// The matched route template (absent when unmatched).
+    pub const HTTP_ROUTE: &str = "http_route";
+    /// The response status.
+    pub const HTTP_STATUS_CODE: &str = "http_status_code";
+    /// Server-side latency, whole milliseconds.
+    pub const SERVER_LATENCY_MS: &str = "server_latency_ms";
+    /// The data source marker (`api` by default).
+    pub const DATA_SOURCE: &str = "data_source";
+}
+
+/// Params the crate sets itself; user params may not reuse these names.
+pub(crate) const BUILTIN_PARAMS: &[&str] = &[
+    "page_location",
+    "page_title",
+    "page_referrer",
+    "session_id",
+    "engagement_time_msec",
+    params::HTTP_METHOD,
+    params::HTTP_ROUTE,
+    params::HTTP_STATUS_CODE,
+    params::SERVER_LATENCY_MS,
+    params::DATA_SOURCE,
+];
+
+#[derive(Serialize)]
+struct Top<'a> {
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip_override: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    validation_behavior: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Event<'a> {
+    name: &'static str,
+    timestamp_micros: u64,
+    params: Params<'a>,
+}
+
+#[derive(Serialize)]
+struct Params<'a> {
+    page_location: &'a str,
+    page_title: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    page_referrer: Option<&'a str>,
+    session_id: u64,
+    engagement_time_msec: u64,
+    http_method: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_route: Option<&'a str>,
+    http_status_code: u16,
+    server_latency_ms: u64,
+    data_source: &'a str,
+    #[serde(flatten)]
+    extra: Extra<'a>,
+}
+
+struct Extra<'a>(&'a [(String, Value)]);
+
+impl Serialize for Extra<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+fn limited(s: &str, max: usize) -> String {
+    let mut s = s.to_owned();
+    truncate_chars(&mut s, max);
+    s
+}
+
+/// The GA4 client id of a hit: an explicit [`ClientId`](crate::ClientId), else the user's hook,
+/// else the configured strategy.
+pub(crate) fn client_id(hit: &Hit, cfg: &Config) -> String {
+    let custom = hit
+        .client_id
+        .as_ref()
+        .map(|c| c.as_str().to_owned())
+        .or_else(|| {
+            cfg.make_client_id
+                .as_ref()
+                .and_then(|h| h.make_client_id(hit))
+        })
+        .filter(|c| !c.is_empty());
+    match custom {
+        Some(c) => limited(&c, MAX_ID_LEN),
+        None => raw_id(hit, cfg.client_id_strategy, &cfg.key).ga4(),
+    }
+}
+
+pub(crate) fn ip_to_send(hit: &Hit, mode: IpMode) -> Option<IpAddr> {
+    match mode {
+        IpMode::Off => None,
+        IpMode::Full => hit.client_ip(),
+        IpMode::Truncated => hit.client_ip().map(page::truncate_ip),
+    }
+}
+
+/// Encodes a hit. The batch key is the request's top level (client, user, agent): events share a
+/// request only when all of it is equal.
+pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions) -> Encoded {
+    let page = page::page(hit, cfg);
+    let limit = cfg.param_value_limit;
+    let client_id = client_id(hit, cfg);
+    let user_id = hit
+        .user_id
+        .as_ref()
+        .map(|u| limited(u.as_str(), MAX_USER_ID_LEN));
+    let user_agent = if cfg.send_user_agent {
+        hit.user_agent().map(|ua| limited(ua, MAX_ID_LEN))
+    } else {
+        None
+    };
+    let top = Top {
+        client_id: &client_id,
+        user_id: user_id.as_deref(),
+        user_agent: user_agent.as_deref(),
+        ip_override: ip_to_send(hit, cfg.ip_mode).map(|ip| ip.to_string()),
+        validation_behavior: cfg.validation.then_some("ENFORCE_RECOMMENDATIONS"),
+    };
+    let mut key = serde_json::to_string(&top).expect("plain strings serialise");
+    key.pop(); // the closing brace: the batch appends `,"events":[…]}`
+
+    let received = hit.received_at;
+    let micros = received
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    let location = fit_url(page.location(), limit, true);
+    let referrer = page.referrer.map(|r| fit_url(r, limit, true));
+    let title = limited(&page.title, limit);
+    let method = limited(hit.method.as_str(), limit);
+    let route = hit.route().map(|r| limited(r, limit));
+    let source = limited(&cfg.data_source, limit);
+    let event = Event {
+        name: "page_view",
+        timestamp_micros: micros,
+        params: Params {
+            page_location: &location,
+            page_title: &title,
+            page_referrer: referrer.as_deref(),
+            session_id: sessions.session_id(&client_id, unix_secs(received)),
+            engagement_time_msec: 1,
+            http_method: &method,
+            http_route: route.as_deref(),
+            http_status_code: hit.status.as_u16(),
+            server_latency_ms: hit.latency.as_millis() as u64,
+            data_source: &source,
+            extra: Extra(&cfg.extra_params),
+        },
+    };
+    Encoded {
+        key,
+        item: serde_json::to_string(&event).expect("plain values serialise"),
+        received_at: received,
+    }
+}
+
+/// Assembles one request body from a batch key and its events.
+pub(crate) fn body(key: &str, items: &[Encoded]) -> Vec<u8> {
+    let len = key.len() + 14 + items.iter().map(|e| e.item.len() + 1).sum::<usize>();
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b",\"events\":[");
+    for (i, e) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(e.item.as_bytes());
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// Bytes a batch adds on top of its key and events.
+pub(crate) const BODY_OVERHEAD: usize = 14;
+
+fn is_name(s: &str) -> bool {
+    let mut b = s.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphabetic())
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// The offline checks behind [`validate::ga4`](crate::validate::ga4).
+pub(crate) fn validate(body: &[u8], param_value_limit: usize) -> Vec<Msg> {
+    let mut out = Vec::new();
+    if body.len() >= MAX_BODY_BYTES {
+        out.push(Msg::new(
+            "",
+            Code::ValueOutOfBounds,
+            format!(
+                "body of {} bytes; must be under {MAX_BODY_BYTES}",
+                body.len()
+            ),
+        ));
+    }
+    let v: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            out.push(Msg::new(
+                "",
+                Code::ValueInvalid,
+                format!("body is not JSON: {e}"),
+            ));
+            return out;
+        }
+    };
+    let Some(top) = v.as_object() else {
+        out.push(Msg::new(
+            "",
+            Code::ValueInvalid,
+            "body must be a JSON object",
+        ));
+        return out;
+    };
+    const KNOWN: &[&str] = &[
+        "client_id",
+        "app_instance_id",
+        "user_id",
+        "timestamp_micros",
+        "user_properties",
+        "consent",
+        "non_personalized_ads",
+        "user_location",
+        "ip_override",
+        "device",
+        "user_agent",
+        "user_data",
+        "validation_behavior",
+        "events",
+    ];
+    for k in top.keys() {
+        if !KNOWN.contains(&k.as_str()) {
+            out.push(Msg::new(
+                k,
+                Code::ValueInvalid,
+                format!("unknown field {k}"),
+            ));
+        }
+    }
+    match top.get("client_id") {
+        Some(Value::String(c)) if !c.is_empty() => {
+            let ok = c.split_once('.').is_some_and(|(a, b)| {
+                [a, b].iter().all(|p| {
+                    !p.is_empty()
+                        && p.bytes().all(|d| d.is_ascii_digit())
+                        && p.parse::<u64>().is_ok_and(|n| n > 0)
+                })
+            });
+            if !ok {
+                out.push(Msg::new(
+                    "client_id",
+                    Code::ValueInvalid,
+                    "client_id should be two positive integers joined by a dot",
+                ));
+            }
+        }
+        Some(_) => out.push(Msg::new(
+            "client_id",
+            Code::ValueInvalid,
+            "client_id must be a non-empty string",
+        )),
+        None if top.contains_key("app_instance_id") => {}
+        None => out.push(Msg::new(
+            "client_id",
+            Code::ValueRequired,
+            "client_id is required",
+        )),
+    }
+    if let Some(u) = top.get("user_id") {
+        match u.as_str() {
+            Some(u) if u.chars().count() <= MAX_USER_ID_LEN => {}
+            Some(_) => out.push(Msg::new(
+                "user_id",
+                Code::ValueOutOfBounds,
+                format!("user_id longer than {MAX_USER_ID_LEN}"),
+            )),
+            None => out.push(Msg::new(
+                "user_id",
+                Code::ValueInvalid,
+                "user_id must be a string",
+            )),
+        }
+    }
+    if let Some(t) = top.get("timestamp_micros") {
+        if !t.is_u64() {
+            out.push(Msg::new(
+                "timestamp_micros",
+                Code::ValueInvalid,
+                "timestamp_micros must be a positive integer",
+            ));
+        }
+    }
+    if let Some(ip) = top.get("ip_override") {
+        if ip.as_str().and_then(|s| s.parse::<IpAddr>().ok()).is_none() {
+            out.push(Msg::new(
+                "ip_override",
+                Code::ValueInvalid,
+                "ip_override must be an IP address",
+            ));
+        }
+    }
+    if let Some(ua) = top.get("user_agent") {
+        if !ua.is_string() {
+            out.push(Msg::new(
+                "user_agent",
+                Code::ValueInvalid,
+                "user_agent must be a string",
+            ));
+        }
+    }
+    if let Some(b) = top.get("validation_behavior") {
+        if !matches!(b.as_str(), Some("RELAXED" | "ENFORCE_RECOMMENDATIONS")) {
+            out.push(Msg::new(
+                "validation_behavior",
+                Code::ValueInvalid,
+                "validation_behavior must be RELAXED or ENFORCE_RECOMMENDATIONS",
+            ));
+        }
+    }
+    if let Some(props) = top.get("user_properties") {
+        validate_user_properties(props, &mut out);
+    }
+    match top.get("events").and_then(Value::as_array) {
+        None => out.push(Msg::new(
+            "events",
+            Code::ValueRequired,
+            "events must be a non-empty array",
+        )),
+        Some(events) if events.is_empty() => out.push(Msg::new(
+            "events",
+            Code::ValueRequired,
+            "events must not be empty",
+        )),
+        Some(events) => {
+            if events.len() > MAX_EVENTS {
+                out.push(Msg::new(
+                    "events",
+                    Code::ExceededMaxEntities,
+                    format!("{} events; at most {MAX_EVENTS}", events.len()),
+                ));
+            }
+            for (i, e) in events.iter().enumerate() {
+                validate_event(&format!("events[{i}]"), e, param_value_limit, &mut out);
+            }
+        }
+    }
+    out
+}
+
+fn validate_event(path: &str, e: &Value, limit: usize, out: &mut Vec<Msg>) {
+    let Some(e) = e.as_object() else {
+        out.push(Msg::new(
+            path,
+            Code::ValueInvalid,
+            "an event must be an object",
+        ));
+        return;
+    };
+    match e.get("name").and_then(Value::as_str) {
+        None => out.push(Msg::new(
+            format!("{path}.name"),
+            Code::ValueRequired,
+            "event name is required",
+        )),
+        Some(n) => {
+            if n.len() > MAX_NAME_LEN {
+                out.push(Msg::new(
+                    format!("{path}.name"),
+                    Code::ValueOutOfBounds,
+                    format!("event name longer than {MAX_NAME_LEN}"),
+                ));
+            }
+            if !is_name(n) {
+                out.push(Msg::new(format!("{path}.name"), Code::NameInvalid, format!("event name {n:?} must start with a letter and hold only letters, digits and _")));
+            }
+            if RESERVED_EVENT_NAMES.contains(&n) {
+                out.push(Msg::new(
+                    format!("{path}.name"),
+                    Code::NameReserved,
+                    format!("event name {n:?} is reserved"),
+                ));
+            }
+        }
+    }
+    if let Some(t) = e.get("timestamp_micros") {
+        if !t.is_u64() {
+            out.push(Msg::new(
+                format!("{path}.timestamp_micros"),
+                Code::ValueInvalid,
+                "timestamp_micros must be a positive integer",
+            ));
+        }
+    }
+    let Some(params) = e.get("params") else {
+        return;
+    };
+    let Some(params) = params.as_object() else {
+        out.push(Msg::new(
+            format!("{path}.params"),
+            Code::ValueInvalid,
+            "params must be an object",
+        ));
+        return;
+    };
+    if params.len() > MAX_PARAMS {
+        out.push(Msg::new(
+            format!("{path}.params"),
+            Code::ExceededMaxEntities,
+            format!("{} params; at most {MAX_PARAMS}", params.len()),
+        ));
+    }
+    for (k, v) in params {
+        let p = format!("{path}.params.{k}");
+        if k.len() > MAX_NAME_LEN {
+            out.push(Msg::new(
+                &p,
+                Code::ValueOutOfBounds,
+                format!("param name longer than {MAX_NAME_LEN}"),
+            ));
+        }
+        if RESERVED_PARAM_PREFIXES.iter().any(|r| k.starts_with(r)) || k == "firebase_conversion" {
+            out.push(Msg::new(
+                &p,
+                Code::NameReserved,
+                format!("param name {k:?} is reserved"),
+            ));
+        } else if !is_name(k) {
+            out.push(Msg::new(
+                &p,
+                Code::NameInvalid,
+                format!(
+                    "param name {k:?} must start with a letter and hold only letters, digits and _"
+                ),
+            ));
+        }
+        match v {
+            Value::String(s) if s.chars().count() > limit => out.push(Msg::new(
+                &p,
+                Code::ValueOutOfBounds,
+                format!("value longer than {limit} characters"),
+            )),
+            Value::String(_) | Value::Number(_) | Value::Bool(_) | Value::Array(_) => {}
+            _ => out.push(Msg::new(
+                &p,
+                Code::ValueInvalid,
+                "param values must be strings or numbers",
+            )),
+        }
+    }
+}
+
+fn validate_user_properties(props: &Value, out: &mut Vec<Msg>) {
+    let Some(props) = props.as_object() else {
+        out.push(Msg::new(
+            "user_properties",
+            Code::ValueInvalid,
+            "user_properties must be an object",
+        ));
+        return;
+    };
+    if props.len() > MAX_USER_PROPERTIES {
+        out.push(Msg::new(
+            "user_properties",
+            Code::ExceededMaxEntities,
+            format!("at most {MAX_USER_PROPERTIES} user properties"),
+        ));
+    }
+    for (k, v) in props {
+        let p = format!("user_properties.{k}");
+        if k.len() > MAX_USER_PROPERTY_NAME {
+            out.push(Msg::new(
+                &p,
+                Code::ValueOutOfBounds,
+                format!("name longer than {MAX_USER_PROPERTY_NAME}"),
+            ));
+        }
+        if RESERVED_USER_PROPERTIES.contains(&k.as_str())
+            || RESERVED_PARAM_PREFIXES.iter().any(|r| k.starts_with(r))
+        {
+            out.push(Msg::new(
+                &p,
+                Code::NameReserved,
+                format!("user property {k:?} is reserved"),
+            ));
+        } else if !is_name(k) {
+            out.push(Msg::new(
+                &p,
+                Code::NameInvalid,
+                format!("user property name {k:?} is invalid"),
+            ));
+        }
+        match v.get("value") {
+            Some(Value::String(s)) if s.chars().count() > MAX_USER_PROPERTY_VALUE => {
+                out.push(Msg::new(
+                    format!("{p}.value"),
+                    Code::ValueOutOfBounds,
+                    format!("value longer than {MAX_USER_PROPERTY_VALUE}"),
+                ))
+            }
+            Some(_) => {}
+            None => out.push(Msg::new(
+                format!("{p}.value"),
+                Code::ValueRequired,
+                "user property needs a value",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_valid_body_has_no_messages() {
+        let body = br#"{"client_id":"1.2","events":[{"name":"page_view","params":{"page_location":"http://a/b","session_id":1,"engagement_time_msec":1}}]}"#;
+        assert_eq!(validate(body, 100), vec![]);
+    }
+
+    #[test]
+    fn each_rule_is_reported() {
+        let long = "x".repeat(101);
+        let body = serde_json::json!({
+            "client_id": "abc",
+            "user_id": "u".repeat(257),
+            "mystery": 1,
+            "user_properties": {"first_open_time": {"value": 1}, "plan": {"value": "p".repeat(37)}},
+            "events": [
+                {"name": "session_start", "params": {"_x": 1, "1bad": 2, "ok": long, "nested": {"a": 1}}},
+                {"name": "bad-name"},
+                {}
+            ]
+        });
+        let msgs = validate(body.to_string().as_bytes(), 100);
+        let has = |path: &str, code: Code| {
+            msgs.iter()
+                .any(|m| m.field_path == path && m.validation_code == code)
+        };
+        assert!(has("client_id", Code::ValueInvalid), "{msgs:#?}");
+        assert!(has("user_id", Code::ValueOutOfBounds));
+        assert!(has("mystery", Code::ValueInvalid));
+        assert!(has("user_properties.first_open_time", Code::NameReserved));
+        assert!(has("user_properties.plan.value", Code::ValueOutOfBounds));
+        assert!(has("events[0].name", Code::NameReserved));
+        assert!(has("events[0].params._x", Code::NameReserved));
+        assert!(has("events[0].params.1bad", Code::NameInvalid));
+        assert!(has("events[0].params.ok", Code::ValueOutOfBounds));
+        assert!(has("events[0].params.nested", Code::ValueInvalid));
+        assert!(has("events[1].name", Code::NameInvalid));
+        assert!(has("events[2].name", Code::ValueRequired));
+    }
+
+    #[test]
+    fn too_many_events_and_oversized_bodies() {
+        let ev = serde_json::json!({"name": "page_view"});
+        let body = serde_json::json!({"client_id": "1.1", "events": vec![ev; 26]});
+        let msgs = validate(body.to_string().as_bytes(), 100);
+        assert!(msgs
+            .iter()
+            .any(|m| m.validation_code == Code::ExceededMaxEntities));
+        let big = vec![b' '; MAX_BODY_BYTES];
+        assert!(validate(&big, 100)
+            .iter()
+            .any(|m| m.validation_code == Code::ValueOutOfBounds));
+    }
+}

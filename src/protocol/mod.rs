@@ -1,0 +1,299 @@
+//! The collection protocols: how a hit becomes a payload, how payloads are batched, and what the
+//! validation endpoints say. One module per protocol.
+
+use serde::{Deserialize, Serialize};
+
+pub(crate) mod ga4;
+pub(crate) mod ua;
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+
+use crate::client_id::Sessions;
+use crate::config::Config;
+use crate::hit::Hit;
+use crate::sender::batch::{Batch, Limits};
+use crate::sender::transport::Outgoing;
+
+/// A hit encoded for the wire: `key` groups hits that may share one request (GA4: the request's
+/// top level; everything else goes in `item`).
+#[derive(Debug, Clone)]
+pub(crate) struct Encoded {
+    pub(crate) key: String,
+    pub(crate) item: String,
+    pub(crate) received_at: SystemTime,
+}
+
+/// Which protocol a tracking id speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// GA4 Measurement Protocol (`G-XXXXXXXXXX`), JSON to `/mp/collect`.
+    Ga4,
+    /// Universal Analytics Measurement Protocol v1 (`UA-XXXX-Y`), legacy: Google stopped
+    /// processing UA properties in 2023 (360: 2024).
+    UniversalAnalytics,
+}
+
+impl Protocol {
+    /// The protocol a tracking id belongs to, or `None` for a malformed id.
+    pub fn of(tracking_id: &str) -> Option<Protocol> {
+        if let Some(rest) = tracking_id.strip_prefix("G-") {
+            let ok = !rest.is_empty()
+                && rest.len() <= 20
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            return ok.then_some(Protocol::Ga4);
+        }
+        if let Some(rest) = tracking_id.strip_prefix("UA-") {
+            let mut parts = rest.split('-');
+            let ok = matches!((parts.next(), parts.next(), parts.next()),
+                (Some(a), Some(b), None) if is_digits(a) && is_digits(b));
+            return ok.then_some(Protocol::UniversalAnalytics);
+        }
+        None
+    }
+}
+
+impl Protocol {
+    /// How hits of this protocol are batched.
+    pub(crate) fn limits(self, validation: bool) -> Limits {
+        match self {
+            Protocol::Ga4 => Limits {
+                max_items: ga4::MAX_EVENTS,
+                max_bytes: ga4::MAX_BODY_BYTES - 1,
+                per_item_overhead: 1,
+                per_batch_overhead: ga4::BODY_OVERHEAD,
+            },
+            Protocol::UniversalAnalytics => Limits {
+                // The validation endpoint takes one hit at a time.
+                max_items: if validation { 1 } else { ua::MAX_BATCH_HITS },
+                max_bytes: ua::MAX_BATCH_BYTES,
+                per_item_overhead: 1 + ua::QT_ROOM,
+                per_batch_overhead: 0,
+            },
+        }
+    }
+
+    pub(crate) fn encode(self, hit: &Hit, cfg: &Config, sessions: &mut Sessions) -> Encoded {
+        match self {
+            Protocol::Ga4 => ga4::encode(hit, cfg, sessions),
+            Protocol::UniversalAnalytics => ua::encode(hit, cfg),
+        }
+    }
+
+    /// The HTTP request for one batch. Built per attempt: the legacy protocol's `qt` depends on
+    /// the time of sending.
+    pub(crate) fn request(self, cfg: &Config, batch: &Batch) -> Outgoing {
+        match self {
+            Protocol::Ga4 => {
+                let path = if cfg.validation {
+                    ga4::DEBUG_PATH
+                } else {
+                    ga4::COLLECT_PATH
+                };
+                let base = cfg.base_url();
+                let tid = utf8_percent_encode(&cfg.tracking_id, NON_ALPHANUMERIC);
+                let secret = cfg.api_secret.as_ref().map_or("", |s| s.0.as_str());
+                let secret = utf8_percent_encode(secret, NON_ALPHANUMERIC);
+                Outgoing {
+                    url: format!("{base}{path}?measurement_id={tid}&api_secret={secret}"),
+                    redacted_url: format!("{base}{path}?measurement_id={tid}&api_secret=REDACTED"),
+                    content_type: "application/json",
+                    body: Bytes::from(ga4::body(&batch.key, &batch.items)),
+                    hits: batch.items.len(),
+                }
+            }
+            Protocol::UniversalAnalytics => {
+                let path = match (cfg.validation, batch.items.len()) {
+                    (true, _) => ua::DEBUG_PATH,
+                    (false, 1) => ua::COLLECT_PATH,
+                    (false, _) => ua::BATCH_PATH,
+                };
+                let url = format!("{}{path}", cfg.base_url());
+                Outgoing {
+                    redacted_url: url.clone(),
+                    url,
+                    content_type: "application/x-www-form-urlencoded",
+                    body: Bytes::from(ua::body(&batch.items, SystemTime::now())),
+                    hits: batch.items.len(),
+                }
+            }
+        }
+    }
+
+    /// What a validation endpoint's answer objects to.
+    pub(crate) fn validation_messages(self, body: &[u8]) -> Vec<ValidationMessage> {
+        match self {
+            Protocol::Ga4 => {
+                #[derive(Deserialize)]
+                #[serde(rename_all = "camelCase")]
+                struct Answer {
+                    #[serde(default)]
+                    validation_messages: Vec<ValidationMessage>,
+                }
+                match serde_json::from_slice::<Answer>(body) {
+                    Ok(a) => a.validation_messages,
+                    Err(e) => vec![ValidationMessage::new(
+                        "",
+                        ValidationCode::Other,
+                        format!("unreadable validation answer: {e}"),
+                    )],
+                }
+            }
+            Protocol::UniversalAnalytics => ua::parse_debug_answer(body),
+        }
+    }
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// One objection of a validation endpoint, or of the offline [`validate`](crate::validate) checks.
+/// Serialises as Google's GA4 validation answer does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidationMessage {
+    /// Where the problem is, e.g. `events[0].params.page_title`.
+    #[serde(default)]
+    pub field_path: String,
+    /// What is wrong.
+    #[serde(default)]
+    pub description: String,
+    /// Google's code for it.
+    #[serde(default)]
+    pub validation_code: ValidationCode,
+}
+
+/// Google's validation codes (GA4), also used for the legacy protocol's parser messages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ValidationCode {
+    /// A value is malformed.
+    #[default]
+    ValueInvalid,
+    /// A required value is missing.
+    ValueRequired,
+    /// A name does not match the allowed pattern.
+    NameInvalid,
+    /// A name is reserved by Google.
+    NameReserved,
+    /// A value is too long or out of range.
+    ValueOutOfBounds,
+    /// Too many events, params or properties.
+    ExceededMaxEntities,
+    /// A name appears twice.
+    NameDuplicated,
+    /// Anything else Google may send.
+    #[serde(other)]
+    Other,
+}
+
+impl ValidationMessage {
+    pub(crate) fn new(
+        path: impl Into<String>,
+        code: ValidationCode,
+        description: impl Into<String>,
+    ) -> Self {
+        ValidationMessage {
+            field_path: path.into(),
+            description: description.into(),
+            validation_code: code,
+        }
+    }
+}
+
+/// Truncates to at most `max` characters, at a character boundary.
+pub(crate) fn truncate_chars(s: &mut String, max: usize) {
+    if let Some((i, _)) = s.char_indices().nth(max) {
+        s.truncate(i);
+    }
+}
+
+/// Truncates to at most `max` bytes, at a character boundary.
+pub(crate) fn truncate_bytes(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut i = max;
+        while !s.is_char_boundary(i) {
+            i -= 1;
+        }
+        s.truncate(i);
+    }
+}
+
+/// After truncating a URL, drops a percent-escape the cut left incomplete (`%2`), so the result
+/// stays a valid URL.
+pub(crate) fn mend_escape(s: &mut String) {
+    let b = s.as_bytes();
+    let n = b.len();
+    if n >= 1 && b[n - 1] == b'%' {
+        s.truncate(n - 1);
+    } else if n >= 2 && b[n - 2] == b'%' {
+        s.truncate(n - 2);
+    }
+}
+
+/// Shortens a URL to `max` units (measured by `len`): first by dropping the query, then by cutting
+/// the path at a character boundary without leaving a broken escape.
+pub(crate) fn fit_url(mut url: String, max: usize, by_chars: bool) -> String {
+    let len = |s: &str| if by_chars { s.chars().count() } else { s.len() };
+    if len(&url) <= max {
+        return url;
+    }
+    if let Some(q) = url.find('?') {
+        url.truncate(q);
+    }
+    if len(&url) > max {
+        if by_chars {
+            truncate_chars(&mut url, max);
+        } else {
+            truncate_bytes(&mut url, max);
+        }
+        mend_escape(&mut url);
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracking_ids() {
+        assert_eq!(Protocol::of("G-ABC123XYZ9"), Some(Protocol::Ga4));
+        assert_eq!(
+            Protocol::of("UA-12345-6"),
+            Some(Protocol::UniversalAnalytics)
+        );
+        for bad in [
+            "", "G-", "g-abc", "G-abc", "UA-1", "UA-1-2-3", "UA-x-1", "GTM-XXXX", "G-AB C",
+        ] {
+            assert_eq!(Protocol::of(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        let mut s = "héllo wörld".to_string();
+        truncate_chars(&mut s, 2);
+        assert_eq!(s, "hé");
+        let mut s = "héllo".to_string();
+        truncate_bytes(&mut s, 2);
+        assert_eq!(s, "h");
+        let mut s = "ab".to_string();
+        truncate_chars(&mut s, 5);
+        assert_eq!(s, "ab");
+    }
+
+    #[test]
+    fn urls_lose_query_first_and_never_end_in_a_broken_escape() {
+        assert_eq!(fit_url("http://h/abc?q=1".into(), 10, true), "http://h/a");
+        assert_eq!(fit_url("http://h/ab?q=1".into(), 11, true), "http://h/ab");
+        assert_eq!(fit_url("http://h/a%20b".into(), 11, false), "http://h/a");
+        assert_eq!(fit_url("http://h/a%20b".into(), 12, false), "http://h/a");
+        assert_eq!(fit_url("http://h/a%20b".into(), 13, false), "http://h/a%20");
+    }
+}

@@ -1,0 +1,239 @@
+//! The background sender: a bounded queue between the request path and a worker thread.
+//!
+//! The request path calls [`Core::offer`], which never waits: `try_send` onto the queue, and a
+//! full or closed queue counts the hit as dropped. The worker ([`worker`]) does everything else.
+
+pub(crate) mod batch;
+pub(crate) mod retry;
+pub(crate) mod transport;
+pub(crate) mod worker;
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::Config;
+use crate::hit::Hit;
+use crate::protocol::Protocol;
+use crate::stats::{Counters, Stats};
+use transport::Transport;
+
+pub(crate) enum Control {
+    Flush(Instant, oneshot::Sender<bool>),
+    Shutdown(Instant, oneshot::Sender<bool>),
+}
+
+/// Lets a warning through at most once per interval, so a collector outage or a full queue
+/// can't flood the logs.
+#[derive(Debug)]
+pub(crate) struct RateLimited {
+    epoch: Instant,
+    next_ms: AtomicU64,
+    every_ms: u64,
+}
+
+impl RateLimited {
+    pub(crate) fn new(every: Duration) -> Self {
+        RateLimited {
+            epoch: Instant::now(),
+            next_ms: AtomicU64::new(0),
+            every_ms: every.as_millis() as u64,
+        }
+    }
+
+    pub(crate) fn allow(&self) -> bool {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        let next = self.next_ms.load(Ordering::Relaxed);
+        now >= next
+            && self
+                .next_ms
+                .compare_exchange(
+                    next,
+                    now + self.every_ms,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+}
+
+type Receivers = (mpsc::Receiver<Hit>, mpsc::UnboundedReceiver<Control>);
+
+/// What the layer, its services and the handles share.
+pub(crate) struct Core {
+    hits: mpsc::Sender<Hit>,
+    ctl: mpsc::UnboundedSender<Control>,
+    receivers: Mutex<Option<Receivers>>,
+    started: AtomicBool,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) drop_warning: Arc<RateLimited>,
+    /// Set once, when the first service is made: the configuration the worker runs with.
+    pub(crate) active: OnceLock<Option<Arc<Config>>>,
+}
+
+impl Core {
+    pub(crate) fn new(queue_capacity: usize) -> Self {
+        let (hits, hits_rx) = mpsc::channel(queue_capacity.max(1));
+        let (ctl, ctl_rx) = mpsc::unbounded_channel();
+        Core {
+            hits,
+            ctl,
+            receivers: Mutex::new(Some((hits_rx, ctl_rx))),
+            started: AtomicBool::new(false),
+            counters: Arc::default(),
+            drop_warning: Arc::new(RateLimited::new(Duration::from_secs(10))),
+            active: OnceLock::new(),
+        }
+    }
+
+    /// Hands a hit to the sender. Never waits.
+    pub(crate) fn offer(&self, hit: Hit) {
+        Counters::add(&self.counters.tracked, 1);
+        if let Err(e) = self.hits.try_send(hit) {
+            Counters::add(&self.counters.dropped, 1);
+            if self.drop_warning.allow() {
+                let why = match e {
+                    mpsc::error::TrySendError::Full(_) => "queue full",
+                    mpsc::error::TrySendError::Closed(_) => "sender shut down",
+                };
+                let dropped = self.counters.dropped.load(Ordering::Relaxed);
+                tracing::warn!(dropped_total = dropped, "tower-ga: dropping hits ({why})");
+            }
+        }
+    }
+
+    /// Starts the worker thread. Called once, with the configuration of the first service.
+    pub(crate) fn start(&self, cfg: Arc<Config>, protocol: Protocol) {
+        let Some((hits, ctl)) = self
+            .receivers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
+            return;
+        };
+        let transport: Arc<dyn Transport> = match &cfg.transport {
+            Some(t) => t.clone(),
+            None => match default_transport(&cfg) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(error = %e, "tower-ga: no HTTP transport, hits will be dropped");
+                    return;
+                }
+            },
+        };
+        let worker = worker::Worker::new(
+            cfg,
+            protocol,
+            self.counters.clone(),
+            transport,
+            self.drop_warning.clone(),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("tower-ga-sender".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(rt) => rt.block_on(worker.run(hits, ctl)),
+                    Err(e) => {
+                        tracing::error!(error = %e, "tower-ga: cannot start the sender's runtime")
+                    }
+                }
+            });
+        match spawned {
+            Ok(_) => self.started.store(true, Ordering::Release),
+            Err(e) => tracing::error!(error = %e, "tower-ga: cannot start the sender thread"),
+        }
+    }
+
+    async fn control(
+        &self,
+        timeout: Duration,
+        make: impl FnOnce(Instant, oneshot::Sender<bool>) -> Control,
+    ) -> bool {
+        if !self.started.load(Ordering::Acquire) {
+            // No service was ever made, so nothing was ever queued.
+            return true;
+        }
+        let deadline = Instant::now() + timeout;
+        let (tx, rx) = oneshot::channel();
+        if self.ctl.send(make(deadline, tx)).is_err() {
+            // The worker has stopped; whatever it held was counted when it did.
+            return true;
+        }
+        // The worker answers by the deadline itself; the caller's own timer, when it has a tokio
+        // runtime, only guards against a worker stuck in a user hook.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let grace = timeout + Duration::from_millis(50);
+            matches!(tokio::time::timeout(grace, rx).await, Ok(Ok(true)))
+        } else {
+            matches!(rx.await, Ok(true))
+        }
+    }
+}
+
+#[cfg(feature = "reqwest")]
+fn default_transport(cfg: &Config) -> Result<Arc<dyn Transport>, transport::TransportError> {
+    Ok(Arc::new(transport::ReqwestTransport::default_client(
+        cfg.max_concurrency,
+    )?))
+}
+
+#[cfg(not(feature = "reqwest"))]
+fn default_transport(_: &Config) -> Result<Arc<dyn Transport>, transport::TransportError> {
+    Err(transport::TransportError::new(
+        "the `reqwest` feature is off and no transport was given with GaLayer::transport",
+    ))
+}
+
+/// Controls the background sender: flush, shut down, read the counters. Cheap to clone,
+/// `Send + Sync`; get one from [`GaLayer::handle`](crate::GaLayer::handle).
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) core: Arc<Core>,
+}
+
+impl Handle {
+    /// Waits until every hit queued before the call was delivered or given up on, or until
+    /// `timeout` passes. Returns `true` in the first case. Never blocks the thread.
+    pub async fn flush(&self, timeout: Duration) -> bool {
+        self.core.control(timeout, Control::Flush).await
+    }
+
+    /// Flushes, then stops the sender: later hits are counted as dropped. Returns by `timeout`,
+    /// `true` when everything was delivered or given up on; what was still pending is dropped.
+    pub async fn shutdown(&self, timeout: Duration) -> bool {
+        self.core.control(timeout, Control::Shutdown).await
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> Stats {
+        self.core.counters.snapshot()
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limited_lets_one_through_per_interval() {
+        let r = RateLimited::new(Duration::from_secs(3600));
+        assert!(r.allow());
+        assert!(!r.allow());
+        assert!(!r.allow());
+    }
+}

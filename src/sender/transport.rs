@@ -1,0 +1,193 @@
+//! The seam between the sender and the network: a [`Transport`] takes one HTTP request to the
+//! collector and returns its answer. The default is [`ReqwestTransport`]; tests and users can put
+//! their own in with [`GaLayer::transport`](crate::GaLayer::transport).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+
+/// A boxed future, as transports return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One HTTP `POST` to a collector.
+///
+/// Its URL may carry the GA4 API secret; `Debug` and [`Outgoing::redacted_url`] never show it.
+#[derive(Clone)]
+pub struct Outgoing {
+    pub(crate) url: String,
+    pub(crate) redacted_url: String,
+    pub(crate) content_type: &'static str,
+    pub(crate) body: Bytes,
+    pub(crate) hits: usize,
+}
+
+impl Outgoing {
+    /// The full URL, secrets included: hand it to an HTTP client, never to a log.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL with secrets replaced by `REDACTED`.
+    pub fn redacted_url(&self) -> &str {
+        &self.redacted_url
+    }
+
+    /// The URL's path, e.g. `/mp/collect`.
+    pub fn path(&self) -> &str {
+        let after_scheme = self.url.split_once("://").map_or(&*self.url, |(_, r)| r);
+        let path_and_query = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+        path_and_query.split('?').next().unwrap_or("/")
+    }
+
+    /// The `Content-Type` to send.
+    pub fn content_type(&self) -> &'static str {
+        self.content_type
+    }
+
+    /// The request body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// How many hits the body carries.
+    pub fn hits(&self) -> usize {
+        self.hits
+    }
+}
+
+impl fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outgoing")
+            .field("url", &self.redacted_url)
+            .field("content_type", &self.content_type)
+            .field("body_len", &self.body.len())
+            .field("hits", &self.hits)
+            .finish()
+    }
+}
+
+/// A collector's answer.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers (the sender reads `Retry-After`).
+    pub headers: HeaderMap,
+    /// The body (the sender reads it in validation mode only).
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// An answer with a status and nothing else.
+    pub fn status(status: StatusCode) -> Self {
+        Reply {
+            status,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+}
+
+/// Why a request got no answer. Every transport error counts as transient and is retried.
+#[derive(Clone, Debug)]
+pub struct TransportError {
+    message: String,
+}
+
+impl TransportError {
+    /// An error with a message, which must not contain the URL's secrets.
+    pub fn new(message: impl Into<String>) -> Self {
+        TransportError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+/// Sends one request to a collector. Timeouts and retries are the sender's job: a transport makes
+/// one attempt.
+pub trait Transport: Send + Sync + 'static {
+    /// Makes one attempt.
+    fn send(&self, request: Outgoing) -> BoxFuture<'static, Result<Reply, TransportError>>;
+}
+
+/// The default transport: a pooled `reqwest` client with rustls.
+#[cfg(feature = "reqwest")]
+#[derive(Clone, Debug)]
+pub struct ReqwestTransport {
+    client: reqwest::Client,
+}
+
+#[cfg(feature = "reqwest")]
+impl ReqwestTransport {
+    /// A transport around a client of your own (proxy settings, TLS roots, …).
+    pub fn new(client: reqwest::Client) -> Self {
+        ReqwestTransport { client }
+    }
+
+    /// The default client: keeps connections alive, `TCP_NODELAY`, a 5 s connect timeout.
+    pub fn default_client(max_idle_per_host: usize) -> Result<Self, TransportError> {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(max_idle_per_host)
+            .tcp_nodelay(true)
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .user_agent(concat!("tower-ga/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| TransportError::new(e.without_url().to_string()))?;
+        Ok(ReqwestTransport { client })
+    }
+}
+
+#[cfg(feature = "reqwest")]
+impl Transport for ReqwestTransport {
+    fn send(&self, request: Outgoing) -> BoxFuture<'static, Result<Reply, TransportError>> {
+        let pending = self
+            .client
+            .post(request.url)
+            .header(http::header::CONTENT_TYPE, request.content_type)
+            .body(request.body)
+            .send();
+        Box::pin(async move {
+            // reqwest's errors name the URL, which holds the API secret: strip it.
+            let clean = |e: reqwest::Error| TransportError::new(e.without_url().to_string());
+            let response = pending.await.map_err(clean)?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.bytes().await.map_err(clean)?;
+            Ok(Reply {
+                status,
+                headers,
+                body,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_secret_and_path_is_found() {
+        let o = Outgoing {
+            url: "http://127.0.0.1:9/mp/collect?measurement_id=G-1&api_secret=hunter2".into(),
+            redacted_url: "http://127.0.0.1:9/mp/collect?measurement_id=G-1&api_secret=REDACTED"
+                .into(),
+            content_type: "application/json",
+            body: Bytes::from_static(b"{}"),
+            hits: 1,
+        };
+        assert!(!format!("{o:?}").contains("hunter2"));
+        assert_eq!(o.path(), "/mp/collect");
+    }
+}

@@ -1,0 +1,314 @@
+//! The background worker: takes hits off the queue, encodes and batches them, sends batches with
+//! bounded concurrency, retries, counts, and answers flush and shutdown.
+//!
+//! It runs on its own thread with a current-thread tokio runtime, so it works the same whether the
+//! application runs a multi-thread runtime, a current-thread one, or none, and a blocking flush in
+//! the application can never deadlock it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::batch::{Batch, Batcher};
+use super::retry::{self, Verdict};
+use super::transport::Transport;
+use super::{Control, RateLimited};
+use crate::client_id::Sessions;
+use crate::config::Config;
+use crate::hit::Hit;
+use crate::hooks::BatchOutcome;
+use crate::protocol::Protocol;
+use crate::stats::Counters;
+
+/// Most session entries kept (about 100 bytes each).
+const MAX_SESSIONS: usize = 100_000;
+
+/// How a batch ended.
+enum End {
+    Sent,
+    Failed,
+}
+
+struct Done {
+    seqs: Vec<u64>,
+    end: End,
+    outcome: BatchOutcome,
+}
+
+pub(crate) struct Worker {
+    cfg: Arc<Config>,
+    protocol: Protocol,
+    counters: Arc<Counters>,
+    transport: Arc<dyn Transport>,
+    sessions: Sessions,
+    batcher: Batcher,
+    /// Hits held in the batcher before the worker stops taking more off the queue.
+    hold: usize,
+    next_seq: u64,
+    unresolved: BTreeSet<u64>,
+    waiters: Vec<(u64, Instant, oneshot::Sender<bool>)>,
+    tasks: JoinSet<Done>,
+    warn: Arc<RateLimited>,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        cfg: Arc<Config>,
+        protocol: Protocol,
+        counters: Arc<Counters>,
+        transport: Arc<dyn Transport>,
+        warn: Arc<RateLimited>,
+    ) -> Self {
+        let limits = protocol.limits(cfg.validation);
+        Worker {
+            sessions: Sessions::new(cfg.session_timeout.as_secs(), MAX_SESSIONS),
+            batcher: Batcher::new(limits),
+            hold: (limits.max_items * cfg.max_concurrency * 2).max(256),
+            protocol,
+            counters,
+            transport,
+            next_seq: 0,
+            unresolved: BTreeSet::new(),
+            waiters: Vec::new(),
+            tasks: JoinSet::new(),
+            warn,
+            cfg,
+        }
+    }
+
+    pub(crate) async fn run(
+        mut self,
+        mut hits: mpsc::Receiver<Hit>,
+        mut ctl: mpsc::UnboundedReceiver<Control>,
+    ) {
+        let mut tick = tokio::time::interval(self.cfg.flush_interval.max(Duration::from_millis(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (deadline, reply) = loop {
+            self.dispatch();
+            let accept = self.batcher.len() < self.hold;
+            let next_deadline = self.waiters.iter().map(|w| w.1).min();
+            tokio::select! {
+                biased;
+                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    if let Ok(done) = done {
+                        self.finish(done);
+                    }
+                }
+                msg = ctl.recv() => match msg {
+                    Some(Control::Flush(deadline, reply)) => {
+                        self.drain(&mut hits);
+                        self.batcher.close_all();
+                        self.waiters.push((self.next_seq, Instant::from_std(deadline), reply));
+                    }
+                    Some(Control::Shutdown(deadline, reply)) => break (Instant::from_std(deadline), Some(reply)),
+                    // Every handle and layer is gone: deliver what we have, briefly.
+                    None => break (Instant::now() + Duration::from_secs(2), None),
+                },
+                hit = hits.recv(), if accept => {
+                    if let Some(hit) = hit {
+                        self.accept(hit);
+                    }
+                }
+                _ = sleep_until(next_deadline) => {}
+                _ = tick.tick() => self.batcher.close_all(),
+            }
+            self.answer_waiters();
+        };
+
+        // Shutdown: stop taking hits, deliver what is held until the deadline, count the rest.
+        self.drain(&mut hits);
+        hits.close();
+        self.drain(&mut hits);
+        self.batcher.close_all();
+        let finished = tokio::time::timeout_at(deadline, async {
+            while !self.unresolved.is_empty() {
+                self.dispatch();
+                match self.tasks.join_next().await {
+                    Some(Ok(done)) => self.finish(done),
+                    Some(Err(_)) | None => break,
+                }
+            }
+        })
+        .await
+        .is_ok()
+            && self.unresolved.is_empty();
+        if !finished {
+            self.tasks.abort_all();
+            let abandoned = self.unresolved.len();
+            Counters::add(&self.counters.dropped, abandoned);
+            tracing::warn!(
+                abandoned,
+                "tower-ga: shutdown deadline reached, hits not delivered were dropped"
+            );
+        }
+        self.unresolved.clear();
+        self.answer_waiters();
+        if let Some(reply) = reply {
+            let _ = reply.send(finished);
+        }
+    }
+
+    fn accept(&mut self, hit: Hit) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let encoded = self.protocol.encode(&hit, &self.cfg, &mut self.sessions);
+        self.unresolved.insert(seq);
+        self.batcher.add(seq, encoded);
+    }
+
+    /// Takes everything queued now, ignoring the hold limit: the queue is bounded, so this is too.
+    fn drain(&mut self, hits: &mut mpsc::Receiver<Hit>) {
+        while let Ok(hit) = hits.try_recv() {
+            self.accept(hit);
+        }
+    }
+
+    fn dispatch(&mut self) {
+        while self.tasks.len() < self.cfg.max_concurrency.max(1) {
+            let Some(batch) = self.batcher.next_ready() else {
+                break;
+            };
+            let cfg = self.cfg.clone();
+            let transport = self.transport.clone();
+            let protocol = self.protocol;
+            self.tasks.spawn(deliver(cfg, protocol, transport, batch));
+        }
+    }
+
+    fn finish(&mut self, done: Done) {
+        let n = done.seqs.len();
+        for s in &done.seqs {
+            self.unresolved.remove(s);
+        }
+        let c = &self.counters;
+        Counters::add(&c.batches, 1);
+        Counters::add(&c.retried, done.outcome.attempts.saturating_sub(1) as usize);
+        match done.end {
+            End::Sent => {
+                Counters::add(&c.sent, n);
+                if done.outcome.validation_messages.is_empty() {
+                    self.cfg.on_success.on_success(&done.outcome);
+                } else {
+                    Counters::add(&c.invalid, n);
+                    for m in &done.outcome.validation_messages {
+                        tracing::warn!(
+                            field = %m.field_path,
+                            code = ?m.validation_code,
+                            "tower-ga: validation: {}",
+                            m.description
+                        );
+                    }
+                    self.cfg.on_failure.on_failure(&done.outcome);
+                }
+            }
+            End::Failed => {
+                Counters::add(&c.failed, n);
+                if self.warn.allow() {
+                    tracing::warn!(
+                        hits = n,
+                        attempts = done.outcome.attempts,
+                        status = ?done.outcome.status,
+                        error = done.outcome.error.as_deref().unwrap_or(""),
+                        "tower-ga: gave up on a batch"
+                    );
+                }
+                self.cfg.on_failure.on_failure(&done.outcome);
+            }
+        }
+    }
+
+    /// Answers the flushes whose hits are all resolved (`true`) or whose deadline passed (`false`).
+    fn answer_waiters(&mut self) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let low = self.unresolved.first().copied().unwrap_or(self.next_seq);
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.waiters.len() {
+            let (target, deadline, _) = &self.waiters[i];
+            let answer = if *target <= low {
+                true
+            } else if *deadline <= now {
+                false
+            } else {
+                i += 1;
+                continue;
+            };
+            let (_, _, reply) = self.waiters.swap_remove(i);
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends one batch, retrying transient failures within the policy.
+async fn deliver(
+    cfg: Arc<Config>,
+    protocol: Protocol,
+    transport: Arc<dyn Transport>,
+    batch: Batch,
+) -> Done {
+    let policy = &cfg.retry;
+    let mut outcome = BatchOutcome {
+        hits: batch.items.len(),
+        attempts: 0,
+        status: None,
+        error: None,
+        validation_messages: Vec::new(),
+    };
+    let end = loop {
+        outcome.attempts += 1;
+        let request = protocol.request(&cfg, &batch);
+        let wait = match tokio::time::timeout(cfg.request_timeout, transport.send(request)).await {
+            Ok(Ok(reply)) => {
+                outcome.status = Some(reply.status);
+                match retry::verdict(reply.status, &reply.headers, policy, SystemTime::now()) {
+                    Verdict::Delivered => {
+                        outcome.error = None;
+                        if cfg.validation {
+                            outcome.validation_messages = protocol.validation_messages(&reply.body);
+                        }
+                        break End::Sent;
+                    }
+                    Verdict::GiveUp => {
+                        outcome.error = Some(format!("collector answered {}", reply.status));
+                        break End::Failed;
+                    }
+                    Verdict::Retry(after) => {
+                        outcome.error = Some(format!("collector answered {}", reply.status));
+                        after
+                    }
+                }
+            }
+            Ok(Err(e)) => {
+                outcome.error = Some(e.to_string());
+                None
+            }
+            Err(_) => {
+                outcome.error = Some(format!("no answer within {:?}", cfg.request_timeout));
+                None
+            }
+        };
+        if outcome.attempts > policy.max_retries {
+            break End::Failed;
+        }
+        let backoff = policy.backoff(outcome.attempts, retry::jitter());
+        tokio::time::sleep(wait.map_or(backoff, |w| w.max(backoff))).await;
+    };
+    Done {
+        seqs: batch.seqs,
+        end,
+        outcome,
+    }
+}

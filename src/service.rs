@@ -1,0 +1,114 @@
+//! [`GaService`]: the middleware itself. Its `call` captures the request and wraps the inner
+//! future; nothing here waits on anything.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http::{Request, Response};
+use tower_service::Service;
+
+use crate::config::Config;
+use crate::future::{Pending, ResponseFuture};
+use crate::hit::{CaptureRules, Hit};
+use crate::markers::NoTrack;
+use crate::sender::Core;
+
+/// The service [`GaLayer`](crate::GaLayer) wraps around yours.
+#[derive(Clone)]
+pub struct GaService<S> {
+    inner: S,
+    shared: Option<Arc<Shared>>,
+}
+
+/// What every service of one layer shares.
+pub(crate) struct Shared {
+    pub(crate) config: Arc<Config>,
+    pub(crate) core: Arc<Core>,
+}
+
+impl Shared {
+    /// Filters a completed hit and hands it over. Runs when the response is produced.
+    pub(crate) fn submit(&self, hit: Hit) {
+        let cfg = &self.config;
+        if cfg.skip_unmatched && hit.route().is_none() {
+            return;
+        }
+        if !cfg.filter.track(&hit) {
+            return;
+        }
+        self.core.offer(hit);
+    }
+}
+
+impl<S> GaService<S> {
+    pub(crate) fn new(inner: S, config: Option<Arc<Config>>, core: Arc<Core>) -> Self {
+        GaService {
+            inner,
+            shared: config.map(|config| Arc::new(Shared { config, core })),
+        }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for GaService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GaService")
+            .field("inner", &self.inner)
+            .field("enabled", &self.shared.is_some())
+            .finish()
+    }
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for GaService<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        let pending = match &self.shared {
+            Some(shared) if req.extensions().get::<NoTrack>().is_none() => {
+                let rules = CaptureRules {
+                    credential_header: shared.config.credential_header.as_ref(),
+                    trust_proxy: shared.config.trust_proxy,
+                };
+                let hit = Hit::capture(
+                    req.method(),
+                    req.uri(),
+                    req.headers(),
+                    req.extensions(),
+                    &rules,
+                );
+                Some(Pending {
+                    hit,
+                    started: Instant::now(),
+                    shared: shared.clone(),
+                })
+            }
+            _ => None,
+        };
+        ResponseFuture::new(self.inner.call(req), pending)
+    }
+}

@@ -1,0 +1,65 @@
+//! Counters: what the layer tracked, and what became of it.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A snapshot of the sender's counters, in hits (one hit per tracked request).
+///
+/// Every tracked hit ends in exactly one of `sent`, `dropped` or `failed`; until then it is
+/// `pending`. Once [`Handle::flush`](crate::Handle::flush) returns `true`, nothing tracked before
+/// the call is pending.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Requests that passed the filters and were handed to the sender (or dropped on the way).
+    pub tracked: u64,
+    /// Hits the collector accepted (2xx). In validation mode, accepted by the validation
+    /// endpoint, which never collects anything.
+    pub sent: u64,
+    /// Hits never attempted: the queue was full, or the sender had shut down.
+    pub dropped: u64,
+    /// Hits given up on: a permanent error, or retries exhausted.
+    pub failed: u64,
+    /// Hits neither sent, dropped nor failed yet.
+    pub pending: u64,
+    /// Retried HTTP requests.
+    pub retried: u64,
+    /// HTTP requests that completed a batch (successfully or not).
+    pub batches: u64,
+    /// Validation mode: hits the validation endpoint objected to (also counted in `sent`).
+    pub invalid: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) tracked: AtomicU64,
+    pub(crate) sent: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) retried: AtomicU64,
+    pub(crate) batches: AtomicU64,
+    pub(crate) invalid: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        // Read the outcomes before `tracked` so `pending` never underflows.
+        let sent = self.sent.load(Relaxed);
+        let dropped = self.dropped.load(Relaxed);
+        let failed = self.failed.load(Relaxed);
+        let tracked = self.tracked.load(Relaxed);
+        Stats {
+            tracked,
+            sent,
+            dropped,
+            failed,
+            pending: tracked.saturating_sub(sent + dropped + failed),
+            retried: self.retried.load(Relaxed),
+            batches: self.batches.load(Relaxed),
+            invalid: self.invalid.load(Relaxed),
+        }
+    }
+}
