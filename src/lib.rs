@@ -94,7 +94,7 @@ pub mod validate;
 pub mod testing;
 
 #[cfg(feature = "collector")]
-// collector: pending
+pub mod collector;
 pub use client_id::ClientIdStrategy;
 pub use config::{IpMode, DEFAULT_ENDPOINT, EU_ENDPOINT};
 pub use future::ResponseFuture;

@@ -1,0 +1,110 @@
+//! A small API with `GaLayer`, reporting to a local stand-in collector that prints every hit.
+//! No Google account needed:
+//!
+//! ```text
+//! cargo run --example quickstart
+//! curl localhost:3000/users/7
+//! curl 'localhost:3000/items?page=2&token=abc'     # the token is sent as REDACTED
+//! curl -H 'Authorization: Bearer k1' localhost:3000/me
+//! curl localhost:3000/health                       # not tracked
+//! curl localhost:3000/nope                         # 404, title "(unmatched route)"
+//! ```
+//!
+//! Ctrl-C stops it: the layer's handle flushes what is left, then the counters are printed.
+//! `PORT` and `COLLECTOR_PORT` change the ports (defaults 3000 and 0, a free one).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::{extract::Path, routing::get, Extension, Router};
+use tower_ga::collector::{Collector, CollectorConfig, Print};
+use tower_ga::{GaLayer, NoTrack, PageTitle, UserId};
+
+async fn user(Path(id): Path<u32>) -> String {
+    format!("user {id}\n")
+}
+
+async fn items() -> &'static str {
+    "[\"a\", \"b\"]\n"
+}
+
+async fn me() -> (Extension<UserId>, &'static str) {
+    (Extension(UserId::new("42")), "you are user 42\n")
+}
+
+async fn health() -> &'static str {
+    "ok\n"
+}
+
+fn port(var: &str, default: u16) -> u16 {
+    std::env::var(var)
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+
+    let collector = Collector::start(CollectorConfig {
+        addr: SocketAddr::from(([127, 0, 0, 1], port("COLLECTOR_PORT", 0))),
+        print: Print::Hits,
+        record: false,
+        ..CollectorConfig::default()
+    })
+    .await?;
+
+    let ga = GaLayer::new("G-QUICKSTART1")
+        .api_secret("local-secret")
+        .endpoint(collector.url())
+        .flush_interval(Duration::from_millis(200));
+    let handle = ga.handle();
+
+    let app = Router::new()
+        .route(
+            "/users/{id}",
+            get(user).layer(PageTitle::new("User detail")),
+        )
+        .route("/items", get(items))
+        .route("/me", get(me))
+        .route("/health", get(health).layer(NoTrack))
+        .layer(ga);
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port("PORT", 3000))).await?;
+    let addr = listener.local_addr()?;
+    println!(
+        "API on http://{addr}, collector on {}; try:",
+        collector.url()
+    );
+    for path in [
+        "/users/7",
+        "/items?page=2&token=abc",
+        "/me",
+        "/health",
+        "/nope",
+    ] {
+        println!("  curl 'http://{addr}{path}'");
+    }
+    println!("Ctrl-C to stop.");
+
+    // `ConnectInfo` lets the default client id tell anonymous consumers apart by IP and
+    // User-Agent (hashed; the IP itself is not sent).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+
+    let all_sent = handle.shutdown(Duration::from_secs(2)).await;
+    println!("shutdown: all sent = {all_sent}, {:?}", handle.stats());
+    println!("collector: {:?}", collector.counts());
+    Ok(())
+}
