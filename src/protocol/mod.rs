@@ -224,8 +224,9 @@ pub(crate) fn truncate_bytes(s: &mut String, max: usize) {
     }
 }
 
-/// After truncating a URL, drops a percent-escape the cut left incomplete (`%2`), so the result
-/// stays a valid URL.
+/// After truncating a URL, drops a percent-escape the cut left incomplete (`%2`), and trailing
+/// escapes that encode an incomplete UTF-8 sequence (`%C3` without its `%A9`), so the result stays
+/// a valid URL of valid text.
 pub(crate) fn mend_escape(s: &mut String) {
     let b = s.as_bytes();
     let n = b.len();
@@ -233,6 +234,31 @@ pub(crate) fn mend_escape(s: &mut String) {
         s.truncate(n - 1);
     } else if n >= 2 && b[n - 2] == b'%' {
         s.truncate(n - 2);
+    }
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16);
+    let mut end = b.len();
+    let mut run = 0;
+    while run < 4 && end >= 3 && b[end - 3] == b'%' {
+        let (Some(h), Some(l)) = (hex(b[end - 2]), hex(b[end - 1])) else {
+            break;
+        };
+        let byte = (h * 16 + l) as u8;
+        run += 1;
+        end -= 3;
+        if byte & 0xC0 != 0x80 {
+            // The sequence's first byte: how many bytes should follow it?
+            let need = match byte {
+                0xF0..=0xFF => 4,
+                0xE0..=0xEF => 3,
+                0xC0..=0xDF => 2,
+                _ => 1,
+            };
+            if run < need {
+                s.truncate(end);
+            }
+            return;
+        }
     }
 }
 
@@ -295,5 +321,15 @@ mod tests {
         assert_eq!(fit_url("http://h/a%20b".into(), 11, false), "http://h/a");
         assert_eq!(fit_url("http://h/a%20b".into(), 12, false), "http://h/a");
         assert_eq!(fit_url("http://h/a%20b".into(), 13, false), "http://h/a%20");
+        // `é` is %C3%A9: half of it is dropped, a whole one kept.
+        assert_eq!(
+            fit_url("http://h/%C3%A9%C3%A9".into(), 15, false),
+            "http://h/%C3%A9"
+        );
+        assert_eq!(
+            fit_url("http://h/%C3%A9%C3%A9".into(), 18, false),
+            "http://h/%C3%A9"
+        );
+        assert_eq!(fit_url("http://h/%E2%82%AC".into(), 17, false), "http://h/");
     }
 }
