@@ -85,7 +85,9 @@ impl Worker {
         mut hits: mpsc::Receiver<Hit>,
         mut ctl: mpsc::UnboundedReceiver<Control>,
     ) {
-        let mut tick = tokio::time::interval(self.cfg.flush_interval.max(Duration::from_millis(1)));
+        // `interval_at`: a plain `interval` ticks at once, which would send the first hits alone.
+        let period = self.cfg.flush_interval.max(Duration::from_millis(1));
+        let mut tick = tokio::time::interval_at(Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (deadline, reply) = loop {
             self.dispatch();
