@@ -74,19 +74,13 @@ impl GaLayer {
             ..Config::default()
         };
         GaLayer {
-            core: Arc::new(Core::new(config.queue_capacity)),
+            core: Arc::new(Core::new()),
             config: Arc::new(config),
         }
     }
 
     fn with(mut self, f: impl FnOnce(&mut Config)) -> Self {
-        let capacity = self.config.queue_capacity;
         f(Arc::make_mut(&mut self.config));
-        if self.config.queue_capacity != capacity && self.core.active.get().is_none() {
-            // The queue is made with the layer; a new capacity needs a new one. Handles taken
-            // before this call would be left behind, so take handles last.
-            self.core = Arc::new(Core::new(self.config.queue_capacity));
-        }
         self
     }
 
@@ -254,8 +248,7 @@ impl GaLayer {
         self.with(|c| c.session_timeout = timeout)
     }
 
-    /// Hits the queue holds before new ones are dropped (default 4096). Take
-    /// [`handle`](Self::handle) after this call.
+    /// Hits the queue holds before new ones are dropped (default 4096).
     pub fn queue_capacity(self, hits: usize) -> Self {
         self.with(|c| c.queue_capacity = hits.max(1))
     }
@@ -298,7 +291,7 @@ impl GaLayer {
         self.with(|c| c.on_failure = h)
     }
 
-    /// A handle to flush, shut down and read counters. Take it after the last builder call.
+    /// A handle to flush, shut down and read counters; it may be taken at any time.
     pub fn handle(&self) -> Handle {
         Handle {
             core: self.core.clone(),

@@ -60,13 +60,12 @@ impl RateLimited {
     }
 }
 
-type Receivers = (mpsc::Receiver<Hit>, mpsc::UnboundedReceiver<Control>);
-
 /// What the layer, its services and the handles share.
 pub(crate) struct Core {
-    hits: mpsc::Sender<Hit>,
+    /// The queue, made when the worker starts (with the capacity configured by then).
+    hits: OnceLock<mpsc::Sender<Hit>>,
     ctl: mpsc::UnboundedSender<Control>,
-    receivers: Mutex<Option<Receivers>>,
+    ctl_rx: Mutex<Option<mpsc::UnboundedReceiver<Control>>>,
     started: AtomicBool,
     pub(crate) counters: Arc<Counters>,
     pub(crate) drop_warning: Arc<RateLimited>,
@@ -75,13 +74,12 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(queue_capacity: usize) -> Self {
-        let (hits, hits_rx) = mpsc::channel(queue_capacity.max(1));
+    pub(crate) fn new() -> Self {
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
         Core {
-            hits,
+            hits: OnceLock::new(),
             ctl,
-            receivers: Mutex::new(Some((hits_rx, ctl_rx))),
+            ctl_rx: Mutex::new(Some(ctl_rx)),
             started: AtomicBool::new(false),
             counters: Arc::default(),
             drop_warning: Arc::new(RateLimited::new(Duration::from_secs(10))),
@@ -92,7 +90,12 @@ impl Core {
     /// Hands a hit to the sender. Never waits.
     pub(crate) fn offer(&self, hit: Hit) {
         Counters::add(&self.counters.tracked, 1);
-        if let Err(e) = self.hits.try_send(hit) {
+        let Some(queue) = self.hits.get() else {
+            // No sender could be started (logged when it failed).
+            Counters::add(&self.counters.dropped, 1);
+            return;
+        };
+        if let Err(e) = queue.try_send(hit) {
             Counters::add(&self.counters.dropped, 1);
             if self.drop_warning.allow() {
                 let why = match e {
@@ -107,12 +110,7 @@ impl Core {
 
     /// Starts the worker thread. Called once, with the configuration of the first service.
     pub(crate) fn start(&self, cfg: Arc<Config>, protocol: Protocol) {
-        let Some((hits, ctl)) = self
-            .receivers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        else {
+        let Some(ctl) = self.ctl_rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return;
         };
         let transport: Arc<dyn Transport> = match &cfg.transport {
@@ -125,6 +123,8 @@ impl Core {
                 }
             },
         };
+        let (queue, hits) = mpsc::channel(cfg.queue_capacity.max(1));
+        let _ = self.hits.set(queue);
         let worker = worker::Worker::new(
             cfg,
             protocol,

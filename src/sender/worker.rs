@@ -149,6 +149,13 @@ impl Worker {
         }
         self.unresolved.clear();
         self.answer_waiters();
+        // Refuse further flushes (they return at once), and answer those already sent: nothing
+        // is pending any more.
+        ctl.close();
+        while let Ok(msg) = ctl.try_recv() {
+            let (Control::Flush(_, late) | Control::Shutdown(_, late)) = msg;
+            let _ = late.send(true);
+        }
         if let Some(reply) = reply {
             let _ = reply.send(finished);
         }
