@@ -85,6 +85,13 @@ pub(crate) fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Whether a hit's id under a strategy is derived from an identity (and so worth keeping a session
+/// for) rather than random.
+pub(crate) fn is_stable(hit: &Hit, strategy: ClientIdStrategy) -> bool {
+    strategy == ClientIdStrategy::Keyed
+        && (hit.user_id.is_some() || hit.credential.is_some() || hit.client_ip().is_some())
+}
+
 /// The raw client id of a hit under a strategy.
 pub(crate) fn raw_id(hit: &Hit, strategy: ClientIdStrategy, key: &Key) -> RawId {
     if strategy == ClientIdStrategy::RandomPerRequest {
@@ -227,6 +234,12 @@ mod tests {
     fn anonymous_requests_get_random_ids() {
         let key = Key::random();
         let h = hit(None, 5);
+        assert!(!is_stable(&h, ClientIdStrategy::Keyed));
+        assert!(is_stable(&hit(Some("k"), 5), ClientIdStrategy::Keyed));
+        assert!(!is_stable(
+            &hit(Some("k"), 5),
+            ClientIdStrategy::RandomPerRequest
+        ));
         assert_ne!(
             raw_id(&h, ClientIdStrategy::Keyed, &key),
             raw_id(&h, ClientIdStrategy::Keyed, &key)

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{fit_url, truncate_chars, Encoded, ValidationCode as Code, ValidationMessage as Msg};
-use crate::client_id::{raw_id, unix_secs, Sessions};
+use crate::client_id::{is_stable, raw_id, unix_secs, Sessions};
 use crate::config::{Config, IpMode};
 use crate::hit::Hit;
 use crate::page;
@@ -167,8 +167,8 @@ fn limited(s: &str, max: usize) -> String {
 }
 
 /// The GA4 client id of a hit: an explicit [`ClientId`](crate::ClientId), else the user's hook,
-/// else the configured strategy.
-pub(crate) fn client_id(hit: &Hit, cfg: &Config) -> String {
+/// else the configured strategy. The flag says whether the id is stable (not random).
+pub(crate) fn client_id(hit: &Hit, cfg: &Config) -> (String, bool) {
     let custom = hit
         .client_id
         .as_ref()
@@ -180,8 +180,11 @@ pub(crate) fn client_id(hit: &Hit, cfg: &Config) -> String {
         })
         .filter(|c| !c.is_empty());
     match custom {
-        Some(c) => limited(&c, MAX_ID_LEN),
-        None => raw_id(hit, cfg.client_id_strategy, &cfg.key).ga4(),
+        Some(c) => (limited(&c, MAX_ID_LEN), true),
+        None => (
+            raw_id(hit, cfg.client_id_strategy, &cfg.key).ga4(),
+            is_stable(hit, cfg.client_id_strategy),
+        ),
     }
 }
 
@@ -198,7 +201,14 @@ pub(crate) fn ip_to_send(hit: &Hit, mode: IpMode) -> Option<IpAddr> {
 pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions) -> Encoded {
     let page = page::page(hit, cfg);
     let limit = cfg.param_value_limit;
-    let client_id = client_id(hit, cfg);
+    let (client_id, stable) = client_id(hit, cfg);
+    let now_secs = unix_secs(hit.received_at);
+    // A random id is a new client: its session starts now, and keeping it would only fill the map.
+    let session_id = if stable {
+        sessions.session_id(&client_id, now_secs)
+    } else {
+        now_secs.max(1)
+    };
     let user_id = hit
         .user_id
         .as_ref()
@@ -235,7 +245,7 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions) -> Encode
             page_location: &location,
             page_title: &title,
             page_referrer: referrer.as_deref(),
-            session_id: sessions.session_id(&client_id, unix_secs(received)),
+            session_id,
             engagement_time_msec: 1,
             http_method: &method,
             http_route: route.as_deref(),
