@@ -156,6 +156,20 @@ pub struct Received {
     pub messages: Vec<ValidationMessage>,
 }
 
+/// One collection request as the collector read it, whatever it then did (answered, rejected,
+/// hung, broke off): for timing retries and checking payloads that were never accepted.
+#[derive(Clone, Debug)]
+pub struct Arrival {
+    /// When its body had been read, before any injected fault.
+    pub at: std::time::Instant,
+    /// Path, e.g. `/mp/collect`.
+    pub path: String,
+    /// Hits in it.
+    pub hits: usize,
+    /// What breaks the documented rules (empty: valid).
+    pub messages: Vec<ValidationMessage>,
+}
+
 impl Received {
     /// Whether this was a GA4 request.
     pub fn is_ga4(&self) -> bool {
@@ -191,6 +205,7 @@ struct State {
     counters: Counters,
     record: bool,
     received: Mutex<Vec<Received>>,
+    arrivals: Mutex<Vec<Arrival>>,
     printer: print::Printer,
     param_value_limit: usize,
 }
@@ -222,6 +237,7 @@ impl Collector {
             counters: Counters::default(),
             record: config.record,
             received: Mutex::new(Vec::new()),
+            arrivals: Mutex::new(Vec::new()),
             printer: print::Printer::new(config.print),
             param_value_limit: config.param_value_limit,
         });
@@ -297,6 +313,17 @@ impl Collector {
     pub fn requests(&self) -> Vec<Received> {
         self.state
             .received
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Every collection request read so far, in order of reading, whatever the answer (when
+    /// recording). Unlike [`requests`](Self::requests), this includes requests answered with an
+    /// injected error, hung or broken off.
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.state
+            .arrivals
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
@@ -433,6 +460,18 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<An
     let (hits, messages) = inspect(endpoint, &query, &body, state.param_value_limit);
     let n = hits as u64;
     c.hits_seen.fetch_add(n, Relaxed);
+    if state.record {
+        state
+            .arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arrival {
+                at: std::time::Instant::now(),
+                path: path.clone(),
+                hits,
+                messages: messages.clone(),
+            });
+    }
 
     let faults = state
         .faults

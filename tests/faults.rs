@@ -1,0 +1,886 @@
+//! The fault matrix: a real axum `Router` with `GaLayer` in front of a local collector that is
+//! slow, hung, refusing connections, failing with 5xx / 400 / 429 + `Retry-After`, breaking off its
+//! answers, or going down and coming back mid-run.
+//!
+//! What every case shows:
+//!
+//! - every API response is the handler's, and none waits on the collector. This is proved by
+//!   ordering, not by timing: the responses have all completed at a point where the collector has
+//!   provably not answered yet (it is hung, or still sleeping on a request it has read, so
+//!   `stats.sent == 0` and `counts().hits_accepted == 0`). A false failure needs the test to be
+//!   descheduled for longer than the collector sleeps; a false pass is impossible.
+//! - after `flush` (or `shutdown`), every tracked hit is accounted for exactly once:
+//!   `sent + dropped + failed == tracked`.
+//! - the collector's count of accepted hits equals `stats.sent`. Where a retry can duplicate (an
+//!   attempt the collector read but whose answer never arrived), the exact relationship is
+//!   asserted: `hits_seen == hits_accepted + hits_rejected + hits_hung + hits_broken + (attempts
+//!   abandoned by the client while the collector slept)`, and the collector's request count equals
+//!   the sum of `BatchOutcome::attempts` over all batches.
+//! - retries stop at their bound and honour `Retry-After` (a lower bound on the gap between
+//!   arrivals, which is deterministic).
+//! - `shutdown(deadline)` returns by its deadline; the queue bound holds under load.
+//! - every payload the collector read, answered or not, passes its validation.
+
+use std::net::TcpListener as StdListener;
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::Path;
+use axum::routing::get;
+use axum::Router;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use tower_ga::collector::{Collector, CollectorConfig, Faults};
+use tower_ga::{
+    BatchOutcome, BoxFuture, GaLayer, Outgoing, Reply, ReqwestTransport, RetryPolicy, Stats,
+    Transport, TransportError,
+};
+
+/// Upper bound for anything that should take well under a second: generous, for a noisy 2-core
+/// machine. Only ever used to turn a hang into a failure.
+const MARGIN: Duration = Duration::from_secs(15);
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn policy(max_retries: u32, base_backoff: Duration) -> RetryPolicy {
+    RetryPolicy {
+        max_retries,
+        base_backoff,
+        max_backoff: base_backoff * 4,
+        max_retry_after: Duration::from_secs(5),
+    }
+}
+
+/// What became of each batch, from the success and failure hooks.
+#[derive(Clone, Default)]
+struct Outcomes(Arc<Mutex<Vec<(bool, BatchOutcome)>>>);
+
+impl Outcomes {
+    fn all(&self) -> Vec<(bool, BatchOutcome)> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// HTTP requests made for all batches, retries included.
+    fn attempts(&self) -> u64 {
+        self.all().iter().map(|(_, o)| u64::from(o.attempts)).sum()
+    }
+}
+
+/// A layer pointed at `endpoint`, with short timeouts and the hooks recording outcomes.
+fn layer(endpoint: &str, timeout: Duration, retry: RetryPolicy, outcomes: &Outcomes) -> GaLayer {
+    let (ok, failed) = (outcomes.clone(), outcomes.clone());
+    GaLayer::new("G-FAULTS1")
+        .api_secret("faults-secret")
+        .endpoint(endpoint)
+        .request_timeout(timeout)
+        .retry(retry)
+        .flush_interval(ms(20))
+        .max_concurrency(4)
+        .on_success(move |o: &BatchOutcome| ok.0.lock().unwrap().push((true, o.clone())))
+        .on_failure(move |o: &BatchOutcome| failed.0.lock().unwrap().push((false, o.clone())))
+}
+
+async fn item(Path(id): Path<u32>) -> String {
+    format!("item {id}")
+}
+
+fn router(layer: GaLayer) -> Router {
+    Router::new().route("/items/{id}", get(item)).layer(layer)
+}
+
+/// Sends `/items/{i}` for each `i` through the router (three consumers, so a few batches per
+/// flush interval) and checks every response is the handler's.
+async fn drive(app: &Router, ids: Range<u32>) {
+    for i in ids {
+        let req = Request::get(format!("/items/{i}?page=2&token=tok-secret-{i}"))
+            .header("host", "api.test")
+            .header("user-agent", "faults-test/1.0")
+            .header("authorization", format!("Bearer consumer-{}", i % 3))
+            .body(Body::empty())
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, format!("item {i}").as_bytes());
+    }
+}
+
+/// `drive`, failing instead of hanging if a response ever waits on the collector.
+async fn drive_bounded(app: &Router, ids: Range<u32>) {
+    tokio::time::timeout(MARGIN, drive(app, ids))
+        .await
+        .expect("API responses waited on the collector");
+}
+
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + MARGIN;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(ms(5)).await;
+    }
+}
+
+async fn collector(faults: Faults) -> Collector {
+    Collector::start(CollectorConfig {
+        faults,
+        ..CollectorConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Every tracked hit ended exactly once.
+fn assert_accounted(s: &Stats) {
+    assert_eq!(s.sent + s.dropped + s.failed, s.tracked, "{s:?}");
+    assert_eq!(s.pending, 0, "{s:?}");
+}
+
+/// Every payload the collector read, whatever it answered, breaks no documented rule.
+fn assert_payloads_valid(c: &Collector) {
+    let counts = c.counts();
+    assert_eq!(counts.hits_invalid, 0, "{counts:?}");
+    for r in c.requests() {
+        assert!(r.messages.is_empty(), "{:?}: {:?}", r.path, r.messages);
+        assert!(
+            !String::from_utf8_lossy(&r.body).contains("t1"),
+            "a token leaked"
+        );
+    }
+    let arrivals = c.arrivals();
+    assert_eq!(arrivals.len() as u64, counts.requests);
+    for a in arrivals {
+        assert_eq!(a.path, "/mp/collect");
+        assert!(a.messages.is_empty(), "{:?}", a.messages);
+    }
+}
+
+/// After a flush or shutdown, the collector counted as accepted exactly what the sender counts
+/// as sent, and made one request per attempt.
+fn assert_collector_agrees(c: &Collector, s: &Stats, outcomes: &Outcomes) {
+    let counts = c.counts();
+    assert_eq!(counts.hits_accepted, s.sent, "{counts:?} {s:?}");
+    assert_eq!(counts.requests, outcomes.attempts(), "{counts:?}");
+    assert_eq!(outcomes.all().len() as u64, s.batches);
+}
+
+/// Slower than usual but within the request timeout: everything is delivered once, and the
+/// responses never wait for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_collector_within_timeout() {
+    let c = collector(Faults {
+        sleep: ms(1500),
+        ..Faults::none()
+    })
+    .await;
+    let outcomes = Outcomes::default();
+    let ga = layer(
+        &c.url(),
+        Duration::from_secs(8),
+        policy(2, ms(50)),
+        &outcomes,
+    );
+    let handle = ga.handle();
+    let app = router(ga);
+
+    drive_bounded(&app, 0..1).await;
+    until("the collector reads the first batch", || {
+        c.counts().requests >= 1
+    })
+    .await;
+    // The collector now sleeps 1.5 s on a request it has read: nothing is answered yet.
+    drive_bounded(&app, 1..61).await;
+    let (s, counts) = (handle.stats(), c.counts());
+    assert_eq!(s.tracked, 61);
+    assert_eq!(
+        s.sent, 0,
+        "responses completed only after the collector answered"
+    );
+    assert_eq!(counts.hits_accepted, 0, "{counts:?}");
+
+    assert!(handle.flush(MARGIN).await);
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!(
+        (s.sent, s.failed, s.dropped, s.retried),
+        (61, 0, 0, 0),
+        "{s:?}"
+    );
+    assert_collector_agrees(&c, &s, &outcomes);
+    assert_eq!(c.counts().hits_seen, 61, "no duplicates without a timeout");
+    assert_eq!(c.counts().requests, s.batches);
+    assert_payloads_valid(&c);
+}
+
+/// Slower than the request timeout, persistently: every attempt is abandoned by the client (the
+/// collector notices the closed connection and never counts the hits as accepted), retries stop
+/// at their bound, everything fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_collector_beyond_timeout() {
+    let c = collector(Faults {
+        sleep: Duration::from_secs(3),
+        ..Faults::none()
+    })
+    .await;
+    let outcomes = Outcomes::default();
+    let ga = layer(&c.url(), ms(250), policy(2, ms(20)), &outcomes);
+    let handle = ga.handle();
+    let app = router(ga);
+
+    drive_bounded(&app, 0..1).await;
+    until("the collector reads the first batch", || {
+        c.counts().requests >= 1
+    })
+    .await;
+    drive_bounded(&app, 1..30).await;
+    assert_eq!(handle.stats().sent, 0);
+    assert_eq!(c.counts().hits_accepted, 0);
+
+    assert!(handle.flush(MARGIN).await);
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!((s.sent, s.failed), (0, 30), "{s:?}");
+    assert_eq!(s.retried, 2 * s.batches, "{s:?}");
+    for (ok, o) in outcomes.all() {
+        assert!(!ok);
+        assert_eq!(o.attempts, 3, "{o:?}");
+        assert_eq!(o.status, None, "{o:?}");
+    }
+    let counts = c.counts();
+    assert_eq!(counts.requests, 3 * s.batches, "{counts:?}");
+    assert_eq!(counts.hits_seen, 3 * s.tracked, "{counts:?}");
+    assert_collector_agrees(&c, &s, &outcomes);
+    // The abandoned handlers are cancelled: nothing is counted as accepted later either.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(c.counts().hits_accepted, 0);
+    assert_payloads_valid(&c);
+}
+
+/// A timed-out attempt followed by a successful retry: the hit is sent once as far as the sender
+/// knows, and accepted once by the collector, but the collector *read* it once per attempt. Google
+/// may well have recorded a timed-out attempt: those are the possible duplicates,
+/// `hits_seen - hits_accepted == attempts - 1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_then_recovery_may_duplicate() {
+    let c = collector(Faults {
+        sleep: Duration::from_secs(3),
+        ..Faults::none()
+    })
+    .await;
+    let outcomes = Outcomes::default();
+    let ga = layer(&c.url(), ms(250), policy(5, ms(20)), &outcomes);
+    let handle = ga.handle();
+    let app = router(ga);
+
+    drive_bounded(&app, 0..1).await;
+    // A second arrival of the only batch is a retry: the first attempt timed out.
+    until("a retry after a timeout", || c.counts().requests >= 2).await;
+    c.set_faults(Faults::none());
+    assert!(handle.flush(MARGIN).await);
+
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!((s.tracked, s.sent, s.batches), (1, 1, 1), "{s:?}");
+    let all = outcomes.all();
+    let attempts = u64::from(all[0].1.attempts);
+    assert!(all[0].0 && attempts >= 2, "{all:?}");
+    let counts = c.counts();
+    assert_eq!(counts.hits_accepted, 1);
+    assert_eq!(counts.hits_seen, attempts);
+    assert_eq!(counts.hits_seen - counts.hits_accepted, attempts - 1);
+    assert_collector_agrees(&c, &s, &outcomes);
+    assert_payloads_valid(&c);
+}
+
+/// Never answers: responses complete anyway (the collector provably answered nothing), each
+/// attempt times out, retries stop at the bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_collector() {
+    let c = collector(Faults {
+        hang: true,
+        ..Faults::none()
+    })
+    .await;
+    let outcomes = Outcomes::default();
+    let ga = layer(&c.url(), ms(300), policy(1, ms(20)), &outcomes);
+    let handle = ga.handle();
+    let app = router(ga);
+
+    drive_bounded(&app, 0..1).await;
+    until("the collector holds the first batch", || {
+        c.counts().hits_hung >= 1
+    })
+    .await;
+    drive_bounded(&app, 1..40).await;
+    assert_eq!(handle.stats().sent, 0);
+    assert_eq!(handle.stats().tracked, 40);
+
+    assert!(handle.flush(MARGIN).await);
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!((s.sent, s.failed, s.retried), (0, 40, s.batches), "{s:?}");
+    let counts = c.counts();
+    assert_eq!(counts.requests, 2 * s.batches);
+    assert_eq!((counts.hits_seen, counts.hits_hung), (80, 80), "{counts:?}");
+    assert_collector_agrees(&c, &s, &outcomes);
+    assert_payloads_valid(&c);
+}
+
+/// `shutdown(deadline)` with a hung collector and attempts in flight returns `false` by its
+/// deadline; what was pending is counted as dropped; later requests are still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_returns_by_its_deadline_when_the_collector_hangs() {
+    let c = collector(Faults {
+        hang: true,
+        ..Faults::none()
+    })
+    .await;
+    let outcomes = Outcomes::default();
+    let ga = layer(
+        &c.url(),
+        Duration::from_secs(30),
+        policy(3, ms(20)),
+        &outcomes,
+    );
+    let handle = ga.handle();
+    let app = router(ga);
+
+    drive_bounded(&app, 0..30).await;
+    until("an attempt is in flight", || c.counts().hits_hung >= 1).await;
+
+    let deadline = ms(300);
+    let started = Instant::now();
+    let all_sent =
+        tokio::time::timeout(deadline + Duration::from_secs(5), handle.shutdown(deadline))
+            .await
+            .expect("shutdown overran its deadline");
+    let took = started.elapsed();
+    assert!(!all_sent);
+    assert!(took >= deadline, "{took:?}");
+    assert!(took < deadline + Duration::from_secs(3), "{took:?}");
+
+    // The handle's own timer gives the worker 50 ms of grace; on a busy machine the worker's
+    // last count can land just after `shutdown` returned.
+    until("the abandoned hits are counted", || {
+        handle.stats().pending == 0
+    })
+    .await;
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!((s.sent, s.failed, s.dropped), (0, 0, 30), "{s:?}");
+
+    // After shutdown: responses unchanged, hits counted as dropped at once.
+    drive_bounded(&app, 30..35).await;
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!((s.tracked, s.dropped), (35, 35), "{s:?}");
+    assert_eq!(c.counts().hits_accepted, 0);
+    assert_payloads_valid(&c);
+}
+
+/// Nothing listens on the endpoint's port: every attempt is refused at once, retried to the
+/// bound, then given up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connections() {
+    let port = {
+        let l = StdListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let outcomes = Outcomes::default();
+    let ga = layer(
+        &format!("http://127.0.0.1:{port}"),
+        Duration::from_secs(2),
+        policy(2, ms(20)),
+        &outcomes,
+    );
+    let handle = ga.handle();
+    let app = router(ga);
+
+    drive_bounded(&app, 0..20).await;
+    assert!(handle.flush(MARGIN).await);
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!(
+        (s.sent, s.failed, s.retried),
+        (0, 20, 2 * s.batches),
+        "{s:?}"
+    );
+    let all = outcomes.all();
+    assert_eq!(all.len() as u64, s.batches);
+    for (ok, o) in all {
+        assert!(!ok);
+        assert_eq!((o.attempts, o.status), (3, None), "{o:?}");
+        let error = o.error.unwrap();
+        assert!(
+            !error.contains("faults-secret"),
+            "the API secret leaked: {error}"
+        );
+    }
+}
+
+/// Persistent `503`: exactly `1 + max_retries` requests per batch, each waiting at least half the
+/// exponential backoff step, then the batch fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_5xx_retries_exactly_to_the_bound() {
+    let c = collector(Faults {
+        status: Some(StatusCode::SERVICE_UNAVAILABLE),
+        ..Faults::none()
+    })
+    .await;
+    let outcomes = Outcomes::default();
+    let base = ms(40);
+    let ga = layer(&c.url(), Duration::from_secs(2), policy(3, base), &outcomes);
+    let handle = ga.handle();
+    let app = router(ga);
+
+    drive_bounded(&app, 0..20).await;
+    assert!(handle.flush(MARGIN).await);
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!(
+        (s.sent, s.failed, s.retried),
+        (0, 20, 3 * s.batches),
+        "{s:?}"
+    );
+    for (ok, o) in outcomes.all() {
+        assert!(!ok);
+        assert_eq!(
+            (o.attempts, o.status),
+            (4, Some(StatusCode::SERVICE_UNAVAILABLE))
+        );
+    }
+    let counts = c.counts();
+    assert_eq!(counts.requests, 4 * s.batches, "{counts:?}");
+    assert_eq!(
+        (counts.hits_seen, counts.hits_rejected),
+        (80, 80),
+        "{counts:?}"
+    );
+    assert_collector_agrees(&c, &s, &outcomes);
+    assert_payloads_valid(&c);
+
+    // One batch alone: its retries come at least base/2, base, 2·base apart (jitter only adds).
+    let before = c.arrivals().len();
+    drive_bounded(&app, 100..101).await;
+    assert!(handle.flush(MARGIN).await);
+    let at: Vec<Instant> = c.arrivals()[before..].iter().map(|a| a.at).collect();
+    assert_eq!(at.len(), 4);
+    for (i, pair) in at.windows(2).enumerate() {
+        let floor = base * (1 << i) / 2;
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= floor,
+            "retry {} came after {gap:?} < {floor:?}",
+            i + 1
+        );
+    }
+}
+
+/// A permanent error (`400`): exactly one request per batch, no retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_4xx_is_not_retried() {
+    let c = collector(Faults {
+        status: Some(StatusCode::BAD_REQUEST),
+        ..Faults::none()
+    })
+    .await;
+    let outcomes = Outcomes::default();
+    let ga = layer(
+        &c.url(),
+        Duration::from_secs(2),
+        policy(3, ms(20)),
+        &outcomes,
+    );
+    let handle = ga.handle();
+    let app = router(ga);
+
+    drive_bounded(&app, 0..20).await;
+    assert!(handle.flush(MARGIN).await);
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!((s.sent, s.failed, s.retried), (0, 20, 0), "{s:?}");
+    for (ok, o) in outcomes.all() {
+        assert!(!ok);
+        assert_eq!((o.attempts, o.status), (1, Some(StatusCode::BAD_REQUEST)));
+    }
+    assert_eq!(c.counts().requests, s.batches);
+    assert_eq!(c.counts().hits_rejected, 20);
+    assert_collector_agrees(&c, &s, &outcomes);
+    assert_payloads_valid(&c);
+}
+
+/// Half the requests fail with `500`: whatever the dice say, every hit ends once, the collector
+/// accepted exactly what was counted sent, and read every hit once per attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intermittent_5xx() {
+    let c = collector(Faults {
+        status: Some(StatusCode::INTERNAL_SERVER_ERROR),
+        fail_rate: 0.5,
+        ..Faults::none()
+    })
+    .await;
+    let outcomes = Outcomes::default();
+    let ga = layer(
+        &c.url(),
+        Duration::from_secs(2),
+        policy(4, ms(10)),
+        &outcomes,
+    );
+    let handle = ga.handle();
+    let app = router(ga);
+
+    drive_bounded(&app, 0..60).await;
+    assert!(handle.flush(MARGIN).await);
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!(s.dropped, 0);
+    let counts = c.counts();
+    assert_eq!(
+        counts.hits_seen,
+        counts.hits_accepted + counts.hits_rejected
+    );
+    assert_eq!(
+        counts.hits_seen,
+        outcomes
+            .all()
+            .iter()
+            .map(|(_, o)| o.hits as u64 * u64::from(o.attempts))
+            .sum::<u64>()
+    );
+    assert_collector_agrees(&c, &s, &outcomes);
+    assert!(s.retried > 0, "{s:?}");
+    assert_payloads_valid(&c);
+}
+
+/// `429` with `Retry-After: 1`: each retry comes at least a second after the previous attempt,
+/// and the retries still stop at the bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_requests_honours_retry_after() {
+    let c = collector(Faults {
+        status: Some(StatusCode::TOO_MANY_REQUESTS),
+        retry_after: Some(1),
+        ..Faults::none()
+    })
+    .await;
+    let outcomes = Outcomes::default();
+    // Backoff alone would be 5-20 ms: every gap of a second is `Retry-After`'s doing.
+    let ga = layer(
+        &c.url(),
+        Duration::from_secs(2),
+        policy(2, ms(10)),
+        &outcomes,
+    );
+    let handle = ga.handle();
+    let app = router(ga);
+
+    drive_bounded(&app, 0..1).await;
+    assert!(handle.flush(MARGIN).await);
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!(
+        (s.sent, s.failed, s.batches, s.retried),
+        (0, 1, 1, 2),
+        "{s:?}"
+    );
+    let at: Vec<Instant> = c.arrivals().iter().map(|a| a.at).collect();
+    assert_eq!(at.len(), 3);
+    for pair in at.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap >= Duration::from_secs(1), "retried after {gap:?}");
+    }
+    let (_, o) = &outcomes.all()[0];
+    assert_eq!(
+        (o.attempts, o.status),
+        (3, Some(StatusCode::TOO_MANY_REQUESTS))
+    );
+    assert_collector_agrees(&c, &s, &outcomes);
+    assert_payloads_valid(&c);
+}
+
+/// A `Retry-After` beyond the policy's `max_retry_after` gives up at once instead of waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_beyond_the_policy_gives_up_at_once() {
+    let c = collector(Faults {
+        status: Some(StatusCode::TOO_MANY_REQUESTS),
+        retry_after: Some(30),
+        ..Faults::none()
+    })
+    .await;
+    let outcomes = Outcomes::default();
+    let retry = RetryPolicy {
+        max_retry_after: Duration::from_secs(1),
+        ..policy(3, ms(10))
+    };
+    let ga = layer(&c.url(), Duration::from_secs(2), retry, &outcomes);
+    let handle = ga.handle();
+    let app = router(ga);
+
+    drive_bounded(&app, 0..10).await;
+    let started = Instant::now();
+    assert!(handle.flush(MARGIN).await);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!((s.sent, s.failed, s.retried), (0, 10, 0), "{s:?}");
+    assert_eq!(c.counts().requests, s.batches);
+    assert_collector_agrees(&c, &s, &outcomes);
+    assert_payloads_valid(&c);
+}
+
+/// The collector sends a status line and part of a body, then closes the connection: the sender
+/// can't know whether the hits were taken, retries to the bound and fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_mid_response() {
+    let c = collector(Faults {
+        close_mid_response: true,
+        ..Faults::none()
+    })
+    .await;
+    let outcomes = Outcomes::default();
+    let ga = layer(
+        &c.url(),
+        Duration::from_secs(2),
+        policy(2, ms(20)),
+        &outcomes,
+    );
+    let handle = ga.handle();
+    let app = router(ga);
+
+    drive_bounded(&app, 0..20).await;
+    assert!(handle.flush(MARGIN).await);
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!(
+        (s.sent, s.failed, s.retried),
+        (0, 20, 2 * s.batches),
+        "{s:?}"
+    );
+    for (ok, o) in outcomes.all() {
+        assert!(!ok);
+        assert_eq!(o.attempts, 3);
+    }
+    let counts = c.counts();
+    assert_eq!(counts.requests, 3 * s.batches);
+    assert_eq!(
+        (counts.hits_seen, counts.hits_broken),
+        (60, 60),
+        "{counts:?}"
+    );
+    assert_collector_agrees(&c, &s, &outcomes);
+    assert_payloads_valid(&c);
+}
+
+/// A broken answer, then a good one: sent once, accepted once; the broken attempts are the
+/// possible duplicates, `hits_seen == hits_accepted + hits_broken`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_answer_then_recovery_may_duplicate() {
+    let c = collector(Faults {
+        close_mid_response: true,
+        ..Faults::none()
+    })
+    .await;
+    let outcomes = Outcomes::default();
+    let ga = layer(
+        &c.url(),
+        Duration::from_secs(2),
+        policy(4, ms(200)),
+        &outcomes,
+    );
+    let handle = ga.handle();
+    let app = router(ga);
+
+    drive_bounded(&app, 0..1).await;
+    until("a broken answer", || c.counts().hits_broken >= 1).await;
+    c.set_faults(Faults::none());
+    assert!(handle.flush(MARGIN).await);
+
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!((s.tracked, s.sent), (1, 1), "{s:?}");
+    let counts = c.counts();
+    assert_eq!(counts.hits_accepted, 1);
+    assert!(counts.hits_broken >= 1);
+    assert_eq!(counts.hits_seen, counts.hits_accepted + counts.hits_broken);
+    assert_collector_agrees(&c, &s, &outcomes);
+    assert_payloads_valid(&c);
+}
+
+/// Counts the attempts that got no answer, around the default transport.
+struct Counting {
+    inner: ReqwestTransport,
+    errors: Arc<AtomicUsize>,
+}
+
+impl Transport for Counting {
+    fn send(&self, request: Outgoing) -> BoxFuture<'static, Result<Reply, TransportError>> {
+        let errors = self.errors.clone();
+        let sent = self.inner.send(request);
+        Box::pin(async move {
+            let r = sent.await;
+            if r.is_err() {
+                errors.fetch_add(1, Ordering::SeqCst);
+            }
+            r
+        })
+    }
+}
+
+/// The collector goes down while requests keep coming, then comes back on the same port: the
+/// responses never notice, and the retries deliver every hit.
+///
+/// A batch whose request the collector had read when it went down may have been accepted but not
+/// answered, then accepted again on retry: so `sent <= hits_accepted <= sent + hits in flight at
+/// the stop` (at most `max_concurrency` batches of 25), and `hits_seen == hits_accepted` (no
+/// fault injected, so every request read is accepted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_then_back_mid_run() {
+    let c = collector(Faults::none()).await;
+    let outcomes = Outcomes::default();
+    let errors = Arc::new(AtomicUsize::new(0));
+    let transport = Counting {
+        inner: ReqwestTransport::default_client(4).unwrap(),
+        errors: errors.clone(),
+    };
+    let retry = RetryPolicy {
+        max_retries: 50,
+        base_backoff: ms(20),
+        max_backoff: ms(100),
+        max_retry_after: Duration::from_secs(5),
+    };
+    let ga = layer(&c.url(), Duration::from_secs(2), retry, &outcomes).transport(transport);
+    let handle = ga.handle();
+    let app = router(ga);
+
+    let driver = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            for i in 0..300 {
+                drive(&app, i..i + 1).await;
+                tokio::time::sleep(ms(2)).await;
+            }
+        })
+    };
+    until("some hits are accepted", || c.counts().hits_accepted >= 20).await;
+    c.stop().await;
+    let tracked_at_stop = handle.stats().tracked;
+    until("attempts are refused while down", || {
+        errors.load(Ordering::SeqCst) >= 5
+    })
+    .await;
+    until("requests keep coming while down", || {
+        handle.stats().tracked >= tracked_at_stop + 30
+    })
+    .await;
+    c.resume().await.unwrap();
+    tokio::time::timeout(MARGIN, driver).await.unwrap().unwrap();
+
+    assert!(handle.flush(MARGIN).await);
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!(
+        (s.tracked, s.sent, s.failed, s.dropped),
+        (300, 300, 0, 0),
+        "{s:?}"
+    );
+    assert!(s.retried >= 1, "{s:?}");
+    let counts = c.counts();
+    assert_eq!(counts.hits_seen, counts.hits_accepted, "{counts:?}");
+    assert!(counts.hits_accepted >= s.sent, "{counts:?}");
+    assert!(counts.hits_accepted <= s.sent + 4 * 25, "{counts:?}");
+    // Every attempt reached the collector or failed in the transport; an attempt the collector
+    // had read when it went down did both.
+    let (attempts, either) = (
+        outcomes.attempts(),
+        counts.requests + errors.load(Ordering::SeqCst) as u64,
+    );
+    assert!(
+        attempts <= either && either <= attempts + 4,
+        "{attempts} {either}"
+    );
+    assert_payloads_valid(&c);
+    assert!(handle.shutdown(Duration::from_secs(2)).await);
+}
+
+/// The collector hangs under sustained load: the queue fills, hits are dropped and counted, and
+/// what the sender holds stops growing.
+///
+/// The bound, from `src/sender/worker.rs`: the queue holds `queue_capacity` hits; the worker stops
+/// taking hits off it once its batcher holds `max(25 · max_concurrency · 2, 256)`; and at most
+/// `max_concurrency` batches of 25 are in flight. So
+/// `pending <= queue_capacity + max(25 · max_concurrency · 2, 256) + 25 · max_concurrency`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_bound_holds_while_the_collector_hangs() {
+    let c = Collector::start(CollectorConfig {
+        faults: Faults {
+            hang: true,
+            ..Faults::none()
+        },
+        record: false,
+        ..CollectorConfig::default()
+    })
+    .await
+    .unwrap();
+    let (capacity, concurrency) = (64u64, 2u64);
+    let outcomes = Outcomes::default();
+    let ga = layer(
+        &c.url(),
+        Duration::from_secs(60),
+        RetryPolicy::none(),
+        &outcomes,
+    )
+    .max_concurrency(concurrency as usize)
+    .queue_capacity(capacity as usize);
+    let handle = ga.handle();
+    let app = router(ga);
+    let hold = (25 * concurrency * 2).max(256);
+    let bound = capacity + hold + 25 * concurrency;
+
+    let total = 10_000u32;
+    let mut max_pending = 0;
+    let mut dropped_seen = Vec::new();
+    for chunk in 0..total / 250 {
+        drive_bounded(&app, chunk * 250..(chunk + 1) * 250).await;
+        let s = handle.stats();
+        assert!(
+            s.pending <= bound,
+            "pending {} > bound {bound}: {s:?}",
+            s.pending
+        );
+        max_pending = max_pending.max(s.pending);
+        dropped_seen.push(s.dropped);
+        tokio::task::yield_now().await;
+    }
+    let s = handle.stats();
+    assert_eq!(s.tracked, u64::from(total));
+    assert_eq!(s.sent, 0);
+    assert!(s.dropped >= u64::from(total) - bound, "{s:?}");
+    assert!(
+        max_pending >= capacity,
+        "the queue never filled: {max_pending}"
+    );
+    // Dropping kept up with the load: it grew in every chunk once the queue was full.
+    assert!(
+        dropped_seen.windows(2).skip(2).all(|w| w[1] > w[0]),
+        "{dropped_seen:?}"
+    );
+
+    assert!(!handle.shutdown(ms(200)).await);
+    until("the abandoned hits are counted", || {
+        handle.stats().pending == 0
+    })
+    .await;
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!(
+        (s.sent, s.failed, s.dropped),
+        (0, 0, u64::from(total)),
+        "{s:?}"
+    );
+    assert_eq!(c.counts().hits_accepted, 0);
+    assert_eq!(c.counts().hits_invalid, 0);
+}
