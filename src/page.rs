@@ -186,12 +186,18 @@ fn referrer(v: &HeaderValue, redact: &[String]) -> Option<String> {
         None => (s, None),
     };
     let base = base.split('#').next().unwrap_or(base);
-    // Strip `user:pass@` from the referrer's authority.
-    let base = match base.split_once("://") {
-        Some((scheme, rest)) => {
+    // Strip `user:pass@` from the referrer's authority, after `scheme://` or, in a network-path
+    // reference (`//user:pass@host/p`, a valid `partial-URI`), after the leading `//`.
+    let authority_at = base
+        .find("://")
+        .map(|i| i + 3)
+        .or_else(|| base.starts_with("//").then_some(2));
+    let base = match authority_at {
+        Some(i) => {
+            let (head, rest) = base.split_at(i);
             let (auth, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
             let auth = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
-            format!("{scheme}://{auth}{path}")
+            format!("{head}{auth}{path}")
         }
         None => base.to_owned(),
     };
@@ -387,6 +393,11 @@ mod tests {
         assert_eq!(
             referrer(&v, &words()).unwrap(),
             "https://example.com/p?code=REDACTED&a=b"
+        );
+        let v = HeaderValue::from_static("//u:p@example.com/p?token=1");
+        assert_eq!(
+            referrer(&v, &words()).unwrap(),
+            "//example.com/p?token=REDACTED"
         );
     }
 
