@@ -631,16 +631,23 @@ fn ua_hostile_requests() {
 // UTF-8). hyper answers or rejects them before any service runs; whatever reaches the layer must
 // still give valid payloads, and the server with the layer answers exactly as the one without.
 
-/// Raw request target bytes: what httparse accepts (`!`..`~` and 0x80-0xFF).
+/// Raw request target bytes, of what httparse accepts (`!`..`~` and 0x80-0xFF): visible ASCII,
+/// raw (unescaped) UTF-8, or arbitrary high bytes (mostly invalid UTF-8).
 fn raw_target() -> impl Strategy<Value = Vec<u8>> {
-    let byte = prop_oneof![3 => 0x21u8..0x7f, 2 => 0x80u8..=0xff];
+    let piece = prop_oneof![
+        3 => prop::collection::vec(0x21u8..0x7f, 0..16),
+        2 => any::<String>().prop_map(|s| {
+            s.chars().filter(|c| !c.is_ascii()).collect::<String>().into_bytes()
+        }),
+        1 => prop::collection::vec(0x80u8..=0xff, 1..8),
+    ];
     (
         prop::sample::select(vec!["/items/", "/echo?", "/", "/echo/"]),
-        prop::collection::vec(byte, 0..64),
+        prop::collection::vec(piece, 0..4),
     )
-        .prop_map(|(p, rest)| {
+        .prop_map(|(p, pieces)| {
             let mut t = p.as_bytes().to_vec();
-            t.extend(rest);
+            t.extend(pieces.concat());
             t
         })
 }
