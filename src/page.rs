@@ -225,13 +225,13 @@ pub(crate) fn is_secret_param(name: &str, redact: &[String]) -> bool {
 }
 
 /// Replaces the values of secret-looking parameters with [`REDACTED`]; keeps everything else as
-/// it was, in order.
+/// it was, in order. Both `&` and `;` (an old W3C form some servers accept) separate parameters.
 pub(crate) fn redact_query(query: &str, redact: &[String]) -> String {
     let mut out = String::with_capacity(query.len());
-    for (i, pair) in query.split('&').enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
+    let mut rest = query;
+    loop {
+        let end = rest.find(['&', ';']).unwrap_or(rest.len());
+        let pair = &rest[..end];
         match pair.split_once('=') {
             Some((k, _)) if is_secret_param(k, redact) => {
                 out.push_str(k);
@@ -240,8 +240,12 @@ pub(crate) fn redact_query(query: &str, redact: &[String]) -> String {
             }
             _ => out.push_str(pair),
         }
+        if end == rest.len() {
+            return out;
+        }
+        out.push_str(&rest[end..end + 1]);
+        rest = &rest[end + 1..];
     }
-    out
 }
 
 /// Truncates an IP address to its network: IPv4 to /24, IPv6 to /48.
@@ -295,6 +299,11 @@ mod tests {
         // Percent-encoded names are decoded before matching.
         assert_eq!(redact_query("api%5Fkey=1", &words()), "api%5Fkey=REDACTED");
         assert_eq!(redact_query("q=pass", &words()), "q=pass");
+        assert_eq!(
+            redact_query("a=1;token=x&b=2;", &words()),
+            "a=1;token=REDACTED&b=2;"
+        );
+        assert_eq!(redact_query("", &words()), "");
     }
 
     #[test]

@@ -361,11 +361,13 @@ async fn shutdown_returns_by_its_deadline_when_the_collector_hangs() {
             .expect("shutdown overran its deadline");
     let took = started.elapsed();
     assert!(!all_sent);
-    assert!(took >= deadline, "{took:?}");
+    // The worker stops trying a little before the deadline (a tenth of it, at most 100 ms) so
+    // that its counts are final when `shutdown` returns.
+    assert!(took >= deadline - deadline / 10, "{took:?}");
     assert!(took < deadline + Duration::from_secs(3), "{took:?}");
 
-    // The handle's own timer gives the worker 50 ms of grace; on a busy machine the worker's
-    // last count can land just after `shutdown` returned.
+    // On a machine busy enough to starve the worker past that margin, its last count can land
+    // just after `shutdown` returned.
     until("the abandoned hits are counted", || {
         handle.stats().pending == 0
     })

@@ -54,8 +54,9 @@ async fn ga4_validation_mode_surfaces_messages() {
     }
     let s = handle.stats();
     assert_eq!((s.sent, s.invalid, s.failed), (2, 2, 0), "{s:?}");
-    let failures = failures.lock().unwrap();
     let messages: Vec<_> = failures
+        .lock()
+        .unwrap()
         .iter()
         .flat_map(|o| o.validation_messages.clone())
         .collect();

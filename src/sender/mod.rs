@@ -160,17 +160,22 @@ impl Core {
             // No service was ever made, so nothing was ever queued.
             return true;
         }
-        let deadline = Instant::now() + timeout;
+        // The worker gets a slightly earlier deadline, so that when time runs out it has counted
+        // what it abandoned before the caller returns.
+        let margin = (timeout / 10).min(Duration::from_millis(100));
         let (tx, rx) = oneshot::channel();
-        if self.ctl.send(make(deadline, tx)).is_err() {
+        if self
+            .ctl
+            .send(make(Instant::now() + timeout - margin, tx))
+            .is_err()
+        {
             // The worker has stopped; whatever it held was counted when it did.
             return true;
         }
-        // The worker answers by the deadline itself; the caller's own timer, when it has a tokio
-        // runtime, only guards against a worker stuck in a user hook.
+        // The worker answers by its deadline itself; the caller's own timer, when it has a tokio
+        // runtime, only guards against a worker stuck in a user hook or starved of CPU.
         if tokio::runtime::Handle::try_current().is_ok() {
-            let grace = timeout + Duration::from_millis(50);
-            matches!(tokio::time::timeout(grace, rx).await, Ok(Ok(true)))
+            matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(true)))
         } else {
             matches!(rx.await, Ok(true))
         }
