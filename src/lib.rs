@@ -49,7 +49,7 @@
 //! using `nest_service`) hides the template: every request is then "unmatched" unless you annotate
 //! it. Per-route [`PageTitle`], [`NoTrack`] and [`UserId`] work as route layers, as response
 //! extensions, or as request extensions set by a middleware outside the `GaLayer`
-//! (see [`markers`](crate::markers)).
+//! (see [`markers`]).
 //!
 //! # What is sent
 //!
@@ -74,7 +74,6 @@
 //! [tower]: https://docs.rs/tower
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod client_id;
 mod config;
@@ -126,4 +125,25 @@ pub mod ga4 {
 /// Universal Analytics v1 limits.
 pub mod ua {
     pub use crate::protocol::ua::{MAX_BATCH_BYTES, MAX_BATCH_HITS, MAX_HIT_BYTES};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync_clone<T: Send + Sync + Clone + 'static>() {}
+
+    #[test]
+    fn public_types_are_thread_safe_and_cheap_to_share() {
+        send_sync_clone::<GaLayer>();
+        send_sync_clone::<Handle>();
+        send_sync_clone::<
+            GaService<tower::util::BoxCloneSyncService<http::Request<()>, http::Response<()>, ()>>,
+        >();
+        send_sync_clone::<PageTitle>();
+        send_sync_clone::<UserId>();
+        send_sync_clone::<NoTrack>();
+        send_sync_clone::<Hit>();
+        send_sync_clone::<Stats>();
+    }
 }
