@@ -1,0 +1,355 @@
+//! A hello-world axum API for load tests, with and without `GaLayer`, plus a standalone local
+//! collector and a sender-capacity mode. `scripts/load.sh` drives it; see BENCHMARKS.md.
+//!
+//! ```text
+//! cargo run --release --example load_api -- serve VARIANT [--port 18080] [--collector URL]
+//!                                                     [--work-us 100] [--workers 1]
+//!     VARIANT: bare       no layer
+//!              ga         GaLayer, to a healthy collector (record off)
+//!              work-bare  bare, with ~100 µs of CPU work in the handler (--work-us)
+//!              work-ga    ga, with the same work
+//!              hung       GaLayer, to a collector that never answers (Faults { hang: true })
+//!              refusing   GaLayer, to a closed loopback port (connection refused)
+//!              ga-c64     ga with max_concurrency(64): the worker then holds up to 25 · 64 · 2
+//!                         hits, enough for full batches of 100 consumers (see BENCHMARKS.md)
+//!     Without --collector the GA variants start an in-process collector (or, for `refusing`,
+//!     pick a closed port). The script passes a collector running in another process, on the
+//!     other core, so the collector's own work is not charged to the API.
+//!     SIGINT/SIGTERM: prints the sender's counters (LOAD_STATS phase=end-of-load), shuts down
+//!     gracefully, shuts the sender down (2 s) and prints them again (phase=after-shutdown), then
+//!     the peak RSS (LOAD_RSS).
+//!
+//! cargo run --release --example load_api -- collector [--port 18090] [--hang]
+//!     A local collector, recording off, until SIGINT/SIGTERM; prints its counts at exit.
+//!
+//! cargo run --release --example load_api -- capacity [--pattern batch|distinct] [--hits N]
+//!                                                    [--collector URL]
+//!     Pushes N hits through a GaLayer (queue big enough for all of them), waits for
+//!     `Handle::flush`, and prints hits delivered per second (wall) and per second of the sender
+//!     thread's CPU time. `batch`: one consumer (one client id), so GA4 requests carry 25 events;
+//!     `distinct`: every hit from another consumer, one event per request.
+//! ```
+//!
+//! Every address is on the loopback interface.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::extract::Path;
+use axum::routing::get;
+use axum::Router;
+use http::{header, Request, Response};
+use http_body_util::Empty;
+use tower::{Layer, Service};
+use tower_ga::collector::{Collector, CollectorConfig, Faults};
+use tower_ga::{GaLayer, Handle};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+struct Args(Vec<String>);
+
+impl Args {
+    fn flag(&self, name: &str) -> bool {
+        self.0.iter().any(|a| a == name)
+    }
+
+    fn value(&self, name: &str) -> Option<&str> {
+        let i = self.0.iter().position(|a| a == name)?;
+        self.0.get(i + 1).map(String::as_str)
+    }
+
+    fn num<T: std::str::FromStr>(&self, name: &str, default: T) -> T {
+        self.value(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+}
+
+fn main() -> Result<(), BoxError> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = args.first().cloned().unwrap_or_default();
+    let args = Args(args.into_iter().skip(1).collect());
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let workers = args.num("--workers", 1usize).max(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?;
+    match mode.as_str() {
+        "serve" => rt.block_on(serve(args)),
+        "collector" => rt.block_on(collector(args)),
+        "capacity" => rt.block_on(capacity(args)),
+        _ => Err("usage: load_api serve|collector|capacity ... (see the file's header)".into()),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn vm_hwm_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Iterations of [`spin`] per microsecond, measured at start-up (best of several tries).
+fn calibrate() -> f64 {
+    let n = 2_000_000u64;
+    let mut best = f64::MAX;
+    for _ in 0..7 {
+        let t = Instant::now();
+        std::hint::black_box(spin(n));
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    n as f64 / (best * 1e6)
+}
+
+/// CPU work: a fixed number of rounds of a xorshift-multiply mix.
+fn spin(iters: u64) -> u64 {
+    let mut x = std::hint::black_box(0x9e37_79b9_7f4a_7c15u64);
+    for _ in 0..iters {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
+    }
+    x
+}
+
+fn print_stats(variant: &str, phase: &str, handle: &Handle) {
+    let s = handle.stats();
+    println!(
+        "LOAD_STATS variant={variant} phase={phase} tracked={} sent={} dropped={} failed={} pending={} retried={} batches={}",
+        s.tracked, s.sent, s.dropped, s.failed, s.pending, s.retried, s.batches
+    );
+}
+
+/// A loopback port nothing listens on (bound, then closed).
+async fn closed_port_url() -> Result<String, BoxError> {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = l.local_addr()?;
+    drop(l);
+    Ok(format!("http://{addr}"))
+}
+
+async fn serve(args: Args) -> Result<(), BoxError> {
+    let variant = args
+        .0
+        .first()
+        .cloned()
+        .ok_or("serve needs a variant: bare, ga, work-bare, work-ga, hung, refusing")?;
+    let port: u16 = args.num("--port", 18080);
+    let work_us: f64 = if variant.starts_with("work") {
+        args.num("--work-us", 100.0)
+    } else {
+        0.0
+    };
+    let iters = if work_us > 0.0 {
+        (calibrate() * work_us) as u64
+    } else {
+        0
+    };
+
+    // The collector for GA variants: the one given, or one of our own.
+    let mut own_collector = None;
+    let ga = match variant.as_str() {
+        "bare" | "work-bare" => None,
+        "ga" | "ga-c64" | "work-ga" | "hung" | "refusing" => {
+            let url = match (args.value("--collector"), variant.as_str()) {
+                (Some(url), _) => url.to_owned(),
+                (None, "refusing") => closed_port_url().await?,
+                (None, v) => {
+                    let c = Collector::start(CollectorConfig {
+                        record: false,
+                        faults: Faults {
+                            hang: v == "hung",
+                            ..Faults::default()
+                        },
+                        ..CollectorConfig::default()
+                    })
+                    .await?;
+                    let url = c.url();
+                    own_collector = Some(c);
+                    url
+                }
+            };
+            let mut layer = GaLayer::new("G-LOADTEST01")
+                .api_secret("load-secret")
+                .endpoint(url.clone());
+            if variant == "ga-c64" {
+                layer = layer.max_concurrency(64);
+            }
+            Some((layer.build()?, url))
+        }
+        other => return Err(format!("unknown variant {other:?}").into()),
+    };
+
+    let handler = move |Path(_id): Path<u64>| async move {
+        if iters > 0 {
+            std::hint::black_box(spin(iters));
+        }
+        "hello\n"
+    };
+    let mut app = Router::new().route("/users/{id}", get(handler));
+    let handle = ga.as_ref().map(|(layer, _)| layer.handle());
+    if let Some((layer, _)) = ga.clone() {
+        app = app.layer(layer);
+    }
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!(
+        "LOAD_READY variant={variant} addr=http://{} collector={} work_us={work_us} work_iters={iters}",
+        listener.local_addr()?,
+        ga.as_ref().map_or("none", |(_, u)| u.as_str()),
+    );
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        stop_signal().await;
+    })
+    .await?;
+
+    if let Some(handle) = &handle {
+        print_stats(&variant, "end-of-load", handle);
+        let all = handle.shutdown(Duration::from_secs(2)).await;
+        print_stats(&variant, "after-shutdown", handle);
+        println!("LOAD_SHUTDOWN all_sent={all}");
+    }
+    if let Some(c) = own_collector {
+        println!("LOAD_COLLECTOR {:?}", c.counts());
+    }
+    println!("LOAD_RSS vmhwm_kb={}", vm_hwm_kb());
+    Ok(())
+}
+
+async fn collector(args: Args) -> Result<(), BoxError> {
+    let port: u16 = args.num("--port", 18090);
+    let c = Collector::start(CollectorConfig {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        record: false,
+        faults: Faults {
+            hang: args.flag("--hang"),
+            ..Faults::default()
+        },
+        ..CollectorConfig::default()
+    })
+    .await?;
+    println!(
+        "COLLECTOR_READY url={} hang={}",
+        c.url(),
+        args.flag("--hang")
+    );
+    stop_signal().await;
+    println!("COLLECTOR_COUNTS {:?}", c.counts());
+    Ok(())
+}
+
+/// CPU time of this process's thread called `name`, from /proc (schedstat: nanoseconds on CPU).
+fn thread_cpu(name: &str) -> Option<Duration> {
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = task.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() == name {
+            let stat = std::fs::read_to_string(dir.join("schedstat")).ok()?;
+            let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+            return Some(Duration::from_nanos(ns));
+        }
+    }
+    None
+}
+
+async fn capacity(args: Args) -> Result<(), BoxError> {
+    let pattern = args.value("--pattern").unwrap_or("batch").to_owned();
+    let distinct = match pattern.as_str() {
+        "batch" => false,
+        "distinct" => true,
+        other => return Err(format!("unknown pattern {other:?}: batch or distinct").into()),
+    };
+    let hits: usize = args.num("--hits", if distinct { 50_000 } else { 200_000 });
+    let mut own = None;
+    let url = match args.value("--collector") {
+        Some(u) => u.to_owned(),
+        None => {
+            let c = Collector::start(CollectorConfig {
+                record: false,
+                ..CollectorConfig::default()
+            })
+            .await?;
+            let u = c.url();
+            own = Some(c);
+            u
+        }
+    };
+    let layer = GaLayer::new("G-LOADTEST01")
+        .api_secret("load-secret")
+        .endpoint(url)
+        .queue_capacity(hits + 1)
+        .build()?;
+    let handle = layer.handle();
+    let mut svc = layer.layer(tower::service_fn(|_req: Request<Empty<bytes::Bytes>>| async {
+        Ok::<_, std::convert::Infallible>(Response::new(Empty::<bytes::Bytes>::new()))
+    }));
+    // Start the sender and its connections before timing.
+    assert!(handle.flush(Duration::from_secs(5)).await);
+    let cpu0 = thread_cpu("tower-ga-sender").unwrap_or_default();
+
+    let t0 = Instant::now();
+    for i in 0..hits {
+        let auth = if distinct {
+            format!("Bearer consumer-{i}")
+        } else {
+            "Bearer the-one-consumer".to_owned()
+        };
+        let req = Request::get("/users/42?page=2&sort=desc")
+            .header(header::HOST, "api.example.com")
+            .header(header::USER_AGENT, "load_api/1.0")
+            .header(header::AUTHORIZATION, auth)
+            .header(header::REFERER, "https://app.example.com/")
+            .extension(tower_ga::MatchedRoute::new("/users/{id}"))
+            .body(Empty::new())?;
+        std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
+        svc.call(req).await?;
+    }
+    let pushed = t0.elapsed();
+    let flushed = handle.flush(Duration::from_secs(300)).await;
+    let wall = t0.elapsed();
+    let cpu = thread_cpu("tower-ga-sender").unwrap_or_default() - cpu0;
+    let s = handle.stats();
+    println!(
+        "CAPACITY pattern={pattern} hits={hits} flushed={flushed} push_s={:.3} wall_s={:.3} hits_per_s={:.0} sender_cpu_s={:.3} hits_per_sender_cpu_s={:.0} sent={} dropped={} failed={} batches={} hits_per_batch={:.1}",
+        pushed.as_secs_f64(),
+        wall.as_secs_f64(),
+        hits as f64 / wall.as_secs_f64(),
+        cpu.as_secs_f64(),
+        hits as f64 / cpu.as_secs_f64(),
+        s.sent,
+        s.dropped,
+        s.failed,
+        s.batches,
+        s.sent as f64 / s.batches.max(1) as f64,
+    );
+    if let Some(c) = own {
+        println!("CAPACITY_COLLECTOR {:?}", c.counts());
+    }
+    Ok(())
+}

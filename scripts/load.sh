@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Load test of examples/load_api.rs: throughput, p99 latency and peak RSS of a hello-world axum API
+# with and without GaLayer, against a healthy, a hung and a refusing collector. Loopback only.
+#
+#   scripts/load.sh                                   # every variant, 10 s each, 3 rounds
+#   DURATION=60 VARIANTS="bare hung" scripts/load.sh  # the 60 s hung-collector run
+#   scripts/load.sh capacity                          # sender capacity (hits/s per core)
+#
+# Environment (defaults): DURATION=10 (s per run), WARMUP=2 (s, unmeasured, before each run),
+# ROUNDS=3, VARIANTS="bare ga ga-c64 work-bare work-ga hung refusing", CONNS=64 (wrk connections),
+# API_PORT=18080, COLLECTOR_PORT=18090, HUNG_PORT=18091, WORK_US=100, OUT=target/load.
+#
+# The API runs on core 0 (taskset -c 0, one tokio worker plus the sender thread), wrk and the
+# collectors on core 1. Variants alternate within each round (bare, ga, ..., bare, ga, ...).
+# wrk sends GET /users/42?page=2&sort=desc with Host, User-Agent, Referer and one of 100
+# Authorization tokens (100 distinct API consumers, so 100 GA client ids).
+# Each run is bounded: DURATION + WARMUP seconds of load, then SIGTERM to the API.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+ROUNDS=${ROUNDS:-3}
+VARIANTS=${VARIANTS:-"bare ga ga-c64 work-bare work-ga hung refusing"}
+CONNS=${CONNS:-64}
+API_PORT=${API_PORT:-18080}
+COLLECTOR_PORT=${COLLECTOR_PORT:-18090}
+HUNG_PORT=${HUNG_PORT:-18091}
+WORK_US=${WORK_US:-100}
+OUT=${OUT:-target/load}
+MODE=${1:-load}
+mkdir -p "$OUT"
+
+log() { printf '%s\n' "$*" >&2; }
+
+# --- tools -------------------------------------------------------------------------------------
+if ! command -v wrk >/dev/null 2>&1; then
+    log "installing wrk (apt)"
+    if command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq >/dev/null
+        apt-cache policy wrk | sed -n '1,3p' >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+    fi
+    command -v wrk >/dev/null 2>&1 || { log "wrk is not available"; exit 1; }
+fi
+command -v taskset >/dev/null 2>&1 || { log "taskset (util-linux) is needed"; exit 1; }
+[ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 cores; API and load generator will share one"
+
+log "building examples/load_api (release)"
+cargo build --release --example load_api -q
+BIN=target/release/examples/load_api
+
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+wait_port() { # port timeout_s
+    local i
+    for ((i = 0; i < $2 * 20; i++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    log "nothing listens on 127.0.0.1:$1"
+    return 1
+}
+
+start_collector() { # port [--hang] -> pid
+    local port=$1
+    shift
+    taskset -c 1 "$BIN" collector --port "$port" "$@" >"$OUT/collector-$port.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    wait_port "$port" 10
+    echo "$pid"
+}
+
+# A loopback port with nothing listening on it (for the refusing collector).
+closed_port() {
+    local p
+    for p in $(seq 18099 18199); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+    return 1
+}
+
+# --- sender capacity -----------------------------------------------------------------------------
+if [ "$MODE" = capacity ]; then
+    start_collector "$COLLECTOR_PORT" >/dev/null
+    for run in $(seq 1 "$ROUNDS"); do
+        for pattern in batch distinct; do
+            taskset -c 0 "$BIN" capacity --pattern "$pattern" --collector "http://127.0.0.1:$COLLECTOR_PORT" |
+                tee -a "$OUT/capacity.txt" | grep CAPACITY
+        done
+    done
+    echo
+    echo "## sender capacity: medians of $ROUNDS runs (sender thread on core 0, collector on core 1)"
+    echo
+    echo "| pattern | hits | hits/s (wall, to flush) | hits per sender-CPU-second | hits per request |"
+    echo "|---|---|---|---|---|"
+    for pattern in batch distinct; do
+        grep "^CAPACITY pattern=$pattern " "$OUT/capacity.txt" | tail -n "$ROUNDS" | awk '
+            function med(a, n,   i, j, t) {
+                for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+                return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+            }
+            { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+              n++; w[n] = v["hits_per_s"]; c[n] = v["hits_per_sender_cpu_s"]; b[n] = v["hits_per_batch"]; h = v["hits"]; p = v["pattern"] }
+            END { printf "| %s | %s | %.0f | %.0f | %.1f |\n", p, h, med(w, n), med(c, n), med(b, n) }'
+    done
+    exit 0
+fi
+
+# --- load runs -----------------------------------------------------------------------------------
+LUA="$OUT/consumers.lua"
+cat >"$LUA" <<'EOF'
+-- 100 API consumers: each request carries one of 100 bearer tokens.
+local reqs = {}
+local i = 0
+function init(args)
+    for k = 1, 100 do
+        reqs[k] = wrk.format("GET", "/users/42?page=2&sort=desc", {
+            ["Host"] = "api.example.com",
+            ["User-Agent"] = "load-test/1.0 (wrk)",
+            ["Referer"] = "https://app.example.com/dashboard",
+            ["Authorization"] = string.format("Bearer consumer-token-%03d", k),
+        })
+    end
+end
+function request()
+    i = i % 100 + 1
+    return reqs[i]
+end
+function done(summary, latency, requests)
+    io.write(string.format("WRK_RESULT requests=%d duration_us=%d rps=%.1f p50_us=%d p99_us=%d max_us=%d errors=%d\n",
+        summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
+        latency:percentile(50), latency:percentile(99), latency.max,
+        summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout))
+end
+EOF
+
+need_healthy=0
+need_hung=0
+for v in $VARIANTS; do
+    case $v in
+    ga | ga-c64 | work-ga) need_healthy=1 ;;
+    hung) need_hung=1 ;;
+    esac
+done
+[ $need_healthy = 1 ] && start_collector "$COLLECTOR_PORT" >/dev/null
+[ $need_hung = 1 ] && start_collector "$HUNG_PORT" --hang >/dev/null
+REFUSING_PORT=$(closed_port)
+
+RESULTS="$OUT/results.txt"
+: >"$RESULTS"
+
+run_one() { # round variant
+    local round=$1 v=$2 collector=()
+    case $v in
+    ga | ga-c64 | work-ga) collector=(--collector "http://127.0.0.1:$COLLECTOR_PORT") ;;
+    hung) collector=(--collector "http://127.0.0.1:$HUNG_PORT") ;;
+    refusing) collector=(--collector "http://127.0.0.1:$REFUSING_PORT") ;;
+    esac
+    local log="$OUT/api-$v-$round.log"
+    taskset -c 0 "$BIN" serve "$v" --port "$API_PORT" --work-us "$WORK_US" "${collector[@]}" >"$log" 2>&1 &
+    local pid=$!
+    wait_port "$API_PORT" 20
+    if [ "$WARMUP" -gt 0 ]; then
+        taskset -c 1 wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$LUA" "http://127.0.0.1:$API_PORT" >/dev/null 2>&1 || true
+    fi
+    local res
+    res=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$LUA" "http://127.0.0.1:$API_PORT" | grep WRK_RESULT)
+    local hwm
+    hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
+    kill -TERM "$pid"
+    wait "$pid" || true
+    local stats
+    stats=$(grep 'LOAD_STATS.*phase=end-of-load' "$log" | sed 's/.*phase=end-of-load //' || true)
+    [ -n "$stats" ] || stats="tracked=0 sent=0 dropped=0 failed=0 pending=0"
+    echo "RUN round=$round variant=$v ${res#WRK_RESULT } vmhwm_kb=$hwm $stats" | tee -a "$RESULTS" >&2
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+    for v in $VARIANTS; do
+        run_one "$round" "$v"
+    done
+done
+
+# --- summary -------------------------------------------------------------------------------------
+echo
+echo "## load: ${DURATION}s per run (+${WARMUP}s warm-up), $ROUNDS rounds, wrk -t1 -c$CONNS, API on core 0"
+echo
+echo "Ratios are medians over rounds of (variant / its baseline in the same round); baseline: bare,"
+echo "or work-bare for work-ga. Peak RSS is the API's VmHWM at the end of the run."
+echo
+echo "| variant | req/s (median) | ratio vs baseline | p99 ms (median) | p99 ratio | peak RSS MB (max) | RSS - baseline MB | tracked | sent | dropped | failed | pending | errors |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+awk -v variants="$VARIANTS" '
+    function med(a, n,   i, j, t, b) {
+        for (i = 1; i <= n; i++) b[i] = a[i]
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (b[j] < b[i]) { t = b[i]; b[i] = b[j]; b[j] = t }
+        return (n % 2) ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
+    }
+    {
+        delete v
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        key = v["variant"] SUBSEP v["round"]
+        rps[key] = v["rps"]; p99[key] = v["p99_us"]; rss[key] = v["vmhwm_kb"]
+        for (f in v) last[v["variant"], f] = v[f]
+        rounds[v["round"]] = 1
+        sum_dropped[v["variant"]] += v["dropped"]; sum_sent[v["variant"]] += v["sent"]
+        sum_tracked[v["variant"]] += v["tracked"]; sum_failed[v["variant"]] += v["failed"]
+        sum_pending[v["variant"]] += v["pending"]; sum_err[v["variant"]] += v["errors"]
+    }
+    END {
+        nv = split(variants, vs, " ")
+        for (k = 1; k <= nv; k++) {
+            x = vs[k]; base = (x == "work-ga") ? "work-bare" : (x ~ /^work/ ? "work-bare" : "bare")
+            n = 0; nb = 0; maxrss = 0; maxbrss = 0
+            delete a; delete r; delete p; delete pr
+            for (rd in rounds) {
+                if (!((x, rd) in rps)) continue
+                n++; a[n] = rps[x, rd]; p[n] = p99[x, rd] / 1000
+                if (rss[x, rd] > maxrss) maxrss = rss[x, rd]
+                if ((base, rd) in rps) {
+                    nb++; r[nb] = rps[x, rd] / rps[base, rd]; pr[nb] = p99[x, rd] / p99[base, rd]
+                    if (rss[base, rd] > maxbrss) maxbrss = rss[base, rd]
+                }
+            }
+            if (n == 0) continue
+            printf "| %s | %.0f | %s | %.2f | %s | %.1f | %s | %d | %d | %d | %d | %d | %d |\n", x, med(a, n),
+                (nb ? sprintf("%.3f", med(r, nb)) : "-"), med(p, n), (nb ? sprintf("%.2f", med(pr, nb)) : "-"),
+                maxrss / 1024, (nb ? sprintf("%+.1f", (maxrss - maxbrss) / 1024) : "-"),
+                sum_tracked[x], sum_sent[x], sum_dropped[x], sum_failed[x], sum_pending[x], sum_err[x]
+        }
+    }' "$RESULTS"
+echo
+echo "(tracked/sent/dropped/failed/pending: the sender's counters at the end of each run, summed over rounds;"
+echo " raw lines in $RESULTS, API logs in $OUT/api-*.log)"
