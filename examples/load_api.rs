@@ -306,9 +306,11 @@ async fn capacity(args: Args) -> Result<(), BoxError> {
         .queue_capacity(hits + 1)
         .build()?;
     let handle = layer.handle();
-    let mut svc = layer.layer(tower::service_fn(|_req: Request<Empty<bytes::Bytes>>| async {
-        Ok::<_, std::convert::Infallible>(Response::new(Empty::<bytes::Bytes>::new()))
-    }));
+    let mut svc = layer.layer(tower::service_fn(
+        |_req: Request<Empty<bytes::Bytes>>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Empty::<bytes::Bytes>::new()))
+        },
+    ));
     // Start the sender and its connections before timing.
     assert!(handle.flush(Duration::from_secs(5)).await);
     let cpu0 = thread_cpu("tower-ga-sender").unwrap_or_default();
