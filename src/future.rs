@@ -4,7 +4,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Instant;
 
 use http::Response;
 
@@ -14,7 +13,6 @@ use crate::service::Shared;
 
 pub(crate) struct Pending {
     pub(crate) hit: Hit,
-    pub(crate) started: Instant,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -45,8 +43,7 @@ where
         // An error means no response was produced: nothing to report.
         if let (Ok(response), Some(mut p)) = (&result, this.pending.take()) {
             if response.extensions().get::<NoTrack>().is_none() {
-                p.hit
-                    .complete(response.status(), response.extensions(), p.started);
+                p.hit.complete(response.status(), response.extensions());
                 p.shared.submit(p.hit);
             }
         }

@@ -101,6 +101,10 @@ pub struct Hit {
     pub(crate) user_id: Option<UserId>,
     pub(crate) client_id: Option<ClientId>,
     pub(crate) status: StatusCode,
+    /// When the request reached the layer. The wall-clock time is derived from it in the sender,
+    /// which saves a clock read on the request path.
+    pub(crate) started: Instant,
+    /// Set by the sender when it takes the hit; `UNIX_EPOCH` until then.
     pub(crate) received_at: SystemTime,
     pub(crate) latency: Duration,
 }
@@ -154,16 +158,17 @@ impl Hit {
             user_id: ext.get::<UserId>().cloned(),
             client_id: ext.get::<ClientId>().cloned(),
             status: StatusCode::OK,
-            received_at: SystemTime::now(),
+            started: Instant::now(),
+            received_at: SystemTime::UNIX_EPOCH,
             latency: Duration::ZERO,
         }
     }
 
     /// Completes the hit with what the response says: status, latency, and markers from the
     /// response extensions, which win over those of the request.
-    pub(crate) fn complete(&mut self, status: StatusCode, ext: &Extensions, started: Instant) {
+    pub(crate) fn complete(&mut self, status: StatusCode, ext: &Extensions) {
         self.status = status;
-        self.latency = started.elapsed();
+        self.latency = self.started.elapsed();
         if let Some(t) = ext.get::<PageTitle>() {
             self.title = Some(t.clone());
         }
@@ -210,7 +215,16 @@ impl Hit {
 
     /// When the request reached the layer.
     pub fn received_at(&self) -> SystemTime {
-        self.received_at
+        if self.received_at == SystemTime::UNIX_EPOCH {
+            wall_clock_of(self.started)
+        } else {
+            self.received_at
+        }
+    }
+
+    /// Fixes the wall-clock arrival time (in the sender).
+    pub(crate) fn stamp(&mut self) {
+        self.received_at = wall_clock_of(self.started);
     }
 
     /// The [`PageTitle`] annotation, if any.
@@ -236,6 +250,11 @@ impl Hit {
             .and_then(crate::page::forwarded_for)
             .or(self.peer_ip)
     }
+}
+
+fn wall_clock_of(t: Instant) -> SystemTime {
+    let now = SystemTime::now();
+    now.checked_sub(t.elapsed()).unwrap_or(now)
 }
 
 fn peer_ip(ext: &Extensions) -> Option<IpAddr> {
@@ -311,7 +330,7 @@ mod tests {
         let mut hit = capture(&req);
         let mut ext = Extensions::new();
         ext.insert(UserId::new("inner"));
-        hit.complete(StatusCode::CREATED, &ext, Instant::now());
+        hit.complete(StatusCode::CREATED, &ext);
         assert_eq!(hit.user_id().unwrap().as_str(), "inner");
         assert_eq!(hit.status(), StatusCode::CREATED);
     }

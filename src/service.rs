@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use http::{Request, Response};
 use tower_service::Service;
@@ -103,7 +102,6 @@ where
                 );
                 Some(Pending {
                     hit,
-                    started: Instant::now(),
                     shared: shared.clone(),
                 })
             }

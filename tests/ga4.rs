@@ -1005,3 +1005,32 @@ async fn trusted_proxy_headers() {
     );
     assert_eq!(events[0].ip_override, None);
 }
+
+#[tokio::test]
+async fn many_clients_do_not_stall_the_sender_until_the_tick() {
+    // The worker holds at most `queue_capacity` (here 300) encoded hits. When 100 clients fill
+    // that with small open batches, it must send them now, not at the (hour-long) tick.
+    let c = collector().await;
+    let ga = layer(&c)
+        .queue_capacity(300)
+        .flush_interval(Duration::from_secs(3600));
+    let handle = ga.handle();
+    let app = Router::new().route("/a", get(|| async { "x" })).layer(ga);
+    for i in 0..300 {
+        let auth = format!("Bearer {}", i % 100);
+        get_req(&app, "/a", &[("authorization", &auth)]).await;
+    }
+    for _ in 0..1000 {
+        if handle.stats().sent == 300 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let s = handle.stats();
+    assert_eq!(
+        (s.sent, s.dropped),
+        (300, 0),
+        "sent without any flush: {s:?}"
+    );
+    settle(&handle, &c).await;
+}

@@ -1,7 +1,9 @@
 //! The background sender: a bounded queue between the request path and a worker thread.
 //!
-//! The request path calls [`Core::offer`], which never waits: `try_send` onto the queue, and a
-//! full or closed queue counts the hit as dropped. The worker ([`worker`]) does everything else.
+//! The request path calls [`Core::offer`], which never waits: one lock-free push onto a
+//! preallocated ring ([`ArrayQueue`]), and a full or closed queue counts the hit as dropped. No
+//! wake-up is sent: the worker ([`worker`]) polls the ring every few milliseconds while hits come
+//! in (batching makes immediacy pointless), and does everything else.
 
 pub(crate) mod batch;
 pub(crate) mod retry;
@@ -13,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crossbeam_queue::ArrayQueue;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
@@ -63,7 +66,9 @@ impl RateLimited {
 /// What the layer, its services and the handles share.
 pub(crate) struct Core {
     /// The queue, made when the worker starts (with the capacity configured by then).
-    hits: OnceLock<mpsc::Sender<Hit>>,
+    queue: OnceLock<Arc<ArrayQueue<Hit>>>,
+    /// Set when the sender shuts down: later hits are dropped at once.
+    closed: Arc<AtomicBool>,
     ctl: mpsc::UnboundedSender<Control>,
     ctl_rx: Mutex<Option<mpsc::UnboundedReceiver<Control>>>,
     started: AtomicBool,
@@ -77,7 +82,8 @@ impl Core {
     pub(crate) fn new() -> Self {
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
         Core {
-            hits: OnceLock::new(),
+            queue: OnceLock::new(),
+            closed: Arc::default(),
             ctl,
             ctl_rx: Mutex::new(Some(ctl_rx)),
             started: AtomicBool::new(false),
@@ -87,24 +93,22 @@ impl Core {
         }
     }
 
-    /// Hands a hit to the sender. Never waits.
+    /// Hands a hit to the sender. Never waits, never allocates.
     pub(crate) fn offer(&self, hit: Hit) {
         Counters::add(&self.counters.tracked, 1);
-        let Some(queue) = self.hits.get() else {
+        let why = match self.queue.get() {
             // No sender could be started (logged when it failed).
-            Counters::add(&self.counters.dropped, 1);
-            return;
+            None => "no sender",
+            Some(_) if self.closed.load(Ordering::Acquire) => "sender shut down",
+            Some(queue) => match queue.push(hit) {
+                Ok(()) => return,
+                Err(_) => "queue full",
+            },
         };
-        if let Err(e) = queue.try_send(hit) {
-            Counters::add(&self.counters.dropped, 1);
-            if self.drop_warning.allow() {
-                let why = match e {
-                    mpsc::error::TrySendError::Full(_) => "queue full",
-                    mpsc::error::TrySendError::Closed(_) => "sender shut down",
-                };
-                let dropped = self.counters.dropped.load(Ordering::Relaxed);
-                tracing::warn!(dropped_total = dropped, "tower-ga: dropping hits ({why})");
-            }
+        Counters::add(&self.counters.dropped, 1);
+        if self.drop_warning.allow() {
+            let dropped = self.counters.dropped.load(Ordering::Relaxed);
+            tracing::warn!(dropped_total = dropped, "tower-ga: dropping hits ({why})");
         }
     }
 
@@ -123,14 +127,16 @@ impl Core {
                 }
             },
         };
-        let (queue, hits) = mpsc::channel(cfg.queue_capacity.max(1));
-        let _ = self.hits.set(queue);
+        let queue = Arc::new(ArrayQueue::new(cfg.queue_capacity.max(1)));
+        let _ = self.queue.set(queue.clone());
         let worker = worker::Worker::new(
             cfg,
             protocol,
             self.counters.clone(),
             transport,
             self.drop_warning.clone(),
+            queue,
+            self.closed.clone(),
         );
         let spawned = std::thread::Builder::new()
             .name("tower-ga-sender".into())
@@ -139,7 +145,7 @@ impl Core {
                     .enable_all()
                     .build();
                 match runtime {
-                    Ok(rt) => rt.block_on(worker.run(hits, ctl)),
+                    Ok(rt) => rt.block_on(worker.run(ctl)),
                     Err(e) => {
                         tracing::error!(error = %e, "tower-ga: cannot start the sender's runtime")
                     }

@@ -6,9 +6,11 @@
 //! the application can never deadlock it.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crossbeam_queue::ArrayQueue;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -26,6 +28,9 @@ use crate::stats::Counters;
 
 /// Most session entries kept (about 100 bytes each).
 const MAX_SESSIONS: usize = 100_000;
+/// How often the queue is polled while hits come in, and at most when idle.
+const BUSY_POLL: Duration = Duration::from_millis(1);
+const IDLE_POLL: Duration = Duration::from_millis(20);
 
 /// How a batch ended.
 enum End {
@@ -53,6 +58,8 @@ pub(crate) struct Worker {
     waiters: Vec<(u64, Instant, oneshot::Sender<bool>)>,
     tasks: JoinSet<Done>,
     warn: Arc<RateLimited>,
+    queue: Arc<ArrayQueue<Hit>>,
+    closed: Arc<AtomicBool>,
 }
 
 impl Worker {
@@ -62,12 +69,18 @@ impl Worker {
         counters: Arc<Counters>,
         transport: Arc<dyn Transport>,
         warn: Arc<RateLimited>,
+        queue: Arc<ArrayQueue<Hit>>,
+        closed: Arc<AtomicBool>,
     ) -> Self {
         let limits = protocol.limits(cfg.validation);
         Worker {
             sessions: Sessions::new(cfg.session_timeout.as_secs(), MAX_SESSIONS),
             batcher: Batcher::new(limits),
-            hold: (limits.max_items * cfg.max_concurrency * 2).max(256),
+            // Encoded hits held (about half a kilobyte each): enough for batches to fill when
+            // many clients are active, bounded by the queue's own size.
+            hold: cfg.queue_capacity.clamp(256, 4096),
+            queue,
+            closed,
             protocol,
             counters,
             transport,
@@ -80,15 +93,12 @@ impl Worker {
         }
     }
 
-    pub(crate) async fn run(
-        mut self,
-        mut hits: mpsc::Receiver<Hit>,
-        mut ctl: mpsc::UnboundedReceiver<Control>,
-    ) {
+    pub(crate) async fn run(mut self, mut ctl: mpsc::UnboundedReceiver<Control>) {
         // `interval_at`: a plain `interval` ticks at once, which would send the first hits alone.
         let period = self.cfg.flush_interval.max(Duration::from_millis(1));
         let mut tick = tokio::time::interval_at(Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut poll = BUSY_POLL;
         let (deadline, reply) = loop {
             self.dispatch();
             let accept = self.batcher.len() < self.hold;
@@ -102,7 +112,7 @@ impl Worker {
                 }
                 msg = ctl.recv() => match msg {
                     Some(Control::Flush(deadline, reply)) => {
-                        self.drain(&mut hits);
+                        self.drain();
                         self.batcher.close_all();
                         self.waiters.push((self.next_seq, Instant::from_std(deadline), reply));
                     }
@@ -110,10 +120,8 @@ impl Worker {
                     // Every handle and layer is gone: deliver what we have, briefly.
                     None => break (Instant::now() + Duration::from_secs(2), None),
                 },
-                hit = hits.recv(), if accept => {
-                    if let Some(hit) = hit {
-                        self.accept(hit);
-                    }
+                _ = tokio::time::sleep(poll), if accept => {
+                    poll = if self.take() > 0 { BUSY_POLL } else { (poll * 2).min(IDLE_POLL) };
                 }
                 _ = sleep_until(next_deadline) => {}
                 _ = tick.tick() => self.batcher.close_all(),
@@ -122,9 +130,8 @@ impl Worker {
         };
 
         // Shutdown: stop taking hits, deliver what is held until the deadline, count the rest.
-        self.drain(&mut hits);
-        hits.close();
-        self.drain(&mut hits);
+        self.closed.store(true, Ordering::SeqCst);
+        self.drain();
         self.batcher.close_all();
         let finished = tokio::time::timeout_at(deadline, async {
             while !self.unresolved.is_empty() {
@@ -159,9 +166,39 @@ impl Worker {
         if let Some(reply) = reply {
             let _ = reply.send(finished);
         }
+        // A hit pushed just as the queue closed is counted as dropped here, for as long as the
+        // layer lives.
+        loop {
+            let late = self.drain_dropped();
+            Counters::add(&self.counters.dropped, late);
+            if Arc::strong_count(&self.queue) == 1 {
+                break;
+            }
+            tokio::time::sleep(IDLE_POLL).await;
+        }
     }
 
-    fn accept(&mut self, hit: Hit) {
+    /// Takes hits off the queue up to the hold limit; at the limit, closes the open batches so
+    /// they go out now rather than at the next tick. Returns how many it took.
+    fn take(&mut self) -> usize {
+        let mut taken = 0;
+        while self.batcher.len() < self.hold {
+            let Some(hit) = self.queue.pop() else { break };
+            self.accept(hit);
+            taken += 1;
+        }
+        if self.batcher.len() >= self.hold {
+            self.batcher.close_all();
+        }
+        taken
+    }
+
+    fn drain_dropped(&mut self) -> usize {
+        std::iter::from_fn(|| self.queue.pop()).count()
+    }
+
+    fn accept(&mut self, mut hit: Hit) {
+        hit.stamp();
         let seq = self.next_seq;
         self.next_seq += 1;
         let encoded = self.protocol.encode(&hit, &self.cfg, &mut self.sessions);
@@ -170,8 +207,8 @@ impl Worker {
     }
 
     /// Takes everything queued now, ignoring the hold limit: the queue is bounded, so this is too.
-    fn drain(&mut self, hits: &mut mpsc::Receiver<Hit>) {
-        while let Ok(hit) = hits.try_recv() {
+    fn drain(&mut self) {
+        while let Some(hit) = self.queue.pop() {
             self.accept(hit);
         }
     }
