@@ -70,7 +70,11 @@ impl RawId {
     pub(crate) fn ga4(self) -> String {
         let hi = ((self.0 >> 97) as u64) + 1; // 31 bits, never 0
         let lo = (((self.0 >> 33) as u64) & 0x7fff_ffff) + 1;
-        format!("{hi}.{lo}")
+        let mut s = String::with_capacity(21);
+        s.push_str(itoa::Buffer::new().format(hi));
+        s.push('.');
+        s.push_str(itoa::Buffer::new().format(lo));
+        s
     }
 
     /// Universal Analytics' documented form: a UUID v4.

@@ -82,7 +82,7 @@ pub(crate) fn page(hit: &Hit, cfg: &Config) -> Page {
     if !cfg.strip_query {
         if let Some(q) = hit.uri.query().filter(|q| !q.is_empty()) {
             path.push('?');
-            path.push_str(&redact_query(q, &cfg.redact_params));
+            redact_query_into(&mut path, q, &cfg.redact_params);
         }
     }
     Page {
@@ -107,7 +107,14 @@ fn title(hit: &Hit, cfg: &Config) -> String {
         }
     }
     match hit.route() {
-        Some(route) => format!("{} {}", hit.method.as_str(), route),
+        Some(route) => {
+            let method = hit.method.as_str();
+            let mut t = String::with_capacity(method.len() + 1 + route.len());
+            t.push_str(method);
+            t.push(' ');
+            t.push_str(route);
+            t
+        }
         None => cfg.unmatched_title.clone(),
     }
 }
@@ -129,10 +136,33 @@ fn host_of(a: &Authority) -> String {
     s.to_ascii_lowercase()
 }
 
+/// A `Host` header's value, lower-cased, if it is a valid `host[:port]` (a name, an IPv4 address
+/// or a bracketed IPv6 address). Checked by hand: it runs for every hit, and parsing an
+/// `Authority` copies the value.
 fn header_host(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?.trim();
-    let a: Authority = s.parse().ok()?;
-    (!a.host().is_empty()).then(|| host_of(&a))
+    // `user:pass@` has no place in a Host header; never report it.
+    let s = s.rsplit_once('@').map_or(s, |(_, h)| h);
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (ip, after) = rest.split_once(']')?;
+        ip.parse::<std::net::Ipv6Addr>().ok()?;
+        (
+            &s[..ip.len() + 2],
+            after.strip_prefix(':').or(after.is_empty().then_some("")),
+        )
+    } else {
+        match s.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, Some("")),
+        }
+    };
+    let port_ok = port.is_some_and(|p| p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    let name_ok = host.starts_with('[')
+        || (!host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')));
+    (port_ok && name_ok).then(|| s.to_ascii_lowercase())
 }
 
 fn first_list_item(v: &HeaderValue) -> Option<&str> {
@@ -197,37 +227,80 @@ fn referrer(v: &HeaderValue, redact: &[String]) -> Option<String> {
             let (head, rest) = base.split_at(i);
             let (auth, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
             let auth = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
-            format!("{head}{auth}{path}")
+            let mut out = String::with_capacity(s.len());
+            out.push_str(head);
+            out.push_str(auth);
+            out.push_str(path);
+            out
         }
         None => base.to_owned(),
     };
-    Some(match query {
-        Some(q) => {
-            let q = q.split('#').next().unwrap_or(q);
-            format!("{base}?{}", redact_query(q, redact))
-        }
-        None => base,
-    })
+    let mut out = base;
+    if let Some(q) = query {
+        out.push('?');
+        redact_query_into(&mut out, q.split('#').next().unwrap_or(q), redact);
+    }
+    Some(out)
 }
 
 /// Whether a query parameter name looks secret.
 pub(crate) fn is_secret_param(name: &str, redact: &[String]) -> bool {
-    let decoded = percent_decode_str(&name.replace('+', " "))
-        .decode_utf8_lossy()
-        .to_ascii_lowercase();
-    let normal: String = decoded
-        .chars()
-        .filter(|c| !matches!(c, '-' | '_' | '.' | ' ' | '[' | ']'))
-        .collect();
-    redact
-        .iter()
-        .any(|w| !w.is_empty() && normal.contains(w.as_str()))
+    // Normalise into a stack buffer: lower-case, separators dropped. Percent-escapes and `+` are
+    // rare in names; only they take the allocating path.
+    if name.contains(['%', '+']) {
+        let spaced = name.replace('+', " ");
+        let decoded = percent_decode_str(&spaced).decode_utf8_lossy();
+        return matches_word(normalise(decoded.as_bytes(), &mut Vec::new()), redact);
+    }
+    let mut buf = [0u8; 64];
+    if name.len() <= buf.len() {
+        let mut n = 0;
+        for &b in name.as_bytes() {
+            if !is_separator(b) {
+                buf[n] = b.to_ascii_lowercase();
+                n += 1;
+            }
+        }
+        return matches_word(&buf[..n], redact);
+    }
+    matches_word(normalise(name.as_bytes(), &mut Vec::new()), redact)
+}
+
+fn is_separator(b: u8) -> bool {
+    matches!(b, b'-' | b'_' | b'.' | b' ' | b'[' | b']')
+}
+
+fn normalise<'a>(name: &[u8], out: &'a mut Vec<u8>) -> &'a [u8] {
+    out.extend(
+        name.iter()
+            .filter(|b| !is_separator(**b))
+            .map(u8::to_ascii_lowercase),
+    );
+    out
+}
+
+fn matches_word(normal: &[u8], redact: &[String]) -> bool {
+    redact.iter().any(|w| {
+        let w = w.as_bytes();
+        !w.is_empty()
+            && normal.len() >= w.len()
+            && normal
+                .windows(w.len())
+                .any(|win| win[0] == w[0] && win == w)
+    })
 }
 
 /// Replaces the values of secret-looking parameters with [`REDACTED`]; keeps everything else as
 /// it was, in order. Both `&` and `;` (an old W3C form some servers accept) separate parameters.
+#[cfg(test)]
 pub(crate) fn redact_query(query: &str, redact: &[String]) -> String {
     let mut out = String::with_capacity(query.len());
+    redact_query_into(&mut out, query, redact);
+    out
+}
+
+/// [`redact_query`], appending to `out`.
+pub(crate) fn redact_query_into(out: &mut String, query: &str, redact: &[String]) {
     let mut rest = query;
     loop {
         let end = rest.find(['&', ';']).unwrap_or(rest.len());
@@ -241,7 +314,7 @@ pub(crate) fn redact_query(query: &str, redact: &[String]) -> String {
             _ => out.push_str(pair),
         }
         if end == rest.len() {
-            return out;
+            return;
         }
         out.push_str(&rest[end..end + 1]);
         rest = &rest[end + 1..];
@@ -296,8 +369,14 @@ mod tests {
             redact_query(q, &words()),
             "page=2&access_token=REDACTED&API-Key=REDACTED&x_signature=REDACTED&sort=asc&flag"
         );
-        // Percent-encoded names are decoded before matching.
+        // Percent-encoded names are decoded before matching; long names are matched too.
         assert_eq!(redact_query("api%5Fkey=1", &words()), "api%5Fkey=REDACTED");
+        assert_eq!(redact_query("x+Token=1", &words()), "x+Token=REDACTED");
+        let long = format!("{}_secret", "a".repeat(100));
+        assert_eq!(
+            redact_query(&format!("{long}=1"), &words()),
+            format!("{long}=REDACTED")
+        );
         assert_eq!(redact_query("q=pass", &words()), "q=pass");
         assert_eq!(
             redact_query("a=1;token=x&b=2;", &words()),
@@ -370,6 +449,36 @@ mod tests {
             page(&hit_for(&req, false), &Config::default()).host,
             "localhost"
         );
+    }
+
+    #[test]
+    fn host_headers_are_checked() {
+        let host = |s: &str| header_host(&HeaderValue::from_str(s).unwrap());
+        assert_eq!(
+            host("API.example.com:8080").as_deref(),
+            Some("api.example.com:8080")
+        );
+        assert_eq!(
+            host("[2001:DB8::1]:443").as_deref(),
+            Some("[2001:db8::1]:443")
+        );
+        assert_eq!(host("[::1]").as_deref(), Some("[::1]"));
+        assert_eq!(host("10.0.0.1").as_deref(), Some("10.0.0.1"));
+        for bad in [
+            "",
+            ":80",
+            "[zz",
+            "[zz]",
+            "a:b",
+            "a:80:90",
+            "a b",
+            "a/b",
+            "[::1]x",
+            "a:123456",
+            "é.example",
+        ] {
+            assert_eq!(host(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! GA4 Measurement Protocol: one `page_view` event per request, batched by client into JSON bodies
 //! of at most 25 events and under 130 kB.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
-use serde::ser::{SerializeMap, Serializer};
-use serde::Serialize;
 use serde_json::Value;
 
-use super::{fit_url, truncate_chars, Encoded, ValidationCode as Code, ValidationMessage as Msg};
+use super::{
+    fit_url, json, truncate_chars, Encoded, ValidationCode as Code, ValidationMessage as Msg,
+};
 use crate::client_id::{is_stable, raw_id, unix_secs, Sessions};
 use crate::config::{Config, IpMode};
 use crate::hit::Hit;
@@ -110,60 +111,13 @@ pub(crate) const BUILTIN_PARAMS: &[&str] = &[
     params::DATA_SOURCE,
 ];
 
-#[derive(Serialize)]
-struct Top<'a> {
-    client_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_agent: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ip_override: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    validation_behavior: Option<&'static str>,
-}
-
-#[derive(Serialize)]
-struct Event<'a> {
-    name: &'static str,
-    timestamp_micros: u64,
-    params: Params<'a>,
-}
-
-#[derive(Serialize)]
-struct Params<'a> {
-    page_location: &'a str,
-    page_title: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    page_referrer: Option<&'a str>,
-    session_id: u64,
-    engagement_time_msec: u64,
-    http_method: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    http_route: Option<&'a str>,
-    http_status_code: u16,
-    server_latency_ms: u64,
-    data_source: &'a str,
-    #[serde(flatten)]
-    extra: Extra<'a>,
-}
-
-struct Extra<'a>(&'a [(String, Value)]);
-
-impl Serialize for Extra<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in self.0 {
-            m.serialize_entry(k, v)?;
-        }
-        m.end()
+fn limited(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max {
+        return Cow::Borrowed(s);
     }
-}
-
-fn limited(s: &str, max: usize) -> String {
     let mut s = s.to_owned();
     truncate_chars(&mut s, max);
-    s
+    Cow::Owned(s)
 }
 
 /// The GA4 client id of a hit: an explicit [`ClientId`](crate::ClientId), else the user's hook,
@@ -180,7 +134,7 @@ pub(crate) fn client_id(hit: &Hit, cfg: &Config) -> (String, bool) {
         })
         .filter(|c| !c.is_empty());
     match custom {
-        Some(c) => (limited(&c, MAX_ID_LEN), true),
+        Some(c) => (limited(&c, MAX_ID_LEN).into_owned(), true),
         None => (
             raw_id(hit, cfg.client_id_strategy, &cfg.key).ga4(),
             is_stable(hit, cfg.client_id_strategy),
@@ -218,15 +172,29 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions) -> Encode
     } else {
         None
     };
-    let top = Top {
-        client_id: &client_id,
-        user_id: user_id.as_deref(),
-        user_agent: user_agent.as_deref(),
-        ip_override: ip_to_send(hit, cfg.ip_mode).map(|ip| ip.to_string()),
-        validation_behavior: cfg.validation.then_some("ENFORCE_RECOMMENDATIONS"),
-    };
-    let mut key = serde_json::to_string(&top).expect("plain strings serialise");
-    key.pop(); // the closing brace: the batch appends `,"events":[…]}`
+    let ip = ip_to_send(hit, cfg.ip_mode).map(|ip| ip.to_string());
+
+    // The request's top level, without its closing brace: the batch appends `,"events":[…]}`.
+    let mut key = String::with_capacity(64 + user_agent.as_ref().map_or(0, |u| u.len()));
+    key.push('{');
+    json::key(&mut key, "client_id", true);
+    json::string(&mut key, &client_id);
+    if let Some(u) = &user_id {
+        json::key(&mut key, "user_id", false);
+        json::string(&mut key, u);
+    }
+    if let Some(ua) = &user_agent {
+        json::key(&mut key, "user_agent", false);
+        json::string(&mut key, ua);
+    }
+    if let Some(ip) = &ip {
+        json::key(&mut key, "ip_override", false);
+        json::string(&mut key, ip);
+    }
+    if cfg.validation {
+        json::key(&mut key, "validation_behavior", false);
+        json::string(&mut key, "ENFORCE_RECOMMENDATIONS");
+    }
 
     let received = hit.received_at;
     let micros = received
@@ -238,26 +206,43 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions) -> Encode
     let method = limited(hit.method.as_str(), limit);
     let route = hit.route().map(|r| limited(r, limit));
     let source = limited(&cfg.data_source, limit);
-    let event = Event {
-        name: "page_view",
-        timestamp_micros: micros,
-        params: Params {
-            page_location: &location,
-            page_title: &title,
-            page_referrer: referrer.as_deref(),
-            session_id,
-            engagement_time_msec: 1,
-            http_method: &method,
-            http_route: route.as_deref(),
-            http_status_code: hit.status.as_u16(),
-            server_latency_ms: hit.latency.as_millis() as u64,
-            data_source: &source,
-            extra: Extra(&cfg.extra_params),
-        },
-    };
+
+    let mut item = String::with_capacity(256 + location.len() + title.len());
+    item.push_str("{\"name\":\"page_view\",\"timestamp_micros\":");
+    json::number(&mut item, micros);
+    item.push_str(",\"params\":{");
+    json::key(&mut item, "page_location", true);
+    json::string(&mut item, &location);
+    json::key(&mut item, "page_title", false);
+    json::string(&mut item, &title);
+    if let Some(r) = &referrer {
+        json::key(&mut item, "page_referrer", false);
+        json::string(&mut item, r);
+    }
+    json::key(&mut item, "session_id", false);
+    json::number(&mut item, session_id);
+    json::key(&mut item, "engagement_time_msec", false);
+    json::number(&mut item, 1);
+    json::key(&mut item, params::HTTP_METHOD, false);
+    json::string(&mut item, &method);
+    if let Some(r) = &route {
+        json::key(&mut item, params::HTTP_ROUTE, false);
+        json::string(&mut item, r);
+    }
+    json::key(&mut item, params::HTTP_STATUS_CODE, false);
+    json::number(&mut item, hit.status.as_u16().into());
+    json::key(&mut item, params::SERVER_LATENCY_MS, false);
+    json::number(&mut item, hit.latency.as_millis() as u64);
+    json::key(&mut item, params::DATA_SOURCE, false);
+    json::string(&mut item, &source);
+    for (name, value) in &cfg.extra_params {
+        json::key(&mut item, name, false);
+        item.push_str(&value.to_string());
+    }
+    item.push_str("}}");
     Encoded {
         key,
-        item: serde_json::to_string(&event).expect("plain values serialise"),
+        item,
         received_at: received,
     }
 }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 pub(crate) mod ga4;
+mod json;
 pub(crate) mod ua;
 
 use std::time::SystemTime;
@@ -208,6 +209,9 @@ impl ValidationMessage {
 
 /// Truncates to at most `max` characters, at a character boundary.
 pub(crate) fn truncate_chars(s: &mut String, max: usize) {
+    if s.len() <= max {
+        return; // no more bytes than the limit: no more characters either
+    }
     if let Some((i, _)) = s.char_indices().nth(max) {
         s.truncate(i);
     }
@@ -266,7 +270,7 @@ pub(crate) fn mend_escape(s: &mut String) {
 /// the path at a character boundary without leaving a broken escape.
 pub(crate) fn fit_url(mut url: String, max: usize, by_chars: bool) -> String {
     let len = |s: &str| if by_chars { s.chars().count() } else { s.len() };
-    if len(&url) <= max {
+    if url.len() <= max || len(&url) <= max {
         return url;
     }
     if let Some(q) = url.find('?') {

@@ -59,18 +59,24 @@ impl Batcher {
     pub(crate) fn add(&mut self, seq: u64, hit: Encoded) {
         let l = self.limits;
         let size = hit.item.len() + l.per_item_overhead;
-        let fits = |o: &Open| o.items.len() < l.max_items && o.bytes + size <= l.max_bytes;
-        if let Some(open) = self.open.get(&hit.key) {
-            if !fits(open) {
-                self.close(&hit.key.clone());
-            }
+        let full = self
+            .open
+            .get(&hit.key)
+            .is_some_and(|o| o.items.len() >= l.max_items || o.bytes + size > l.max_bytes);
+        if full {
+            self.close(&hit.key);
         }
-        let key_len = hit.key.len();
-        let open = self.open.entry(hit.key.clone()).or_insert_with(|| Open {
-            items: Vec::new(),
-            seqs: Vec::new(),
-            bytes: key_len + l.per_batch_overhead,
-        });
+        let open = match self.open.get_mut(&hit.key) {
+            Some(open) => open,
+            None => {
+                let bytes = hit.key.len() + l.per_batch_overhead;
+                self.open.entry(hit.key.clone()).or_insert(Open {
+                    items: Vec::new(),
+                    seqs: Vec::new(),
+                    bytes,
+                })
+            }
+        };
         open.bytes += size;
         open.items.push(hit);
         open.seqs.push(seq);
