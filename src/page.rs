@@ -301,9 +301,13 @@ pub(crate) fn redact_query(query: &str, redact: &[String]) -> String {
 
 /// [`redact_query`], appending to `out`.
 pub(crate) fn redact_query_into(out: &mut String, query: &str, redact: &[String]) {
+    out.reserve(query.len() + REDACTED.len());
     let mut rest = query;
     loop {
-        let end = rest.find(['&', ';']).unwrap_or(rest.len());
+        let end = rest
+            .bytes()
+            .position(|b| b == b'&' || b == b';')
+            .unwrap_or(rest.len());
         let pair = &rest[..end];
         match pair.split_once('=') {
             Some((k, _)) if is_secret_param(k, redact) => {

@@ -6,7 +6,11 @@ use std::fmt::Write as _;
 /// Appends `s` as a JSON string.
 pub(crate) fn string(out: &mut String, s: &str) {
     out.push('"');
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    // No early exit: the fold vectorises, which beats stopping at the first special byte.
+    let special = s.bytes().fold(false, |acc, b| {
+        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !special {
         out.push_str(s);
     } else {
         for c in s.chars() {
