@@ -578,7 +578,10 @@ fn count_hits(endpoint: Endpoint, body: &[u8]) -> usize {
             let needle = b"\"name\":";
             body.windows(needle.len()).filter(|w| w == needle).count()
         }
-        _ => body.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count(),
+        _ => body
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count(),
     }
 }
 
@@ -655,6 +658,9 @@ mod tests {
         let body = br#"{"client_id":"1.1","events":[{"name":"page_view","params":{}},{"name":"page_view"}]}"#;
         assert_eq!(count_hits(Endpoint::Ga4, body), 2);
         assert_eq!(parse_ga4(body).len(), 2);
-        assert_eq!(count_hits(Endpoint::UaBatch, b"v=1&t=pageview\nv=1&t=pageview\n"), 2);
+        assert_eq!(
+            count_hits(Endpoint::UaBatch, b"v=1&t=pageview\nv=1&t=pageview\n"),
+            2
+        );
     }
 }
