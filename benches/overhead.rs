@@ -60,7 +60,7 @@ use tower_http::trace::TraceLayer;
 /// Requests built (untimed) and then sent (timed) at a time.
 const CHUNK: usize = 256;
 /// The GA queue's capacity in the bench.
-const QUEUE: usize = 1 << 16;
+const QUEUE: usize = 4096;
 /// Hits offered between two flushes: half the queue, so the queue never fills.
 const FLUSH_EVERY: usize = QUEUE / 2;
 /// Distinct API consumers (Authorization tokens).
