@@ -1034,3 +1034,43 @@ async fn many_clients_do_not_stall_the_sender_until_the_tick() {
     );
     settle(&handle, &c).await;
 }
+
+#[tokio::test]
+async fn an_unreachable_collector_pauses_the_sender_instead_of_encoding_hits_bound_to_fail() {
+    // Nothing listens on this port: every attempt is refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ga = GaLayer::new("G-TEST123")
+        .api_secret("s")
+        .endpoint(format!("http://127.0.0.1:{port}"))
+        .retry(RetryPolicy::none())
+        .flush_interval(Duration::from_millis(10));
+    let handle = ga.handle();
+    let app = Router::new().route("/a", get(|| async { "x" })).layer(ga);
+    get_req(&app, "/a", &[]).await;
+    for _ in 0..500 {
+        if handle.stats().failed == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(handle.stats().failed, 1);
+    // For the next second (at least) the worker leaves new hits in the queue.
+    for _ in 0..50 {
+        get_req(&app, "/a", &[]).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let s = handle.stats();
+    assert_eq!((s.batches, s.failed, s.pending), (1, 1, 50), "{s:?}");
+    // A flush still takes and tries them all, and the books balance.
+    assert!(handle.flush(WAIT).await);
+    let s = handle.stats();
+    assert_eq!(
+        (s.tracked, s.failed, s.sent, s.dropped),
+        (51, 51, 0, 0),
+        "{s:?}"
+    );
+}

@@ -31,6 +31,9 @@ const MAX_SESSIONS: usize = 100_000;
 /// How often the queue is polled while hits come in, and at most when idle.
 const BUSY_POLL: Duration = Duration::from_millis(1);
 const IDLE_POLL: Duration = Duration::from_millis(20);
+/// Hits encoded between two yields of the thread, so that on a busy core the application's
+/// threads never wait long behind the sender.
+const CHUNK: usize = 64;
 
 /// How a batch ended.
 enum End {
@@ -41,6 +44,8 @@ enum End {
 struct Done {
     seqs: Vec<u64>,
     end: End,
+    /// Failed for want of an answer (after every retry), not for a refusal.
+    unreachable: bool,
     outcome: BatchOutcome,
 }
 
@@ -60,6 +65,10 @@ pub(crate) struct Worker {
     warn: Arc<RateLimited>,
     queue: Arc<ArrayQueue<Hit>>,
     closed: Arc<AtomicBool>,
+    /// While the collector is unreachable, the worker stops taking hits (they wait in the
+    /// queue, or are dropped when it is full) instead of encoding hits bound to fail.
+    paused_until: Option<Instant>,
+    unreachable_streak: u32,
 }
 
 impl Worker {
@@ -81,6 +90,8 @@ impl Worker {
             hold: cfg.queue_capacity.clamp(256, 4096),
             queue,
             closed,
+            paused_until: None,
+            unreachable_streak: 0,
             protocol,
             counters,
             transport,
@@ -102,6 +113,9 @@ impl Worker {
         let (deadline, reply) = loop {
             self.dispatch();
             let accept = self.batcher.len() < self.hold;
+            let pause = self.paused_until.map_or(Duration::ZERO, |t| {
+                t.saturating_duration_since(Instant::now())
+            });
             let next_deadline = self.waiters.iter().map(|w| w.1).min();
             tokio::select! {
                 biased;
@@ -120,8 +134,10 @@ impl Worker {
                     // Every handle and layer is gone: deliver what we have, briefly.
                     None => break (Instant::now() + Duration::from_secs(2), None),
                 },
-                _ = tokio::time::sleep(poll), if accept => {
-                    poll = if self.take() > 0 { BUSY_POLL } else { (poll * 2).min(IDLE_POLL) };
+                _ = tokio::time::sleep(poll.max(pause)), if accept => {
+                    if pause.is_zero() {
+                        poll = if self.take() > 0 { BUSY_POLL } else { (poll * 2).min(IDLE_POLL) };
+                    }
                 }
                 _ = sleep_until(next_deadline) => {}
                 _ = tick.tick() => self.batcher.close_all(),
@@ -186,6 +202,9 @@ impl Worker {
             let Some(hit) = self.queue.pop() else { break };
             self.accept(hit);
             taken += 1;
+            if taken % CHUNK == 0 {
+                std::thread::yield_now();
+            }
         }
         if self.batcher.len() >= self.hold {
             self.batcher.close_all();
@@ -235,6 +254,8 @@ impl Worker {
         Counters::add(&c.retried, done.outcome.attempts.saturating_sub(1) as usize);
         match done.end {
             End::Sent => {
+                self.unreachable_streak = 0;
+                self.paused_until = None;
                 Counters::add(&c.sent, n);
                 if done.outcome.validation_messages.is_empty() {
                     self.cfg.on_success.on_success(&done.outcome);
@@ -253,6 +274,15 @@ impl Worker {
             }
             End::Failed => {
                 Counters::add(&c.failed, n);
+                if done.unreachable {
+                    // Back off from taking new hits: 1 s, doubling, at most the retry policy's
+                    // longest backoff. A success ends it.
+                    self.unreachable_streak = (self.unreachable_streak + 1).min(16);
+                    let pause = Duration::from_secs(1)
+                        .saturating_mul(1 << (self.unreachable_streak - 1).min(10))
+                        .min(self.cfg.retry.max_backoff.max(Duration::from_secs(1)));
+                    self.paused_until = Some(Instant::now() + pause);
+                }
                 if self.warn.allow() {
                     tracing::warn!(
                         hits = n,
@@ -313,6 +343,7 @@ async fn deliver(
         error: None,
         validation_messages: Vec::new(),
     };
+    let mut refused = false;
     let end = loop {
         outcome.attempts += 1;
         let request = protocol.request(&cfg, &batch);
@@ -329,6 +360,7 @@ async fn deliver(
                     }
                     Verdict::GiveUp => {
                         outcome.error = Some(format!("collector answered {}", reply.status));
+                        refused = true;
                         break End::Failed;
                     }
                     Verdict::Retry(after) => {
@@ -354,6 +386,7 @@ async fn deliver(
     };
     Done {
         seqs: batch.seqs,
+        unreachable: matches!(end, End::Failed) && !refused,
         end,
         outcome,
     }
