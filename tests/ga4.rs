@@ -1,5 +1,8 @@
 //! GA4 end to end: real axum routers, a real collector on 127.0.0.1, real HTTP in between.
 
+mod common;
+use common::get_req;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -30,17 +33,6 @@ fn layer(c: &Collector) -> GaLayer {
     GaLayer::new("G-TEST123")
         .api_secret("test-secret")
         .endpoint(c.url())
-}
-
-async fn get_req(app: &Router, uri: &str, headers: &[(&str, &str)]) -> Response {
-    let mut b = http::Request::get(uri).header("host", "api.example.com");
-    for (k, v) in headers {
-        b = b.header(*k, *v);
-    }
-    app.clone()
-        .oneshot(b.body(Body::empty()).unwrap())
-        .await
-        .unwrap()
 }
 
 /// Flushes, then checks what every test must hold: the books balance, the collector accepted

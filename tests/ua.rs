@@ -1,10 +1,12 @@
 //! The legacy Universal Analytics v1 protocol, end to end against the local collector.
 
+mod common;
+use common::get_req;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
 use tower::ServiceExt;
@@ -12,17 +14,6 @@ use tower_ga::collector::Collector;
 use tower_ga::{ClientIdStrategy, GaLayer, Handle, PageTitle, UserId};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-async fn get_req(app: &Router, uri: &str, headers: &[(&str, &str)]) -> Response {
-    let mut b = http::Request::get(uri).header("host", "api.example.com");
-    for (k, v) in headers {
-        b = b.header(*k, *v);
-    }
-    app.clone()
-        .oneshot(b.body(Body::empty()).unwrap())
-        .await
-        .unwrap()
-}
 
 /// Flushes and checks the books and the validity of every payload received.
 async fn settle(handle: &Handle, c: &Collector) -> Vec<BTreeMap<String, String>> {
