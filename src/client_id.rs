@@ -171,7 +171,6 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hit::CaptureRules;
     use std::time::Duration;
 
     fn hit(auth: Option<&str>, at: u64) -> Hit {
@@ -179,18 +178,7 @@ mod tests {
         if let Some(a) = auth {
             b = b.header("authorization", a);
         }
-        let req = b.body(()).unwrap();
-        let rules = CaptureRules {
-            credential_header: None,
-            trust_proxy: false,
-        };
-        let mut h = Hit::capture(
-            req.method(),
-            req.uri(),
-            req.headers(),
-            req.extensions(),
-            &rules,
-        );
+        let mut h = Hit::from_request(&b.body(()).unwrap(), false);
         h.received_at = UNIX_EPOCH + Duration::from_secs(at);
         h
     }

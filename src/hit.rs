@@ -164,6 +164,22 @@ impl Hit {
         }
     }
 
+    /// Captures a test request with default rules (and a trusted proxy when asked).
+    #[cfg(test)]
+    pub(crate) fn from_request<B>(req: &http::Request<B>, trust_proxy: bool) -> Self {
+        let rules = CaptureRules {
+            credential_header: None,
+            trust_proxy,
+        };
+        Hit::capture(
+            req.method(),
+            req.uri(),
+            req.headers(),
+            req.extensions(),
+            &rules,
+        )
+    }
+
     /// Completes the hit with what the response says: status, latency, and markers from the
     /// response extensions, which win over those of the request.
     pub(crate) fn complete(&mut self, status: StatusCode, ext: &Extensions) {
@@ -291,17 +307,7 @@ mod tests {
     use super::*;
 
     fn capture(req: &http::Request<()>) -> Hit {
-        let rules = CaptureRules {
-            credential_header: None,
-            trust_proxy: false,
-        };
-        Hit::capture(
-            req.method(),
-            req.uri(),
-            req.headers(),
-            req.extensions(),
-            &rules,
-        )
+        Hit::from_request(req, false)
     }
 
     #[test]

@@ -342,7 +342,6 @@ pub(crate) fn truncate_ip(ip: IpAddr) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hit::CaptureRules;
     use crate::markers::PageTitle;
 
     fn words() -> Vec<String> {
@@ -353,17 +352,7 @@ mod tests {
     }
 
     fn hit_for(req: &http::Request<()>, trust_proxy: bool) -> Hit {
-        let rules = CaptureRules {
-            credential_header: None,
-            trust_proxy,
-        };
-        Hit::capture(
-            req.method(),
-            req.uri(),
-            req.headers(),
-            req.extensions(),
-            &rules,
-        )
+        Hit::from_request(req, trust_proxy)
     }
 
     #[test]
