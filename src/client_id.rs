@@ -67,14 +67,20 @@ impl RawId {
     }
 
     /// GA4's recommended form: two positive integers joined by a dot.
+    #[cfg(test)]
     pub(crate) fn ga4(self) -> String {
+        let mut s = String::with_capacity(21);
+        self.ga4_into(&mut s);
+        s
+    }
+
+    /// [`RawId::ga4`], appended to `out`.
+    pub(crate) fn ga4_into(self, out: &mut String) {
         let hi = ((self.0 >> 97) as u64) + 1; // 31 bits, never 0
         let lo = (((self.0 >> 33) as u64) & 0x7fff_ffff) + 1;
-        let mut s = String::with_capacity(21);
-        s.push_str(itoa::Buffer::new().format(hi));
-        s.push('.');
-        s.push_str(itoa::Buffer::new().format(lo));
-        s
+        out.push_str(itoa::Buffer::new().format(hi));
+        out.push('.');
+        out.push_str(itoa::Buffer::new().format(lo));
     }
 
     /// Universal Analytics' documented form: a UUID v4.

@@ -35,87 +35,134 @@ pub const DEFAULT_REDACTED_PARAMS: &[&str] = &[
     "code",
 ];
 
-/// The page a hit reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Page {
-    pub(crate) scheme: &'static str,
-    pub(crate) host: String,
-    /// Path and redacted query, starting with `/`.
-    pub(crate) path: String,
-    pub(crate) title: String,
-    pub(crate) referrer: Option<String>,
+/// The page a hit reports, written by the sender into buffers it reuses from hit to hit, so that
+/// building a page allocates nothing once the buffers have grown.
+#[derive(Debug, Default)]
+pub(crate) struct PageBuf {
+    /// `scheme://host/path?query`, secrets redacted.
+    location: String,
+    /// Where the host lies in `location`; the path follows it.
+    host: std::ops::Range<usize>,
+    title: String,
+    referrer: String,
+    has_referrer: bool,
 }
 
-impl Page {
-    pub(crate) fn location(&self) -> String {
-        let mut s =
-            String::with_capacity(self.scheme.len() + 3 + self.host.len() + self.path.len());
-        s.push_str(self.scheme);
-        s.push_str("://");
-        s.push_str(&self.host);
-        s.push_str(&self.path);
-        s
-    }
-}
-
-pub(crate) fn page(hit: &Hit, cfg: &Config) -> Page {
-    let proxy = if cfg.trust_proxy {
-        hit.proxy.as_deref()
-    } else {
-        None
-    };
-    let scheme = proxy
-        .and_then(forwarded_proto)
-        .or_else(|| hit.uri.scheme_str().and_then(known_scheme))
-        .unwrap_or(cfg.default_scheme);
-    let host = cfg
-        .host_override
-        .clone()
-        .or_else(|| proxy.and_then(forwarded_host))
-        .or_else(|| hit.uri.authority().map(host_of))
-        .or_else(|| hit.host.as_ref().and_then(header_host))
-        .unwrap_or_else(|| cfg.fallback_host.clone());
-    let mut path = String::from(hit.uri.path());
-    if path.is_empty() || !path.starts_with('/') {
-        path.insert(0, '/');
-    }
-    if !cfg.strip_query {
-        if let Some(q) = hit.uri.query().filter(|q| !q.is_empty()) {
-            path.push('?');
-            redact_query_into(&mut path, q, &cfg.redact_params);
+impl PageBuf {
+    /// Fills the buffers with `hit`'s page.
+    pub(crate) fn fill(&mut self, hit: &Hit, cfg: &Config) {
+        let proxy = if cfg.trust_proxy {
+            hit.proxy.as_deref()
+        } else {
+            None
+        };
+        let scheme = proxy
+            .and_then(forwarded_proto)
+            .or_else(|| hit.uri.scheme_str().and_then(known_scheme))
+            .unwrap_or(cfg.default_scheme);
+        let loc = &mut self.location;
+        loc.clear();
+        loc.push_str(scheme);
+        loc.push_str("://");
+        let start = loc.len();
+        host_into(loc, hit, cfg, proxy);
+        self.host = start..loc.len();
+        let path = hit.uri.path();
+        if !path.starts_with('/') {
+            loc.push('/');
         }
-    }
-    Page {
-        scheme,
-        host,
-        path,
-        title: title(hit, cfg),
-        referrer: hit
+        loc.push_str(path);
+        if !cfg.strip_query {
+            if let Some(q) = hit.uri.query().filter(|q| !q.is_empty()) {
+                loc.push('?');
+                redact_query_into(loc, q, &cfg.redact_params);
+            }
+        }
+        self.title.clear();
+        title_into(&mut self.title, hit, cfg);
+        self.referrer.clear();
+        self.has_referrer = hit
             .referer
             .as_ref()
-            .and_then(|r| referrer(r, &cfg.redact_params)),
+            .is_some_and(|r| referrer_into(&mut self.referrer, r, &cfg.redact_params));
+    }
+
+    pub(crate) fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The location, for truncating it in place.
+    pub(crate) fn location_mut(&mut self) -> &mut String {
+        &mut self.location
+    }
+
+    pub(crate) fn host(&self) -> &str {
+        &self.location[self.host.clone()]
+    }
+
+    /// Path and redacted query, starting with `/`.
+    pub(crate) fn path(&self) -> &str {
+        &self.location[self.host.end..]
+    }
+
+    pub(crate) fn title(&self) -> &str {
+        &self.title
+    }
+
+    pub(crate) fn referrer(&self) -> Option<&str> {
+        self.has_referrer.then_some(self.referrer.as_str())
+    }
+
+    /// The referrer, for truncating it in place.
+    pub(crate) fn referrer_mut(&mut self) -> Option<&mut String> {
+        self.has_referrer.then_some(&mut self.referrer)
     }
 }
 
-fn title(hit: &Hit, cfg: &Config) -> String {
+/// Appends the host: the override, a trusted proxy's, the URI's, the `Host` header's, or the
+/// fallback, lower-cased (the override and fallback as configured).
+fn host_into(out: &mut String, hit: &Hit, cfg: &Config, proxy: Option<&ProxyHeaders>) {
+    if let Some(h) = &cfg.host_override {
+        out.push_str(h);
+        return;
+    }
+    if let Some(h) = proxy.and_then(forwarded_host) {
+        out.push_str(&h);
+        return;
+    }
+    let found = hit
+        .uri
+        .authority()
+        .map(|a| host_of(a.as_str()))
+        .or_else(|| hit.host.as_ref().and_then(header_host));
+    match found {
+        Some(h) => {
+            let start = out.len();
+            out.push_str(h);
+            out[start..].make_ascii_lowercase();
+        }
+        None => out.push_str(&cfg.fallback_host),
+    }
+}
+
+fn title_into(out: &mut String, hit: &Hit, cfg: &Config) {
     if let Some(t) = &hit.title {
-        return t.as_str().to_owned();
+        out.push_str(t.as_str());
+        return;
     }
     if let Some(hook) = &cfg.make_title {
         if let Some(t) = hook.make_title(hit) {
-            return t;
+            out.push_str(&t);
+            return;
         }
     }
     match hit.route() {
         Some(route) => {
-            let method = hit.method.as_str();
-            let mut t = String::with_capacity(method.len() + 1 + route.len());
-            t.push_str(method);
-            t.push(' ');
-            t.push_str(route);
-            t
+            out.push_str(hit.method.as_str());
+            out.push(' ');
+            out.push_str(route);
         }
-        None => cfg.unmatched_title.clone(),
+        None => out.push_str(&cfg.unmatched_title),
     }
 }
 
@@ -129,17 +176,16 @@ fn known_scheme(s: &str) -> Option<&'static str> {
     }
 }
 
-fn host_of(a: &Authority) -> String {
-    // Never report credentials from an absolute-form `user:pass@host` URI.
-    let s = a.as_str();
-    let s = s.rsplit_once('@').map_or(s, |(_, h)| h);
-    s.to_ascii_lowercase()
+/// An authority without its `user:pass@`: credentials from an absolute-form URI are never
+/// reported.
+fn host_of(authority: &str) -> &str {
+    authority.rsplit_once('@').map_or(authority, |(_, h)| h)
 }
 
-/// A `Host` header's value, lower-cased, if it is a valid `host[:port]` (a name, an IPv4 address
-/// or a bracketed IPv6 address). Checked by hand: it runs for every hit, and parsing an
-/// `Authority` copies the value.
-fn header_host(v: &HeaderValue) -> Option<String> {
+/// A `Host` header's value if it is a valid `host[:port]` (a name, an IPv4 address or a bracketed
+/// IPv6 address). Checked by hand: it runs for every hit, and parsing an `Authority` copies the
+/// value.
+fn header_host(v: &HeaderValue) -> Option<&str> {
     let s = v.to_str().ok()?.trim();
     // `user:pass@` has no place in a Host header; never report it.
     let s = s.rsplit_once('@').map_or(s, |(_, h)| h);
@@ -162,7 +208,7 @@ fn header_host(v: &HeaderValue) -> Option<String> {
             && host
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')));
-    (port_ok && name_ok).then(|| s.to_ascii_lowercase())
+    (port_ok && name_ok).then_some(s)
 }
 
 fn first_list_item(v: &HeaderValue) -> Option<&str> {
@@ -189,7 +235,7 @@ fn forwarded_proto(p: &ProxyHeaders) -> Option<&'static str> {
 fn forwarded_host(p: &ProxyHeaders) -> Option<String> {
     let h = forwarded_param(p, "host").or_else(|| first_list_item(p.x_forwarded_host.as_ref()?))?;
     let a: Authority = h.parse().ok()?;
-    (!a.host().is_empty()).then(|| host_of(&a))
+    (!a.host().is_empty()).then(|| host_of(a.as_str()).to_ascii_lowercase())
 }
 
 /// The client address a trusted proxy reports: the first `Forwarded: for=` or `X-Forwarded-For`.
@@ -206,11 +252,12 @@ pub(crate) fn forwarded_for(p: &ProxyHeaders) -> Option<IpAddr> {
     raw.rsplit_once(':').and_then(|(ip, _)| ip.parse().ok())
 }
 
-fn referrer(v: &HeaderValue, redact: &[String]) -> Option<String> {
-    let s = v.to_str().ok()?.trim();
-    if s.is_empty() {
-        return None;
-    }
+/// Appends a `Referer` value without its credentials and fragment, secrets redacted; `false` when
+/// there is nothing to report.
+fn referrer_into(out: &mut String, v: &HeaderValue, redact: &[String]) -> bool {
+    let Some(s) = v.to_str().ok().map(str::trim).filter(|s| !s.is_empty()) else {
+        return false;
+    };
     let (base, query) = match s.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (s, None),
@@ -222,48 +269,41 @@ fn referrer(v: &HeaderValue, redact: &[String]) -> Option<String> {
         .find("://")
         .map(|i| i + 3)
         .or_else(|| base.starts_with("//").then_some(2));
-    let base = match authority_at {
+    match authority_at {
         Some(i) => {
             let (head, rest) = base.split_at(i);
             let (auth, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let auth = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
-            let mut out = String::with_capacity(s.len());
             out.push_str(head);
-            out.push_str(auth);
+            out.push_str(host_of(auth));
             out.push_str(path);
-            out
         }
-        None => base.to_owned(),
-    };
-    let mut out = base;
+        None => out.push_str(base),
+    }
     if let Some(q) = query {
         out.push('?');
-        redact_query_into(&mut out, q.split('#').next().unwrap_or(q), redact);
+        redact_query_into(out, q.split('#').next().unwrap_or(q), redact);
     }
-    Some(out)
+    true
 }
 
 /// Whether a query parameter name looks secret.
 pub(crate) fn is_secret_param(name: &str, redact: &[String]) -> bool {
-    // Normalise into a stack buffer: lower-case, separators dropped. Percent-escapes and `+` are
-    // rare in names; only they take the allocating path.
-    if name.contains(['%', '+']) {
-        let spaced = name.replace('+', " ");
-        let decoded = percent_decode_str(&spaced).decode_utf8_lossy();
-        return matches_word(normalise(decoded.as_bytes(), &mut Vec::new()), redact);
-    }
+    // Normalise into a stack buffer: lower-case, separators dropped. Percent-escapes, `+` and very
+    // long names are rare; only they take the allocating path.
     let mut buf = [0u8; 64];
-    if name.len() <= buf.len() {
-        let mut n = 0;
-        for &b in name.as_bytes() {
-            if !is_separator(b) {
-                buf[n] = b.to_ascii_lowercase();
-                n += 1;
-            }
+    let mut n = 0;
+    for &b in name.as_bytes() {
+        if b == b'%' || b == b'+' || n == buf.len() {
+            let spaced = name.replace('+', " ");
+            let decoded = percent_decode_str(&spaced).decode_utf8_lossy();
+            return matches_word(normalise(decoded.as_bytes(), &mut Vec::new()), redact);
         }
-        return matches_word(&buf[..n], redact);
+        if !is_separator(b) {
+            buf[n] = b.to_ascii_lowercase();
+            n += 1;
+        }
     }
-    matches_word(normalise(name.as_bytes(), &mut Vec::new()), redact)
+    matches_word(&buf[..n], redact)
 }
 
 fn is_separator(b: u8) -> bool {
@@ -355,6 +395,17 @@ mod tests {
         Hit::from_request(req, trust_proxy)
     }
 
+    fn page(hit: &Hit, cfg: &Config) -> PageBuf {
+        let mut p = PageBuf::default();
+        p.fill(hit, cfg);
+        p
+    }
+
+    fn referrer(v: &HeaderValue, redact: &[String]) -> Option<String> {
+        let mut out = String::new();
+        referrer_into(&mut out, v, redact).then_some(out)
+    }
+
     #[test]
     fn redacts_secret_looking_params_and_keeps_the_rest() {
         let q = "page=2&access_token=abc&API-Key=def&x_signature=ghi&sort=asc&flag";
@@ -388,6 +439,16 @@ mod tests {
         assert_eq!(
             p.location(),
             "http://api.example.com:8080/v1/items?page=2&token=REDACTED"
+        );
+        assert_eq!(p.host(), "api.example.com:8080");
+        assert_eq!(p.path(), "/v1/items?page=2&token=REDACTED");
+        // The buffers are reused: a second fill leaves nothing of the first.
+        let mut p = p;
+        let req = http::Request::get("/b").body(()).unwrap();
+        p.fill(&hit_for(&req, false), &Config::default());
+        assert_eq!(
+            (p.location(), p.host(), p.path(), p.referrer()),
+            ("http://localhost/b", "localhost", "/b", None)
         );
     }
 
@@ -439,14 +500,14 @@ mod tests {
             .body(())
             .unwrap();
         assert_eq!(
-            page(&hit_for(&req, false), &Config::default()).host,
+            page(&hit_for(&req, false), &Config::default()).host(),
             "localhost"
         );
     }
 
     #[test]
     fn host_headers_are_checked() {
-        let host = |s: &str| header_host(&HeaderValue::from_str(s).unwrap());
+        let host = |s: &str| header_host(&HeaderValue::from_str(s).unwrap()).map(str::to_lowercase);
         assert_eq!(
             host("API.example.com:8080").as_deref(),
             Some("api.example.com:8080")
@@ -516,12 +577,12 @@ mod tests {
     fn titles_annotation_then_template_then_unmatched() {
         let mut req = http::Request::get("/users/7").body(()).unwrap();
         let cfg = Config::default();
-        assert_eq!(page(&hit_for(&req, false), &cfg).title, UNMATCHED_TITLE);
+        assert_eq!(page(&hit_for(&req, false), &cfg).title(), UNMATCHED_TITLE);
         req.extensions_mut()
             .insert(crate::MatchedRoute::new("/users/{id}"));
-        assert_eq!(page(&hit_for(&req, false), &cfg).title, "GET /users/{id}");
+        assert_eq!(page(&hit_for(&req, false), &cfg).title(), "GET /users/{id}");
         req.extensions_mut().insert(PageTitle::new("User"));
-        assert_eq!(page(&hit_for(&req, false), &cfg).title, "User");
+        assert_eq!(page(&hit_for(&req, false), &cfg).title(), "User");
     }
 
     #[test]

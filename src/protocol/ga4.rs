@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde_json::Value;
 
 use super::{
-    fit_url, json, truncate_chars, Encoded, ValidationCode as Code, ValidationMessage as Msg,
+    fit_url, json, truncate_chars, Scratch, ValidationCode as Code, ValidationMessage as Msg,
 };
 use crate::client_id::{is_stable, raw_id, unix_secs, Sessions};
 use crate::config::{Config, IpMode};
@@ -120,26 +120,24 @@ fn limited(s: &str, max: usize) -> Cow<'_, str> {
     Cow::Owned(s)
 }
 
-/// The GA4 client id of a hit: an explicit [`ClientId`](crate::ClientId), else the user's hook,
-/// else the configured strategy. The flag says whether the id is stable (not random).
-pub(crate) fn client_id(hit: &Hit, cfg: &Config) -> (String, bool) {
-    let custom = hit
-        .client_id
-        .as_ref()
-        .map(|c| c.as_str().to_owned())
-        .or_else(|| {
-            cfg.make_client_id
-                .as_ref()
-                .and_then(|h| h.make_client_id(hit))
-        })
-        .filter(|c| !c.is_empty());
-    match custom {
-        Some(c) => (limited(&c, MAX_ID_LEN).into_owned(), true),
-        None => (
-            raw_id(hit, cfg.client_id_strategy, &cfg.key).ga4(),
-            is_stable(hit, cfg.client_id_strategy),
-        ),
+/// Writes the GA4 client id of a hit into `out`: an explicit [`ClientId`](crate::ClientId), else the
+/// user's hook, else the configured strategy. Returns whether the id is stable (not random).
+pub(crate) fn client_id_into(out: &mut String, hit: &Hit, cfg: &Config) -> bool {
+    out.clear();
+    if let Some(c) = hit.client_id.as_ref().filter(|c| !c.as_str().is_empty()) {
+        out.push_str(&limited(c.as_str(), MAX_ID_LEN));
+        return true;
     }
+    let hook = cfg.make_client_id.as_ref();
+    if let Some(c) = hook
+        .and_then(|h| h.make_client_id(hit))
+        .filter(|c| !c.is_empty())
+    {
+        out.push_str(&limited(&c, MAX_ID_LEN));
+        return true;
+    }
+    raw_id(hit, cfg.client_id_strategy, &cfg.key).ga4_into(out);
+    is_stable(hit, cfg.client_id_strategy)
 }
 
 pub(crate) fn ip_to_send(hit: &Hit, mode: IpMode) -> Option<IpAddr> {
@@ -150,114 +148,106 @@ pub(crate) fn ip_to_send(hit: &Hit, mode: IpMode) -> Option<IpAddr> {
     }
 }
 
-/// Encodes a hit. The batch key is the request's top level (client, user, agent): events share a
-/// request only when all of it is equal.
-pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions) -> Encoded {
-    let page = page::page(hit, cfg);
+/// Encodes a hit into `s.key` and `s.item`. The batch key is the request's top level (client,
+/// user, agent): events share a request only when all of it is equal.
+pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut Scratch) {
     let limit = cfg.param_value_limit;
-    let (client_id, stable) = client_id(hit, cfg);
+    let stable = client_id_into(&mut s.client_id, hit, cfg);
+    let client_id = s.client_id.as_str();
     let now_secs = unix_secs(hit.received_at);
     // A random id is a new client: its session starts now, and keeping it would only fill the map.
     let session_id = if stable {
-        sessions.session_id(&client_id, now_secs)
+        sessions.session_id(client_id, now_secs)
     } else {
         now_secs.max(1)
     };
-    let user_id = hit
-        .user_id
-        .as_ref()
-        .map(|u| limited(u.as_str(), MAX_USER_ID_LEN));
-    let user_agent = if cfg.send_user_agent {
-        hit.user_agent().map(|ua| limited(ua, MAX_ID_LEN))
-    } else {
-        None
-    };
-    let ip = ip_to_send(hit, cfg.ip_mode).map(|ip| ip.to_string());
 
     // The request's top level, without its closing brace: the batch appends `,"events":[…]}`.
-    let mut key = String::with_capacity(64 + user_agent.as_ref().map_or(0, |u| u.len()));
+    let key = &mut s.key;
+    key.clear();
     key.push('{');
-    json::key(&mut key, "client_id", true);
-    json::string(&mut key, &client_id);
-    if let Some(u) = &user_id {
-        json::key(&mut key, "user_id", false);
-        json::string(&mut key, u);
+    json::key(key, "client_id", true);
+    json::string(key, client_id);
+    if let Some(u) = &hit.user_id {
+        json::key(key, "user_id", false);
+        json::string(key, &limited(u.as_str(), MAX_USER_ID_LEN));
     }
-    if let Some(ua) = &user_agent {
-        json::key(&mut key, "user_agent", false);
-        json::string(&mut key, ua);
+    if let Some(ua) = hit.user_agent().filter(|_| cfg.send_user_agent) {
+        json::key(key, "user_agent", false);
+        json::string(key, &limited(ua, MAX_ID_LEN));
     }
-    if let Some(ip) = &ip {
-        json::key(&mut key, "ip_override", false);
-        json::string(&mut key, ip);
+    if let Some(ip) = ip_to_send(hit, cfg.ip_mode) {
+        json::key(key, "ip_override", false);
+        // An address's text needs no escaping.
+        key.push('"');
+        json::display(key, ip);
+        key.push('"');
     }
     if cfg.validation {
-        json::key(&mut key, "validation_behavior", false);
-        json::string(&mut key, "ENFORCE_RECOMMENDATIONS");
+        json::key(key, "validation_behavior", false);
+        json::string(key, "ENFORCE_RECOMMENDATIONS");
     }
 
-    let received = hit.received_at;
-    let micros = received
+    s.page.fill(hit, cfg);
+    fit_url(s.page.location_mut(), limit, true);
+    if let Some(r) = s.page.referrer_mut() {
+        fit_url(r, limit, true);
+    }
+    let micros = hit
+        .received_at
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64);
-    let location = fit_url(page.location(), limit, true);
-    let referrer = page.referrer.map(|r| fit_url(r, limit, true));
-    let title = limited(&page.title, limit);
-    let method = limited(hit.method.as_str(), limit);
-    let route = hit.route().map(|r| limited(r, limit));
-    let source = limited(&cfg.data_source, limit);
 
-    let mut item = String::with_capacity(256 + location.len() + title.len());
+    let item = &mut s.item;
+    item.clear();
     item.push_str("{\"name\":\"page_view\",\"timestamp_micros\":");
-    json::number(&mut item, micros);
+    json::number(item, micros);
     item.push_str(",\"params\":{");
-    json::key(&mut item, "page_location", true);
-    json::string(&mut item, &location);
-    json::key(&mut item, "page_title", false);
-    json::string(&mut item, &title);
-    if let Some(r) = &referrer {
-        json::key(&mut item, "page_referrer", false);
-        json::string(&mut item, r);
+    json::key(item, "page_location", true);
+    json::string(item, s.page.location());
+    json::key(item, "page_title", false);
+    json::string(item, &limited(s.page.title(), limit));
+    if let Some(r) = s.page.referrer() {
+        json::key(item, "page_referrer", false);
+        json::string(item, r);
     }
-    json::key(&mut item, "session_id", false);
-    json::number(&mut item, session_id);
-    json::key(&mut item, "engagement_time_msec", false);
-    json::number(&mut item, 1);
-    json::key(&mut item, params::HTTP_METHOD, false);
-    json::string(&mut item, &method);
-    if let Some(r) = &route {
-        json::key(&mut item, params::HTTP_ROUTE, false);
-        json::string(&mut item, r);
+    json::key(item, "session_id", false);
+    json::number(item, session_id);
+    json::key(item, "engagement_time_msec", false);
+    json::number(item, 1);
+    json::key(item, params::HTTP_METHOD, false);
+    json::string(item, &limited(hit.method.as_str(), limit));
+    if let Some(r) = hit.route() {
+        json::key(item, params::HTTP_ROUTE, false);
+        json::string(item, &limited(r, limit));
     }
-    json::key(&mut item, params::HTTP_STATUS_CODE, false);
-    json::number(&mut item, hit.status.as_u16().into());
-    json::key(&mut item, params::SERVER_LATENCY_MS, false);
-    json::number(&mut item, hit.latency.as_millis() as u64);
-    json::key(&mut item, params::DATA_SOURCE, false);
-    json::string(&mut item, &source);
+    json::key(item, params::HTTP_STATUS_CODE, false);
+    json::number(item, hit.status.as_u16().into());
+    json::key(item, params::SERVER_LATENCY_MS, false);
+    json::number(item, hit.latency.as_millis() as u64);
+    json::key(item, params::DATA_SOURCE, false);
+    json::string(item, &limited(&cfg.data_source, limit));
     for (name, value) in &cfg.extra_params {
-        json::key(&mut item, name, false);
-        item.push_str(&value.to_string());
+        json::key(item, name, false);
+        json::display(item, value);
     }
     item.push_str("}}");
-    Encoded {
-        key,
-        item,
-        received_at: received,
-    }
 }
 
 /// Assembles one request body from a batch key and its events.
-pub(crate) fn body(key: &str, items: &[Encoded]) -> Vec<u8> {
-    let len = key.len() + 14 + items.iter().map(|e| e.item.len() + 1).sum::<usize>();
+pub(crate) fn body<'a>(
+    key: &str,
+    items: impl ExactSizeIterator<Item = &'a str> + Clone,
+) -> Vec<u8> {
+    let len = key.len() + BODY_OVERHEAD + items.clone().map(|e| e.len() + 1).sum::<usize>();
     let mut out = Vec::with_capacity(len);
     out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(b",\"events\":[");
-    for (i, e) in items.iter().enumerate() {
+    for (i, e) in items.enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(e.item.as_bytes());
+        out.extend_from_slice(e.as_bytes());
     }
     out.extend_from_slice(b"]}");
     out

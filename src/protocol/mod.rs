@@ -15,16 +15,21 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use crate::client_id::Sessions;
 use crate::config::Config;
 use crate::hit::Hit;
+use crate::page::PageBuf;
 use crate::sender::batch::{Batch, Limits};
 use crate::sender::transport::Outgoing;
 
-/// A hit encoded for the wire: `key` groups hits that may share one request (GA4: the request's
-/// top level; everything else goes in `item`).
-#[derive(Debug, Clone)]
-pub(crate) struct Encoded {
+/// The buffers the sender encodes each hit into, reused from hit to hit so that encoding
+/// allocates nothing once they have grown.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    /// Groups hits that may share one request: GA4's request top level; empty for the legacy
+    /// protocol, whose batches may mix clients.
     pub(crate) key: String,
+    /// The hit's own part: a GA4 event, or a v1 payload line without `qt`.
     pub(crate) item: String,
-    pub(crate) received_at: SystemTime,
+    page: PageBuf,
+    client_id: String,
 }
 
 /// Which protocol a tracking id speaks.
@@ -78,10 +83,17 @@ impl Protocol {
         }
     }
 
-    pub(crate) fn encode(self, hit: &Hit, cfg: &Config, sessions: &mut Sessions) -> Encoded {
+    /// Encodes a hit into `scratch.key` and `scratch.item`.
+    pub(crate) fn encode(
+        self,
+        hit: &Hit,
+        cfg: &Config,
+        sessions: &mut Sessions,
+        scratch: &mut Scratch,
+    ) {
         match self {
-            Protocol::Ga4 => ga4::encode(hit, cfg, sessions),
-            Protocol::UniversalAnalytics => ua::encode(hit, cfg),
+            Protocol::Ga4 => ga4::encode(hit, cfg, sessions, scratch),
+            Protocol::UniversalAnalytics => ua::encode(hit, cfg, scratch),
         }
     }
 
@@ -103,12 +115,12 @@ impl Protocol {
                     url: format!("{base}{path}?measurement_id={tid}&api_secret={secret}"),
                     redacted_url: format!("{base}{path}?measurement_id={tid}&api_secret=REDACTED"),
                     content_type: "application/json",
-                    body: Bytes::from(ga4::body(&batch.key, &batch.items)),
-                    hits: batch.items.len(),
+                    body: Bytes::from(ga4::body(&batch.key, batch.items().map(|(item, _)| item))),
+                    hits: batch.len(),
                 }
             }
             Protocol::UniversalAnalytics => {
-                let path = match (cfg.validation, batch.items.len()) {
+                let path = match (cfg.validation, batch.len()) {
                     (true, _) => ua::DEBUG_PATH,
                     (false, 1) => ua::COLLECT_PATH,
                     (false, _) => ua::BATCH_PATH,
@@ -118,8 +130,8 @@ impl Protocol {
                     redacted_url: url.clone(),
                     url,
                     content_type: "application/x-www-form-urlencoded",
-                    body: Bytes::from(ua::body(&batch.items, SystemTime::now())),
-                    hits: batch.items.len(),
+                    body: Bytes::from(ua::body(batch.items(), SystemTime::now())),
+                    hits: batch.len(),
                 }
             }
         }
@@ -268,23 +280,22 @@ pub(crate) fn mend_escape(s: &mut String) {
 
 /// Shortens a URL to `max` units (measured by `len`): first by dropping the query, then by cutting
 /// the path at a character boundary without leaving a broken escape.
-pub(crate) fn fit_url(mut url: String, max: usize, by_chars: bool) -> String {
+pub(crate) fn fit_url(url: &mut String, max: usize, by_chars: bool) {
     let len = |s: &str| if by_chars { s.chars().count() } else { s.len() };
-    if url.len() <= max || len(&url) <= max {
-        return url;
+    if url.len() <= max || len(url) <= max {
+        return;
     }
     if let Some(q) = url.find('?') {
         url.truncate(q);
     }
-    if len(&url) > max {
+    if len(url) > max {
         if by_chars {
-            truncate_chars(&mut url, max);
+            truncate_chars(url, max);
         } else {
-            truncate_bytes(&mut url, max);
+            truncate_bytes(url, max);
         }
-        mend_escape(&mut url);
+        mend_escape(url);
     }
-    url
 }
 
 #[cfg(test)]
@@ -318,22 +329,28 @@ mod tests {
         assert_eq!(s, "ab");
     }
 
+    fn fitted(url: &str, max: usize, by_chars: bool) -> String {
+        let mut url = url.to_owned();
+        fit_url(&mut url, max, by_chars);
+        url
+    }
+
     #[test]
     fn urls_lose_query_first_and_never_end_in_a_broken_escape() {
-        assert_eq!(fit_url("http://h/abc?q=1".into(), 10, true), "http://h/a");
-        assert_eq!(fit_url("http://h/ab?q=1".into(), 11, true), "http://h/ab");
-        assert_eq!(fit_url("http://h/a%20b".into(), 11, false), "http://h/a");
-        assert_eq!(fit_url("http://h/a%20b".into(), 12, false), "http://h/a");
-        assert_eq!(fit_url("http://h/a%20b".into(), 13, false), "http://h/a%20");
+        assert_eq!(fitted("http://h/abc?q=1", 10, true), "http://h/a");
+        assert_eq!(fitted("http://h/ab?q=1", 11, true), "http://h/ab");
+        assert_eq!(fitted("http://h/a%20b", 11, false), "http://h/a");
+        assert_eq!(fitted("http://h/a%20b", 12, false), "http://h/a");
+        assert_eq!(fitted("http://h/a%20b", 13, false), "http://h/a%20");
         // `é` is %C3%A9: half of it is dropped, a whole one kept.
         assert_eq!(
-            fit_url("http://h/%C3%A9%C3%A9".into(), 15, false),
+            fitted("http://h/%C3%A9%C3%A9", 15, false),
             "http://h/%C3%A9"
         );
         assert_eq!(
-            fit_url("http://h/%C3%A9%C3%A9".into(), 18, false),
+            fitted("http://h/%C3%A9%C3%A9", 18, false),
             "http://h/%C3%A9"
         );
-        assert_eq!(fit_url("http://h/%E2%82%AC".into(), 17, false), "http://h/");
+        assert_eq!(fitted("http://h/%E2%82%AC", 17, false), "http://h/");
     }
 }

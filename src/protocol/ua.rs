@@ -7,11 +7,10 @@
 
 use std::time::SystemTime;
 
-use super::{fit_url, truncate_bytes, Encoded, ValidationCode as Code, ValidationMessage as Msg};
+use super::{fit_url, truncate_bytes, Scratch, ValidationCode as Code, ValidationMessage as Msg};
 use crate::client_id::raw_id;
 use crate::config::Config;
 use crate::hit::Hit;
-use crate::page;
 
 /// Single-hit path.
 pub(crate) const COLLECT_PATH: &str = "/collect";
@@ -62,10 +61,11 @@ fn client_id(hit: &Hit, cfg: &Config) -> String {
         .unwrap_or_else(|| raw_id(hit, cfg.client_id_strategy, &cfg.key).uuid())
 }
 
-/// Encodes a hit as one payload line, without `qt` (added per attempt). All hits share one batch
-/// key: v1 batches may mix clients.
-pub(crate) fn encode(hit: &Hit, cfg: &Config) -> Encoded {
-    let page = page::page(hit, cfg);
+/// Encodes a hit as one payload line into `s.item`, without `qt` (added per attempt). All hits
+/// share one batch key, the empty one: v1 batches may mix clients.
+pub(crate) fn encode(hit: &Hit, cfg: &Config, scratch: &mut Scratch) {
+    scratch.page.fill(hit, cfg);
+    let page = &scratch.page;
     let cid = client_id(hit, cfg);
     let uid = hit.user_id.as_ref().map(|u| {
         let mut u = u.as_str().to_owned();
@@ -81,34 +81,34 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config) -> Encoded {
     // Shrink in steps until the payload fits, so an oversized hit is never sent as it is.
     let mut scale = 1;
     let item = loop {
-        let cap = |name: &str, value: String| -> String {
+        let cap = |name: &str, value: &str| -> String {
             let max = limit_of(name).unwrap_or(usize::MAX) / scale;
+            let mut v = value.to_owned();
             if matches!(name, "dl" | "dp" | "dr") {
-                fit_url(value, max, false)
+                fit_url(&mut v, max, false);
             } else {
-                let mut v = value;
                 truncate_bytes(&mut v, max);
-                v
             }
+            v
         };
         let mut s = form_urlencoded::Serializer::new(String::with_capacity(512));
         s.append_pair("v", "1")
             .append_pair("tid", &cfg.tracking_id)
-            .append_pair("ds", &cap("dt", cfg.data_source.clone()))
+            .append_pair("ds", &cap("dt", &cfg.data_source))
             .append_pair("cid", &cid);
         if let Some(uid) = &uid {
             s.append_pair("uid", uid);
         }
         s.append_pair("t", "pageview")
             .append_pair("dl", &cap("dl", page.location()))
-            .append_pair("dh", &cap("dh", page.host.clone()))
-            .append_pair("dp", &cap("dp", page.path.clone()))
-            .append_pair("dt", &cap("dt", page.title.clone()));
-        if let (Some(r), true) = (&page.referrer, scale < 8) {
-            s.append_pair("dr", &cap("dr", r.clone()));
+            .append_pair("dh", &cap("dh", page.host()))
+            .append_pair("dp", &cap("dp", page.path()))
+            .append_pair("dt", &cap("dt", page.title()));
+        if let (Some(r), true) = (page.referrer(), scale < 8) {
+            s.append_pair("dr", &cap("dr", r));
         }
         if let (Some(ua), true) = (ua, scale < 8) {
-            s.append_pair("ua", &cap("ua", ua.to_owned()));
+            s.append_pair("ua", &cap("ua", ua));
         }
         if let Some(ip) = &uip {
             s.append_pair("uip", ip);
@@ -119,25 +119,24 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config) -> Encoded {
         }
         scale *= 2;
     };
-    Encoded {
-        key: String::new(),
-        item,
-        received_at: hit.received_at,
-    }
+    scratch.key.clear();
+    scratch.item = item;
 }
 
 /// The body of a batch, each line with its queue time (`qt`, ms since the request) as of `now`.
-pub(crate) fn body(items: &[Encoded], now: SystemTime) -> Vec<u8> {
-    let mut out = Vec::with_capacity(items.iter().map(|e| e.item.len() + QT_ROOM).sum());
-    for (i, e) in items.iter().enumerate() {
+pub(crate) fn body<'a>(
+    items: impl ExactSizeIterator<Item = (&'a str, SystemTime)> + Clone,
+    now: SystemTime,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(items.clone().map(|(e, _)| e.len() + QT_ROOM).sum());
+    for (i, (item, received_at)) in items.enumerate() {
         if i > 0 {
             out.push(b'\n');
         }
-        let qt = now
-            .duration_since(e.received_at)
-            .map_or(0, |d| d.as_millis());
-        out.extend_from_slice(e.item.as_bytes());
-        out.extend_from_slice(format!("&qt={qt}").as_bytes());
+        let qt = now.duration_since(received_at).map_or(0, |d| d.as_millis());
+        out.extend_from_slice(item.as_bytes());
+        out.extend_from_slice(b"&qt=");
+        out.extend_from_slice(itoa::Buffer::new().format(qt).as_bytes());
     }
     out
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::protocol::Encoded;
+use std::time::SystemTime;
 
 /// How big a batch may grow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,21 +19,36 @@ pub(crate) struct Limits {
 #[derive(Debug)]
 pub(crate) struct Batch {
     pub(crate) key: String,
-    pub(crate) items: Vec<Encoded>,
-    pub(crate) seqs: Vec<u64>,
+    /// The items back to back, in one buffer.
+    items: String,
+    /// Where each item ends in `items`, and when its request came.
+    ends: Vec<(usize, SystemTime)>,
+    bytes: usize,
+    /// The flush epoch all its hits were taken in (see `Worker`).
+    pub(crate) epoch: u64,
 }
 
-#[derive(Debug)]
-struct Open {
-    items: Vec<Encoded>,
-    seqs: Vec<u64>,
-    bytes: usize,
+impl Batch {
+    /// How many hits it carries.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Each item with the time its request came.
+    pub(crate) fn items(&self) -> impl ExactSizeIterator<Item = (&str, SystemTime)> + Clone + '_ {
+        (0..self.ends.len()).map(move |i| {
+            let start = i.checked_sub(1).map_or(0, |p| self.ends[p].0);
+            let (end, at) = self.ends[i];
+            (&self.items[start..end], at)
+        })
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct Batcher {
     limits: Limits,
-    open: HashMap<String, Open>,
+    /// Open batches by key (the key itself lives in the map).
+    open: HashMap<String, Batch>,
     open_items: usize,
     /// Closed batches waiting for a free connection slot.
     pub(crate) ready: VecDeque<Batch>,
@@ -56,60 +71,60 @@ impl Batcher {
         self.open_items + self.ready_items
     }
 
-    pub(crate) fn add(&mut self, seq: u64, hit: Encoded) {
+    /// Adds a hit's item to the open batch of its key, taken in flush epoch `epoch`. Copies
+    /// `key` only when it opens a batch.
+    pub(crate) fn add(&mut self, epoch: u64, key: &str, item: &str, received_at: SystemTime) {
         let l = self.limits;
-        let size = hit.item.len() + l.per_item_overhead;
-        let full = self
-            .open
-            .get(&hit.key)
-            .is_some_and(|o| o.items.len() >= l.max_items || o.bytes + size > l.max_bytes);
-        if full {
-            self.close(&hit.key);
-        }
-        let open = match self.open.get_mut(&hit.key) {
-            Some(open) => open,
-            None => {
-                let bytes = hit.key.len() + l.per_batch_overhead;
-                self.open.entry(hit.key.clone()).or_insert(Open {
-                    items: Vec::new(),
-                    seqs: Vec::new(),
-                    bytes,
+        let size = item.len() + l.per_item_overhead;
+        // One hash look-up on the common path: the batch is open and has room.
+        let open = match self.open.get_mut(key) {
+            Some(open) if open.len() < l.max_items && open.bytes + size <= l.max_bytes => open,
+            found => {
+                if found.is_some() {
+                    self.close(key);
+                }
+                self.open.entry(key.to_owned()).or_insert(Batch {
+                    key: String::new(),
+                    // Room for a few items; it doubles from there.
+                    items: String::with_capacity(item.len() * 4),
+                    ends: Vec::with_capacity(4),
+                    bytes: key.len() + l.per_batch_overhead,
+                    epoch,
                 })
             }
         };
+        debug_assert_eq!(open.epoch, epoch, "a flush closes every open batch");
         open.bytes += size;
-        open.items.push(hit);
-        open.seqs.push(seq);
+        open.items.push_str(item);
+        open.ends.push((open.items.len(), received_at));
         self.open_items += 1;
-        if open.items.len() >= l.max_items {
-            let key = open.items[0].key.clone();
-            self.close(&key);
+        if open.len() >= l.max_items {
+            self.close(key);
         }
     }
 
     fn close(&mut self, key: &str) {
-        if let Some((key, open)) = self.open.remove_entry(key) {
-            self.open_items -= open.items.len();
-            self.ready_items += open.items.len();
-            self.ready.push_back(Batch {
-                key,
-                items: open.items,
-                seqs: open.seqs,
-            });
+        if let Some((key, mut batch)) = self.open.remove_entry(key) {
+            self.open_items -= batch.len();
+            self.ready_items += batch.len();
+            batch.key = key;
+            self.ready.push_back(batch);
         }
     }
 
     /// Closes every open batch (on the flush interval, on `flush`, on shutdown).
     pub(crate) fn close_all(&mut self) {
-        let keys: Vec<String> = self.open.keys().cloned().collect();
-        for k in keys {
-            self.close(&k);
+        for (key, mut batch) in self.open.drain() {
+            self.open_items -= batch.len();
+            self.ready_items += batch.len();
+            batch.key = key;
+            self.ready.push_back(batch);
         }
     }
 
     pub(crate) fn next_ready(&mut self) -> Option<Batch> {
         let b = self.ready.pop_front()?;
-        self.ready_items -= b.items.len();
+        self.ready_items -= b.len();
         Some(b)
     }
 }
@@ -117,15 +132,6 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::SystemTime;
-
-    fn enc(key: &str, item: &str) -> Encoded {
-        Encoded {
-            key: key.into(),
-            item: item.into(),
-            received_at: SystemTime::now(),
-        }
-    }
 
     fn limits(max_items: usize, max_bytes: usize) -> Limits {
         Limits {
@@ -136,39 +142,60 @@ mod tests {
         }
     }
 
+    fn items(b: &Batch) -> Vec<&str> {
+        b.items().map(|(item, _)| item).collect()
+    }
+
     #[test]
     fn groups_by_key_and_closes_full_batches() {
         let mut b = Batcher::new(limits(3, 1000));
+        let now = SystemTime::now();
         for i in 0..7 {
-            b.add(i, enc(if i % 2 == 0 { "a" } else { "b" }, "x"));
+            b.add(0, if i % 2 == 0 { "a" } else { "b" }, &i.to_string(), now);
         }
         // a: 0,2,4 closed at 3; 6 open. b: 1,3,5 closed; none open.
         assert_eq!(b.ready.len(), 2);
         assert_eq!(b.len(), 7);
         let first = b.next_ready().unwrap();
         assert_eq!(
-            (first.key.as_str(), first.seqs.clone()),
-            ("a", vec![0, 2, 4])
+            (first.key.as_str(), items(&first)),
+            ("a", vec!["0", "2", "4"])
         );
         b.close_all();
         let mut rest: Vec<_> = std::iter::from_fn(|| b.next_ready())
-            .map(|x| x.seqs)
+            .map(|x| items(&x).join(","))
             .collect();
         rest.sort();
-        assert_eq!(rest, vec![vec![1, 3, 5], vec![6]]);
+        assert_eq!(rest, vec!["1,3,5", "6"]);
         assert_eq!(b.len(), 0);
+    }
+
+    #[test]
+    fn items_keep_their_times_and_epoch() {
+        let mut b = Batcher::new(limits(25, 1000));
+        let t0 = SystemTime::UNIX_EPOCH;
+        let t1 = t0 + std::time::Duration::from_secs(1);
+        b.add(7, "k", "first", t0);
+        b.add(7, "k", "", t1);
+        b.add(7, "k", "third", t0);
+        b.close_all();
+        let batch = b.next_ready().unwrap();
+        assert_eq!(batch.epoch, 7);
+        let got: Vec<_> = batch.items().collect();
+        assert_eq!(got, vec![("first", t0), ("", t1), ("third", t0)]);
+        assert_eq!(batch.items().len(), 3);
     }
 
     #[test]
     fn byte_limit_splits_batches() {
         // key 1 + overhead 2 + items of 4+1 bytes: two fit in 13, a third does not.
         let mut b = Batcher::new(limits(25, 13));
-        for i in 0..3 {
-            b.add(i, enc("k", "abcd"));
+        for _ in 0..3 {
+            b.add(0, "k", "abcd", SystemTime::now());
         }
         b.close_all();
         let sizes: Vec<_> = std::iter::from_fn(|| b.next_ready())
-            .map(|x| x.items.len())
+            .map(|x| x.len())
             .collect();
         assert_eq!(sizes, vec![2, 1]);
     }

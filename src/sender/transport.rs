@@ -126,13 +126,46 @@ pub trait Transport: Send + Sync + 'static {
 #[derive(Clone, Debug)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
+    last_url: std::sync::Arc<std::sync::Mutex<LastUrl>>,
+}
+
+/// The last URL sent to, parsed: the sender posts to the same one or two URLs all the time, and
+/// parsing one costs more than encoding a hit.
+#[cfg(feature = "reqwest")]
+#[derive(Default)]
+struct LastUrl(Option<(String, reqwest::Url)>);
+
+#[cfg(feature = "reqwest")]
+impl LastUrl {
+    fn parse(&mut self, url: String) -> Result<reqwest::Url, TransportError> {
+        if let Some((raw, parsed)) = &self.0 {
+            if *raw == url {
+                return Ok(parsed.clone());
+            }
+        }
+        // The URL holds the API secret: the error must not show it.
+        let parsed = reqwest::Url::parse(&url)
+            .map_err(|e| TransportError::new(format!("invalid collector URL: {e}")))?;
+        self.0 = Some((url, parsed.clone()));
+        Ok(parsed)
+    }
+}
+
+#[cfg(feature = "reqwest")]
+impl fmt::Debug for LastUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LastUrl(<redacted>)")
+    }
 }
 
 #[cfg(feature = "reqwest")]
 impl ReqwestTransport {
     /// A transport around a client of your own (proxy settings, TLS roots, …).
     pub fn new(client: reqwest::Client) -> Self {
-        ReqwestTransport { client }
+        ReqwestTransport {
+            client,
+            last_url: Default::default(),
+        }
     }
 
     /// The default client: keeps connections alive, `TCP_NODELAY`, a 5 s connect timeout.
@@ -144,16 +177,24 @@ impl ReqwestTransport {
             .user_agent(concat!("tower-ga/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| TransportError::new(e.without_url().to_string()))?;
-        Ok(ReqwestTransport { client })
+        Ok(ReqwestTransport::new(client))
     }
 }
 
 #[cfg(feature = "reqwest")]
 impl Transport for ReqwestTransport {
     fn send(&self, request: Outgoing) -> BoxFuture<'static, Result<Reply, TransportError>> {
+        let url = match self.last_url.lock() {
+            Ok(mut last) => last.parse(request.url),
+            Err(_) => LastUrl::default().parse(request.url),
+        };
+        let url = match url {
+            Ok(url) => url,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
         let pending = self
             .client
-            .post(request.url)
+            .post(url)
             .header(http::header::CONTENT_TYPE, request.content_type)
             .body(request.body)
             .send();
@@ -189,5 +230,24 @@ mod tests {
         };
         assert!(!format!("{o:?}").contains("hunter2"));
         assert_eq!(o.path(), "/mp/collect");
+    }
+
+    #[cfg(feature = "reqwest")]
+    #[test]
+    fn the_parsed_url_follows_the_request_and_never_shows_the_secret() {
+        let mut last = LastUrl::default();
+        let a = "http://127.0.0.1:9/mp/collect?api_secret=hunter2".to_owned();
+        let b = "http://127.0.0.1:9/debug/mp/collect?api_secret=hunter2".to_owned();
+        assert_eq!(last.parse(a.clone()).unwrap().as_str(), a);
+        assert_eq!(last.parse(a.clone()).unwrap().as_str(), a);
+        assert_eq!(last.parse(b.clone()).unwrap().as_str(), b);
+        assert!(!format!("{last:?}").contains("hunter2"));
+        let err = last
+            .parse("http://[::1/?api_secret=hunter2".into())
+            .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let t = ReqwestTransport::default_client(1).unwrap();
+        t.last_url.lock().unwrap().parse(a).unwrap();
+        assert!(!format!("{t:?}").contains("hunter2"));
     }
 }

@@ -5,7 +5,7 @@
 //! application runs a multi-thread runtime, a current-thread one, or none, and a blocking flush in
 //! the application can never deadlock it.
 
-use std::collections::BTreeSet;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -23,7 +23,7 @@ use crate::client_id::Sessions;
 use crate::config::Config;
 use crate::hit::Hit;
 use crate::hooks::BatchOutcome;
-use crate::protocol::Protocol;
+use crate::protocol::{Protocol, Scratch};
 use crate::stats::Counters;
 
 /// Most session entries kept (about 100 bytes each).
@@ -42,7 +42,8 @@ enum End {
 }
 
 struct Done {
-    seqs: Vec<u64>,
+    epoch: u64,
+    hits: usize,
     end: End,
     /// Failed for want of an answer (after every retry), not for a refusal.
     unreachable: bool,
@@ -55,11 +56,17 @@ pub(crate) struct Worker {
     counters: Arc<Counters>,
     transport: Arc<dyn Transport>,
     sessions: Sessions,
+    scratch: Scratch,
     batcher: Batcher,
     /// Hits held in the batcher before the worker stops taking more off the queue.
     hold: usize,
-    next_seq: u64,
-    unresolved: BTreeSet<u64>,
+    /// Flush epochs: every `flush` closes all open batches and starts a new epoch, so each batch
+    /// holds hits of one epoch, and a flush is answered once no hit of its epoch or an earlier
+    /// one is unresolved.
+    epoch: u64,
+    /// Hits taken and not yet sent or failed, per epoch (oldest first; a few entries at most).
+    unresolved: VecDeque<(u64, usize)>,
+    /// Flushes waiting: the epoch they closed, their deadline, their answer.
     waiters: Vec<(u64, Instant, oneshot::Sender<bool>)>,
     tasks: JoinSet<Done>,
     warn: Arc<RateLimited>,
@@ -84,6 +91,7 @@ impl Worker {
         let limits = protocol.limits(cfg.validation);
         Worker {
             sessions: Sessions::new(cfg.session_timeout.as_secs(), MAX_SESSIONS),
+            scratch: Scratch::default(),
             batcher: Batcher::new(limits),
             // Encoded hits held (about half a kilobyte each): enough for batches to fill when
             // many clients are active, bounded by the queue's own size.
@@ -95,8 +103,8 @@ impl Worker {
             protocol,
             counters,
             transport,
-            next_seq: 0,
-            unresolved: BTreeSet::new(),
+            epoch: 0,
+            unresolved: VecDeque::new(),
             waiters: Vec::new(),
             tasks: JoinSet::new(),
             warn,
@@ -128,7 +136,8 @@ impl Worker {
                     Some(Control::Flush(deadline, reply)) => {
                         self.drain();
                         self.batcher.close_all();
-                        self.waiters.push((self.next_seq, Instant::from_std(deadline), reply));
+                        self.waiters.push((self.epoch, Instant::from_std(deadline), reply));
+                        self.epoch += 1;
                     }
                     Some(Control::Shutdown(deadline, reply)) => break (Instant::from_std(deadline), Some(reply)),
                     // Every handle and layer is gone: deliver what we have, briefly.
@@ -163,7 +172,7 @@ impl Worker {
             && self.unresolved.is_empty();
         if !finished {
             self.tasks.abort_all();
-            let abandoned = self.unresolved.len();
+            let abandoned = self.unresolved.iter().map(|u| u.1).sum();
             Counters::add(&self.counters.dropped, abandoned);
             tracing::warn!(
                 abandoned,
@@ -218,11 +227,14 @@ impl Worker {
 
     fn accept(&mut self, mut hit: Hit) {
         hit.stamp();
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let encoded = self.protocol.encode(&hit, &self.cfg, &mut self.sessions);
-        self.unresolved.insert(seq);
-        self.batcher.add(seq, encoded);
+        let s = &mut self.scratch;
+        self.protocol.encode(&hit, &self.cfg, &mut self.sessions, s);
+        self.batcher
+            .add(self.epoch, &s.key, &s.item, hit.received_at);
+        match self.unresolved.back_mut() {
+            Some((epoch, n)) if *epoch == self.epoch => *n += 1,
+            _ => self.unresolved.push_back((self.epoch, 1)),
+        }
     }
 
     /// Takes everything queued now, ignoring the hold limit: the queue is bounded, so this is too.
@@ -245,10 +257,11 @@ impl Worker {
     }
 
     fn finish(&mut self, done: Done) {
-        let n = done.seqs.len();
-        for s in &done.seqs {
-            self.unresolved.remove(s);
+        let n = done.hits;
+        if let Some(u) = self.unresolved.iter_mut().find(|u| u.0 == done.epoch) {
+            u.1 -= n;
         }
+        self.unresolved.retain(|u| u.1 > 0);
         let c = &self.counters;
         Counters::add(&c.batches, 1);
         Counters::add(&c.retried, done.outcome.attempts.saturating_sub(1) as usize);
@@ -302,12 +315,13 @@ impl Worker {
         if self.waiters.is_empty() {
             return;
         }
-        let low = self.unresolved.first().copied().unwrap_or(self.next_seq);
+        // The oldest epoch with hits unresolved: every flush of an earlier epoch is done.
+        let oldest = self.unresolved.front().map_or(u64::MAX, |u| u.0);
         let now = Instant::now();
         let mut i = 0;
         while i < self.waiters.len() {
-            let (target, deadline, _) = &self.waiters[i];
-            let answer = if *target <= low {
+            let (epoch, deadline, _) = &self.waiters[i];
+            let answer = if *epoch < oldest {
                 true
             } else if *deadline <= now {
                 false
@@ -337,7 +351,7 @@ async fn deliver(
 ) -> Done {
     let policy = &cfg.retry;
     let mut outcome = BatchOutcome {
-        hits: batch.items.len(),
+        hits: batch.len(),
         attempts: 0,
         status: None,
         error: None,
@@ -385,7 +399,8 @@ async fn deliver(
         tokio::time::sleep(wait.map_or(backoff, |w| w.max(backoff))).await;
     };
     Done {
-        seqs: batch.seqs,
+        epoch: batch.epoch,
+        hits: batch.len(),
         unreachable: matches!(end, End::Failed) && !refused,
         end,
         outcome,
