@@ -166,25 +166,25 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut S
     let key = &mut s.key;
     key.clear();
     key.push('{');
-    json::key(key, "client_id", true);
+    key.push_str(r#""client_id":"#);
     json::string(key, client_id);
     if let Some(u) = &hit.user_id {
-        json::key(key, "user_id", false);
+        key.push_str(r#","user_id":"#);
         json::string(key, &limited(u.as_str(), MAX_USER_ID_LEN));
     }
     if let Some(ua) = hit.user_agent().filter(|_| cfg.send_user_agent) {
-        json::key(key, "user_agent", false);
+        key.push_str(r#","user_agent":"#);
         json::string(key, &limited(ua, MAX_ID_LEN));
     }
     if let Some(ip) = ip_to_send(hit, cfg.ip_mode) {
-        json::key(key, "ip_override", false);
+        key.push_str(r#","ip_override":"#);
         // An address's text needs no escaping.
         key.push('"');
         json::display(key, ip);
         key.push('"');
     }
     if cfg.validation {
-        json::key(key, "validation_behavior", false);
+        key.push_str(r#","validation_behavior":"#);
         json::string(key, "ENFORCE_RECOMMENDATIONS");
     }
 
@@ -203,29 +203,29 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut S
     item.push_str("{\"name\":\"page_view\",\"timestamp_micros\":");
     json::number(item, micros);
     item.push_str(",\"params\":{");
-    json::key(item, "page_location", true);
+    item.push_str(r#""page_location":"#);
     json::string(item, s.page.location());
-    json::key(item, "page_title", false);
+    item.push_str(r#","page_title":"#);
     json::string(item, &limited(s.page.title(), limit));
     if let Some(r) = s.page.referrer() {
-        json::key(item, "page_referrer", false);
+        item.push_str(r#","page_referrer":"#);
         json::string(item, r);
     }
-    json::key(item, "session_id", false);
+    item.push_str(r#","session_id":"#);
     json::number(item, session_id);
-    json::key(item, "engagement_time_msec", false);
+    item.push_str(r#","engagement_time_msec":"#);
     json::number(item, 1);
-    json::key(item, params::HTTP_METHOD, false);
+    item.push_str(r#","http_method":"#);
     json::string(item, &limited(hit.method.as_str(), limit));
     if let Some(r) = hit.route() {
-        json::key(item, params::HTTP_ROUTE, false);
+        item.push_str(r#","http_route":"#);
         json::string(item, &limited(r, limit));
     }
-    json::key(item, params::HTTP_STATUS_CODE, false);
+    item.push_str(r#","http_status_code":"#);
     json::number(item, hit.status.as_u16().into());
-    json::key(item, params::SERVER_LATENCY_MS, false);
+    item.push_str(r#","server_latency_ms":"#);
     json::number(item, hit.latency.as_millis() as u64);
-    json::key(item, params::DATA_SOURCE, false);
+    item.push_str(r#","data_source":"#);
     json::string(item, &limited(&cfg.data_source, limit));
     for (name, value) in &cfg.extra_params {
         json::key(item, name, false);
@@ -592,6 +592,47 @@ fn validate_user_properties(props: &Value, out: &mut Vec<Msg>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Encodes one hit with a route and a referrer, reusing `scratch`; returns the body of a
+    /// batch of that one event.
+    fn encode_one(scratch: &mut Scratch, path: &str, referer: Option<&str>) -> Value {
+        let mut req = http::Request::get(path).header("host", "api.test");
+        if let Some(r) = referer {
+            req = req.header("referer", r);
+        }
+        let mut req = req.body(()).unwrap();
+        req.extensions_mut()
+            .insert(crate::MatchedRoute::new("/users/{id}"));
+        let mut hit = Hit::from_request(&req, false);
+        hit.stamp();
+        let cfg = Config::default();
+        encode(&hit, &cfg, &mut Sessions::new(1800, 10), scratch);
+        let body = super::body(&scratch.key, std::iter::once(scratch.item.as_str()));
+        assert_eq!(validate(&body, 100), vec![]);
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    #[test]
+    fn an_event_carries_every_builtin_param_and_buffers_are_reused() {
+        let mut scratch = Scratch::default();
+        let v = encode_one(&mut scratch, "/users/7?token=x", Some("https://ref.test/a"));
+        let params = v["events"][0]["params"].as_object().unwrap();
+        let mut names: Vec<&str> = params.keys().map(String::as_str).collect();
+        let mut builtin = BUILTIN_PARAMS.to_vec();
+        names.sort_unstable();
+        builtin.sort_unstable();
+        assert_eq!(names, builtin);
+        assert_eq!(
+            params["page_location"],
+            "http://api.test/users/7?token=REDACTED"
+        );
+        // A second hit in the same buffers: nothing of the first is left.
+        let v = encode_one(&mut scratch, "/b", None);
+        let params = v["events"][0]["params"].as_object().unwrap();
+        assert_eq!(params["page_location"], "http://api.test/b");
+        assert!(params.get("page_referrer").is_none());
+        assert_eq!(v["events"].as_array().unwrap().len(), 1);
+    }
 
     #[test]
     fn a_valid_body_has_no_messages() {

@@ -7,6 +7,7 @@ pub(crate) mod ga4;
 mod json;
 pub(crate) mod ua;
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -30,6 +31,14 @@ pub(crate) struct Scratch {
     pub(crate) item: String,
     page: PageBuf,
     client_id: String,
+}
+
+/// Where batches go: `one` for a batch of one hit, `many` for more (the legacy protocol has a
+/// batch endpoint); each as the full URL and the URL with its secret redacted.
+#[derive(Debug)]
+pub(crate) struct Urls {
+    one: (Arc<str>, Arc<str>),
+    many: (Arc<str>, Arc<str>),
 }
 
 /// Which protocol a tracking id speaks.
@@ -97,9 +106,13 @@ impl Protocol {
         }
     }
 
-    /// The HTTP request for one batch. Built per attempt: the legacy protocol's `qt` depends on
-    /// the time of sending.
-    pub(crate) fn request(self, cfg: &Config, batch: &Batch) -> Outgoing {
+    /// The URLs a sender posts to, built once.
+    pub(crate) fn urls(self, cfg: &Config) -> Urls {
+        let base = cfg.base_url();
+        let both = |path: &str| {
+            let url: Arc<str> = format!("{base}{path}").into();
+            (url.clone(), url)
+        };
         match self {
             Protocol::Ga4 => {
                 let path = if cfg.validation {
@@ -107,33 +120,53 @@ impl Protocol {
                 } else {
                     ga4::COLLECT_PATH
                 };
-                let base = cfg.base_url();
                 let tid = utf8_percent_encode(&cfg.tracking_id, NON_ALPHANUMERIC);
                 let secret = cfg.api_secret.as_ref().map_or("", |s| s.0.as_str());
                 let secret = utf8_percent_encode(secret, NON_ALPHANUMERIC);
-                Outgoing {
-                    url: format!("{base}{path}?measurement_id={tid}&api_secret={secret}"),
-                    redacted_url: format!("{base}{path}?measurement_id={tid}&api_secret=REDACTED"),
-                    content_type: "application/json",
-                    body: Bytes::from(ga4::body(&batch.key, batch.items().map(|(item, _)| item))),
-                    hits: batch.len(),
+                let url: (Arc<str>, Arc<str>) = (
+                    format!("{base}{path}?measurement_id={tid}&api_secret={secret}").into(),
+                    format!("{base}{path}?measurement_id={tid}&api_secret=REDACTED").into(),
+                );
+                Urls {
+                    one: url.clone(),
+                    many: url,
                 }
             }
-            Protocol::UniversalAnalytics => {
-                let path = match (cfg.validation, batch.len()) {
-                    (true, _) => ua::DEBUG_PATH,
-                    (false, 1) => ua::COLLECT_PATH,
-                    (false, _) => ua::BATCH_PATH,
-                };
-                let url = format!("{}{path}", cfg.base_url());
-                Outgoing {
-                    redacted_url: url.clone(),
-                    url,
-                    content_type: "application/x-www-form-urlencoded",
-                    body: Bytes::from(ua::body(batch.items(), SystemTime::now())),
-                    hits: batch.len(),
-                }
-            }
+            Protocol::UniversalAnalytics if cfg.validation => Urls {
+                one: both(ua::DEBUG_PATH),
+                many: both(ua::DEBUG_PATH),
+            },
+            Protocol::UniversalAnalytics => Urls {
+                one: both(ua::COLLECT_PATH),
+                many: both(ua::BATCH_PATH),
+            },
+        }
+    }
+
+    /// The HTTP request for one batch. Built per attempt: the legacy protocol's `qt` depends on
+    /// the time of sending.
+    pub(crate) fn request(self, urls: &Urls, batch: &Batch) -> Outgoing {
+        let (url, redacted_url) = if batch.len() == 1 {
+            urls.one.clone()
+        } else {
+            urls.many.clone()
+        };
+        let (content_type, body) = match self {
+            Protocol::Ga4 => (
+                "application/json",
+                ga4::body(&batch.key, batch.items().map(|(item, _)| item)),
+            ),
+            Protocol::UniversalAnalytics => (
+                "application/x-www-form-urlencoded",
+                ua::body(batch.items(), SystemTime::now()),
+            ),
+        };
+        Outgoing {
+            url,
+            redacted_url,
+            content_type,
+            body: Bytes::from(body),
+            hits: batch.len(),
         }
     }
 

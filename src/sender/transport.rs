@@ -5,6 +5,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
@@ -17,8 +18,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Its URL may carry the GA4 API secret; `Debug` and [`Outgoing::redacted_url`] never show it.
 #[derive(Clone)]
 pub struct Outgoing {
-    pub(crate) url: String,
-    pub(crate) redacted_url: String,
+    pub(crate) url: Arc<str>,
+    pub(crate) redacted_url: Arc<str>,
     pub(crate) content_type: &'static str,
     pub(crate) body: Bytes,
     pub(crate) hits: usize,
@@ -37,7 +38,8 @@ impl Outgoing {
 
     /// The URL's path, e.g. `/mp/collect`.
     pub fn path(&self) -> &str {
-        let after_scheme = self.url.split_once("://").map_or(&*self.url, |(_, r)| r);
+        let url: &str = &self.url;
+        let after_scheme = url.split_once("://").map_or(url, |(_, r)| r);
         let path_and_query = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
         path_and_query.split('?').next().unwrap_or("/")
     }
@@ -133,11 +135,11 @@ pub struct ReqwestTransport {
 /// parsing one costs more than encoding a hit.
 #[cfg(feature = "reqwest")]
 #[derive(Default)]
-struct LastUrl(Option<(String, reqwest::Url)>);
+struct LastUrl(Option<(Arc<str>, reqwest::Url)>);
 
 #[cfg(feature = "reqwest")]
 impl LastUrl {
-    fn parse(&mut self, url: String) -> Result<reqwest::Url, TransportError> {
+    fn parse(&mut self, url: Arc<str>) -> Result<reqwest::Url, TransportError> {
         if let Some((raw, parsed)) = &self.0 {
             if *raw == url {
                 return Ok(parsed.clone());
@@ -236,11 +238,11 @@ mod tests {
     #[test]
     fn the_parsed_url_follows_the_request_and_never_shows_the_secret() {
         let mut last = LastUrl::default();
-        let a = "http://127.0.0.1:9/mp/collect?api_secret=hunter2".to_owned();
-        let b = "http://127.0.0.1:9/debug/mp/collect?api_secret=hunter2".to_owned();
-        assert_eq!(last.parse(a.clone()).unwrap().as_str(), a);
-        assert_eq!(last.parse(a.clone()).unwrap().as_str(), a);
-        assert_eq!(last.parse(b.clone()).unwrap().as_str(), b);
+        let a: Arc<str> = "http://127.0.0.1:9/mp/collect?api_secret=hunter2".into();
+        let b: Arc<str> = "http://127.0.0.1:9/debug/mp/collect?api_secret=hunter2".into();
+        assert_eq!(last.parse(a.clone()).unwrap().as_str(), &*a);
+        assert_eq!(last.parse(a.clone()).unwrap().as_str(), &*a);
+        assert_eq!(last.parse(b.clone()).unwrap().as_str(), &*b);
         assert!(!format!("{last:?}").contains("hunter2"));
         let err = last
             .parse("http://[::1/?api_secret=hunter2".into())

@@ -23,7 +23,7 @@ use crate::client_id::Sessions;
 use crate::config::Config;
 use crate::hit::Hit;
 use crate::hooks::BatchOutcome;
-use crate::protocol::{Protocol, Scratch};
+use crate::protocol::{Protocol, Scratch, Urls};
 use crate::stats::Counters;
 
 /// Most session entries kept (about 100 bytes each).
@@ -53,6 +53,7 @@ struct Done {
 pub(crate) struct Worker {
     cfg: Arc<Config>,
     protocol: Protocol,
+    urls: Arc<Urls>,
     counters: Arc<Counters>,
     transport: Arc<dyn Transport>,
     sessions: Sessions,
@@ -100,6 +101,7 @@ impl Worker {
             closed,
             paused_until: None,
             unreachable_streak: 0,
+            urls: Arc::new(protocol.urls(&cfg)),
             protocol,
             counters,
             transport,
@@ -252,7 +254,9 @@ impl Worker {
             let cfg = self.cfg.clone();
             let transport = self.transport.clone();
             let protocol = self.protocol;
-            self.tasks.spawn(deliver(cfg, protocol, transport, batch));
+            let urls = self.urls.clone();
+            self.tasks
+                .spawn(deliver(cfg, protocol, urls, transport, batch));
         }
     }
 
@@ -346,6 +350,7 @@ async fn sleep_until(at: Option<Instant>) {
 async fn deliver(
     cfg: Arc<Config>,
     protocol: Protocol,
+    urls: Arc<Urls>,
     transport: Arc<dyn Transport>,
     batch: Batch,
 ) -> Done {
@@ -360,7 +365,7 @@ async fn deliver(
     let mut refused = false;
     let end = loop {
         outcome.attempts += 1;
-        let request = protocol.request(&cfg, &batch);
+        let request = protocol.request(&urls, &batch);
         let wait = match tokio::time::timeout(cfg.request_timeout, transport.send(request)).await {
             Ok(Ok(reply)) => {
                 outcome.status = Some(reply.status);
