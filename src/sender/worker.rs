@@ -28,11 +28,14 @@ use crate::stats::Counters;
 
 /// Most session entries kept (about 100 bytes each).
 const MAX_SESSIONS: usize = 100_000;
-/// How often the queue is polled while hits come in, and at most when idle.
+/// The queue is polled at intervals between these two: each wake-up costs the application's
+/// core two context switches, so the interval doubles while a wake-up finds few hits (an eighth
+/// of the queue or less) and drops back to the shortest when it finds more.
 const BUSY_POLL: Duration = Duration::from_millis(1);
 const IDLE_POLL: Duration = Duration::from_millis(20);
-/// Hits encoded between two yields of the thread, so that on a busy core the application's
-/// threads never wait long behind the sender.
+/// Hits encoded between two yields of the thread while the sender is ahead (the queue is less
+/// than half full), so that on a busy core the application's threads never wait long behind it.
+/// When it falls behind it stops yielding and catches up, rather than let the queue overflow.
 const CHUNK: usize = 64;
 
 /// How a batch ended.
@@ -147,7 +150,8 @@ impl Worker {
                 },
                 _ = tokio::time::sleep(poll.max(pause)), if accept => {
                     if pause.is_zero() {
-                        poll = if self.take() > 0 { BUSY_POLL } else { (poll * 2).min(IDLE_POLL) };
+                        let busy = self.take() > self.queue.capacity() / 8;
+                        poll = if busy { BUSY_POLL } else { (poll * 2).min(IDLE_POLL) };
                     }
                 }
                 _ = sleep_until(next_deadline) => {}
@@ -213,7 +217,7 @@ impl Worker {
             let Some(hit) = self.queue.pop() else { break };
             self.accept(hit);
             taken += 1;
-            if taken % CHUNK == 0 {
+            if taken % CHUNK == 0 && self.queue.len() < self.queue.capacity() / 2 {
                 std::thread::yield_now();
             }
         }
