@@ -1066,3 +1066,51 @@ async fn an_unreachable_collector_pauses_the_sender_instead_of_encoding_hits_bou
         "{s:?}"
     );
 }
+
+/// Waits (without flushing) until the sender has sent `n` hits, or `WAIT` passes.
+async fn until_sent(handle: &Handle, n: u64) -> tower_ga::Stats {
+    for _ in 0..1000 {
+        if handle.stats().sent >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    handle.stats()
+}
+
+#[tokio::test]
+async fn a_hit_goes_out_on_its_own_after_the_sender_idled() {
+    // After idling the sender looks at the queue only every 20 ms, while a 8 ms flush interval
+    // checks batch ages every 2 ms: those checks must not keep postponing the look at the queue.
+    let c = collector().await;
+    let ga = layer(&c).flush_interval(Duration::from_millis(8));
+    let handle = ga.handle();
+    let app = Router::new().route("/a", get(|| async { "x" })).layer(ga);
+    get_req(&app, "/a", &[]).await;
+    assert_eq!(until_sent(&handle, 1).await.sent, 1);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    get_req(&app, "/a", &[]).await;
+    let s = until_sent(&handle, 2).await;
+    assert_eq!((s.sent, s.batches), (2, 2), "sent without any flush: {s:?}");
+    settle(&handle, &c).await;
+}
+
+#[tokio::test]
+async fn a_busy_clients_batch_fills_instead_of_going_out_at_every_check() {
+    // Batch ages are checked every quarter of the flush interval (here 500 ms); a batch goes out
+    // when full or once its first hit has waited the whole interval, so one client's 25 hits
+    // spread over more than one check still travel together.
+    let c = collector().await;
+    let ga = layer(&c).flush_interval(Duration::from_secs(2));
+    let handle = ga.handle();
+    let app = Router::new().route("/a", get(|| async { "x" })).layer(ga);
+    for i in 0..25 {
+        get_req(&app, "/a", &[("authorization", "Bearer one")]).await;
+        if i == 9 {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+        }
+    }
+    let s = until_sent(&handle, 25).await;
+    assert_eq!((s.sent, s.batches), (25, 1), "{s:?}");
+    settle(&handle, &c).await;
+}

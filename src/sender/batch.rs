@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 /// How big a batch may grow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +24,8 @@ pub(crate) struct Batch {
     /// Where each item ends in `items`, and when its request came.
     ends: Vec<(usize, SystemTime)>,
     bytes: usize,
+    /// When its first hit was added.
+    opened: Instant,
     /// The flush epoch all its hits were taken in (see `Worker`).
     pub(crate) epoch: u64,
 }
@@ -89,6 +91,7 @@ impl Batcher {
                     items: String::with_capacity(item.len() * 4),
                     ends: Vec::with_capacity(4),
                     bytes: key.len() + l.per_batch_overhead,
+                    opened: Instant::now(),
                     epoch,
                 })
             }
@@ -104,22 +107,37 @@ impl Batcher {
     }
 
     fn close(&mut self, key: &str) {
-        if let Some((key, mut batch)) = self.open.remove_entry(key) {
+        if let Some((key, batch)) = self.open.remove_entry(key) {
             self.open_items -= batch.len();
-            self.ready_items += batch.len();
-            batch.key = key;
-            self.ready.push_back(batch);
+            Self::ready(&mut self.ready, &mut self.ready_items, key, batch);
         }
     }
 
-    /// Closes every open batch (on the flush interval, on `flush`, on shutdown).
+    /// Closes every open batch (on `flush`, on shutdown, when the hold limit is reached).
     pub(crate) fn close_all(&mut self) {
-        for (key, mut batch) in self.open.drain() {
-            self.open_items -= batch.len();
-            self.ready_items += batch.len();
-            batch.key = key;
-            self.ready.push_back(batch);
+        for (key, batch) in self.open.drain() {
+            Self::ready(&mut self.ready, &mut self.ready_items, key, batch);
         }
+        self.open_items = 0;
+    }
+
+    /// Closes the batches opened before `cutoff` (the flush interval's check).
+    pub(crate) fn close_opened_before(&mut self, cutoff: Instant) {
+        let aged: Vec<String> = self
+            .open
+            .iter()
+            .filter(|(_, b)| b.opened < cutoff)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in aged {
+            self.close(&key);
+        }
+    }
+
+    fn ready(ready: &mut VecDeque<Batch>, items: &mut usize, key: String, mut batch: Batch) {
+        *items += batch.len();
+        batch.key = key;
+        ready.push_back(batch);
     }
 
     pub(crate) fn next_ready(&mut self) -> Option<Batch> {
@@ -184,6 +202,30 @@ mod tests {
         let got: Vec<_> = batch.items().collect();
         assert_eq!(got, vec![("first", t0), ("", t1), ("third", t0)]);
         assert_eq!(batch.items().len(), 3);
+    }
+
+    #[test]
+    fn only_batches_opened_before_the_cutoff_close() {
+        let mut b = Batcher::new(limits(25, 1000));
+        let now = SystemTime::now();
+        b.add(0, "old", "1", now);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let cutoff = Instant::now();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        b.add(0, "new", "2", now);
+        // A hit added to the old batch later doesn't make it young.
+        b.add(0, "old", "3", now);
+        b.close_opened_before(cutoff);
+        assert_eq!(b.len(), 3);
+        let closed: Vec<_> = std::iter::from_fn(|| b.next_ready()).collect();
+        assert_eq!(closed.len(), 1);
+        assert_eq!(
+            (closed[0].key.as_str(), items(&closed[0])),
+            ("old", vec!["1", "3"])
+        );
+        b.close_opened_before(Instant::now());
+        assert_eq!(b.next_ready().map(|x| x.key), Some("new".to_owned()));
+        assert_eq!(b.len(), 0);
     }
 
     #[test]

@@ -118,17 +118,22 @@ impl Worker {
     }
 
     pub(crate) async fn run(mut self, mut ctl: mpsc::UnboundedReceiver<Control>) {
-        // `interval_at`: a plain `interval` ticks at once, which would send the first hits alone.
-        let period = self.cfg.flush_interval.max(Duration::from_millis(1));
+        // A batch goes out when full, or once its first hit has waited the flush interval: checked
+        // four times per interval, so no hit waits more than 1.25 intervals for its batch, and a
+        // busy client's batch fills before it is sent. (`interval_at`: a plain `interval` ticks at
+        // once.)
+        let max_wait = self.cfg.flush_interval;
+        let period = (max_wait / 4).max(Duration::from_millis(1));
         let mut tick = tokio::time::interval_at(Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut poll = BUSY_POLL;
+        // When to look at the queue next. A deadline, not a fresh sleep per turn of the loop:
+        // other events (ticks, finished requests) must not keep postponing it.
+        let mut next_take = Instant::now();
         let (deadline, reply) = loop {
             self.dispatch();
             let accept = self.batcher.len() < self.hold;
-            let pause = self.paused_until.map_or(Duration::ZERO, |t| {
-                t.saturating_duration_since(Instant::now())
-            });
+            let wake = self.paused_until.map_or(next_take, |p| p.max(next_take));
             let next_deadline = self.waiters.iter().map(|w| w.1).min();
             tokio::select! {
                 biased;
@@ -148,14 +153,20 @@ impl Worker {
                     // Every handle and layer is gone: deliver what we have, briefly.
                     None => break (Instant::now() + Duration::from_secs(2), None),
                 },
-                _ = tokio::time::sleep(poll.max(pause)), if accept => {
-                    if pause.is_zero() {
+                _ = tokio::time::sleep_until(wake), if accept => {
+                    if self.paused_until.is_none_or(|p| p <= Instant::now()) {
                         let busy = self.take() > self.queue.capacity() / 8;
                         poll = if busy { BUSY_POLL } else { (poll * 2).min(IDLE_POLL) };
                     }
+                    next_take = Instant::now() + poll;
                 }
                 _ = sleep_until(next_deadline) => {}
-                _ = tick.tick() => self.batcher.close_all(),
+                _ = tick.tick() => {
+                    // `None` (a flush interval longer than the clock has run) closes nothing.
+                    if let Some(cutoff) = std::time::Instant::now().checked_sub(max_wait) {
+                        self.batcher.close_opened_before(cutoff);
+                    }
+                }
             }
             self.answer_waiters();
         };
@@ -209,8 +220,9 @@ impl Worker {
         }
     }
 
-    /// Takes hits off the queue up to the hold limit; at the limit, closes the open batches so
-    /// they go out now rather than at the next tick. Returns how many it took.
+    /// Takes hits off the queue up to the hold limit. At the limit with no batch ready to go, all
+    /// held hits are in open batches (many clients, few hits each): it closes them so they go out
+    /// now rather than at the next tick. Returns how many it took.
     fn take(&mut self) -> usize {
         let mut taken = 0;
         while self.batcher.len() < self.hold {
@@ -221,7 +233,7 @@ impl Worker {
                 std::thread::yield_now();
             }
         }
-        if self.batcher.len() >= self.hold {
+        if self.batcher.len() >= self.hold && self.batcher.ready.is_empty() {
             self.batcher.close_all();
         }
         taken
