@@ -177,14 +177,19 @@ run_one() { # round variant
     fi
     local res
     res=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$LUA" "http://127.0.0.1:$API_PORT" | grep WRK_RESULT)
-    local hwm
+    local hwm cpu
     hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
+    # CPU time of the API's threads (ns on CPU, from schedstat): the sender's, and all of them.
+    cpu=$(for t in /proc/"$pid"/task/*; do
+        printf '%s %s\n' "$(cat "$t/comm")" "$(cut -d' ' -f1 "$t/schedstat")"
+    done | awk '{ all += $2 } /tower-ga-sender/ { s += $2 }
+        END { printf "sender_cpu_ms=%d api_cpu_ms=%d", s / 1e6, all / 1e6 }')
     kill -TERM "$pid"
     wait "$pid" || true
     local stats
     stats=$(grep 'LOAD_STATS.*phase=end-of-load' "$log" | sed 's/.*phase=end-of-load //' || true)
     [ -n "$stats" ] || stats="tracked=0 sent=0 dropped=0 failed=0 pending=0"
-    echo "RUN round=$round variant=$v ${res#WRK_RESULT } vmhwm_kb=$hwm $stats" | tee -a "$RESULTS" >&2
+    echo "RUN round=$round variant=$v ${res#WRK_RESULT } vmhwm_kb=$hwm $cpu $stats" | tee -a "$RESULTS" >&2
 }
 
 for round in $(seq 1 "$ROUNDS"); do
@@ -200,8 +205,8 @@ echo
 echo "Ratios are medians over rounds of (variant / its baseline in the same round); baseline: bare,"
 echo "or work-bare for work-ga. Peak RSS is the API's VmHWM at the end of the run."
 echo
-echo "| variant | req/s (median) | ratio vs baseline | p99 ms (median) | p99 ratio | peak RSS MB (max) | RSS - baseline MB | tracked | sent | dropped | failed | pending | errors |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| variant | req/s (median) | ratio vs baseline | p99 ms (median) | p99 ratio | peak RSS MB (max) | RSS - baseline MB | sender CPU µs/hit | tracked | sent | dropped | failed | pending | errors |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 awk -v variants="$VARIANTS" '
     function med(a, n,   i, j, t, b) {
         for (i = 1; i <= n; i++) b[i] = a[i]
@@ -213,6 +218,7 @@ awk -v variants="$VARIANTS" '
         for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
         key = v["variant"] SUBSEP v["round"]
         rps[key] = v["rps"]; p99[key] = v["p99_us"]; rss[key] = v["vmhwm_kb"]
+        if (v["tracked"] > 0) per_hit[key] = v["sender_cpu_ms"] * 1000 / v["tracked"]
         for (f in v) last[v["variant"], f] = v[f]
         rounds[v["round"]] = 1
         sum_dropped[v["variant"]] += v["dropped"]; sum_sent[v["variant"]] += v["sent"]
@@ -224,10 +230,11 @@ awk -v variants="$VARIANTS" '
         for (k = 1; k <= nv; k++) {
             x = vs[k]; base = (x == "work-ga") ? "work-bare" : (x ~ /^work/ ? "work-bare" : "bare")
             n = 0; nb = 0; maxrss = 0; maxbrss = 0
-            delete a; delete r; delete p; delete pr
+            delete a; delete r; delete p; delete pr; delete h; nh = 0
             for (rd in rounds) {
                 if (!((x, rd) in rps)) continue
                 n++; a[n] = rps[x, rd]; p[n] = p99[x, rd] / 1000
+                if ((x, rd) in per_hit) { nh++; h[nh] = per_hit[x, rd] }
                 if (rss[x, rd] > maxrss) maxrss = rss[x, rd]
                 if ((base, rd) in rps) {
                     nb++; r[nb] = rps[x, rd] / rps[base, rd]; pr[nb] = p99[x, rd] / p99[base, rd]
@@ -235,12 +242,14 @@ awk -v variants="$VARIANTS" '
                 }
             }
             if (n == 0) continue
-            printf "| %s | %.0f | %s | %.2f | %s | %.1f | %s | %d | %d | %d | %d | %d | %d |\n", x, med(a, n),
+            printf "| %s | %.0f | %s | %.2f | %s | %.1f | %s | %s | %d | %d | %d | %d | %d | %d |\n", x, med(a, n),
                 (nb ? sprintf("%.3f", med(r, nb)) : "-"), med(p, n), (nb ? sprintf("%.2f", med(pr, nb)) : "-"),
                 maxrss / 1024, (nb ? sprintf("%+.1f", (maxrss - maxbrss) / 1024) : "-"),
+                (nh ? sprintf("%.2f", med(h, nh)) : "-"),
                 sum_tracked[x], sum_sent[x], sum_dropped[x], sum_failed[x], sum_pending[x], sum_err[x]
         }
     }' "$RESULTS"
 echo
-echo "(tracked/sent/dropped/failed/pending: the sender's counters at the end of each run, summed over rounds;"
+echo "(sender CPU µs/hit: the tower-ga-sender thread's CPU time over the hits tracked, warm-up included, median"
+echo " over rounds; tracked/sent/dropped/failed/pending: the sender's counters at the end of each run, summed over rounds;"
 echo " raw lines in $RESULTS, API logs in $OUT/api-*.log)"

@@ -253,7 +253,9 @@ impl GaLayer {
         self.with(|c| c.queue_capacity = hits.max(1))
     }
 
-    /// Longest a hit waits for its batch to fill (default 500 ms).
+    /// How long a batch's first hit waits for the batch to fill before it is sent anyway
+    /// (default 500 ms). Checked every quarter interval, so no hit waits more than 1.25 intervals;
+    /// a full batch (25 events of one client) goes out at once.
     pub fn flush_interval(self, interval: Duration) -> Self {
         self.with(|c| c.flush_interval = interval)
     }
