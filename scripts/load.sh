@@ -7,7 +7,7 @@
 #   scripts/load.sh capacity                          # sender capacity (hits/s per core)
 #
 # Environment (defaults): DURATION=10 (s per run), WARMUP=2 (s, unmeasured, before each run),
-# ROUNDS=3, VARIANTS="bare ga ga-c64 work-bare work-ga hung refusing", CONNS=64 (wrk connections),
+# ROUNDS=3, VARIANTS="bare ga work-bare work-ga hung refusing", CONNS=64 (wrk connections),
 # API_PORT=18080, COLLECTOR_PORT=18090, HUNG_PORT=18091, WORK_US=100, OUT=target/load.
 #
 # The API runs on core 0 (taskset -c 0, one tokio worker plus the sender thread), wrk and the
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 ROUNDS=${ROUNDS:-3}
-VARIANTS=${VARIANTS:-"bare ga ga-c64 work-bare work-ga hung refusing"}
+VARIANTS=${VARIANTS:-"bare ga work-bare work-ga hung refusing"}
 CONNS=${CONNS:-64}
 API_PORT=${API_PORT:-18080}
 COLLECTOR_PORT=${COLLECTOR_PORT:-18090}
@@ -150,7 +150,7 @@ need_healthy=0
 need_hung=0
 for v in $VARIANTS; do
     case $v in
-    ga | ga-c64 | work-ga) need_healthy=1 ;;
+    ga | work-ga) need_healthy=1 ;;
     hung) need_hung=1 ;;
     esac
 done
@@ -164,7 +164,7 @@ RESULTS="$OUT/results.txt"
 run_one() { # round variant
     local round=$1 v=$2 collector=()
     case $v in
-    ga | ga-c64 | work-ga) collector=(--collector "http://127.0.0.1:$COLLECTOR_PORT") ;;
+    ga | work-ga) collector=(--collector "http://127.0.0.1:$COLLECTOR_PORT") ;;
     hung) collector=(--collector "http://127.0.0.1:$HUNG_PORT") ;;
     refusing) collector=(--collector "http://127.0.0.1:$REFUSING_PORT") ;;
     esac
