@@ -3,10 +3,11 @@
 //!
 //! ```text
 //! cargo run --release --example load_api -- serve VARIANT [--port 18080] [--collector URL]
-//!                                                     [--work-us 100] [--workers 1]
+//!                                       [--work-us 100 | --work-iters N] [--workers 1]
 //!     VARIANT: bare       no layer
 //!              ga         GaLayer, to a healthy collector (record off)
-//!              work-bare  bare, with ~100 µs of CPU work in the handler (--work-us)
+//!              work-bare  bare, with ~100 µs of CPU work in the handler (--work-us; or exactly
+//!                         N rounds of the work loop with --work-iters, for A/B runs)
 //!              work-ga    ga, with the same work
 //!              hung       GaLayer, to a collector that never answers (Faults { hang: true })
 //!              refusing   GaLayer, to a closed loopback port (connection refused)
@@ -19,6 +20,9 @@
 //!
 //! cargo run --release --example load_api -- collector [--port 18090] [--hang]
 //!     A local collector, recording off, until SIGINT/SIGTERM; prints its counts at exit.
+//!
+//! cargo run --release --example load_api -- calibrate
+//!     Prints how many rounds of the work loop take one microsecond here (best of seven tries).
 //!
 //! cargo run --release --example load_api -- capacity [--pattern batch|distinct] [--hits N]
 //!                                                    [--collector URL]
@@ -83,6 +87,10 @@ fn main() -> Result<(), BoxError> {
         "serve" => rt.block_on(serve(args)),
         "collector" => rt.block_on(collector(args)),
         "capacity" => rt.block_on(capacity(args)),
+        "calibrate" => {
+            println!("WORK_ITERS_PER_US={:.3}", calibrate());
+            Ok(())
+        }
         _ => Err("usage: load_api serve|collector|capacity ... (see the file's header)".into()),
     }
 }
@@ -161,10 +169,10 @@ async fn serve(args: Args) -> Result<(), BoxError> {
     } else {
         0.0
     };
-    let iters = if work_us > 0.0 {
-        (calibrate() * work_us) as u64
-    } else {
-        0
+    let iters = match args.value("--work-iters") {
+        _ if work_us <= 0.0 => 0,
+        Some(n) => n.parse()?,
+        None => (calibrate() * work_us) as u64,
     };
 
     // The collector for GA variants: the one given, or one of our own.

@@ -158,6 +158,10 @@ done
 [ $need_hung = 1 ] && start_collector "$HUNG_PORT" --hang >/dev/null
 REFUSING_PORT=$(closed_port)
 
+# The handler's work, calibrated once: every work variant then spins exactly as many rounds.
+WORK_ITERS=$(taskset -c 0 "$BIN" calibrate | awk -F= -v us="$WORK_US" '/^WORK_ITERS_PER_US=/ { printf "%d", $2 * us }')
+log "work variants: $WORK_ITERS rounds of the work loop (~$WORK_US µs)"
+
 RESULTS="$OUT/results.txt"
 : >"$RESULTS"
 
@@ -169,7 +173,8 @@ run_one() { # round variant
     refusing) collector=(--collector "http://127.0.0.1:$REFUSING_PORT") ;;
     esac
     local log="$OUT/api-$v-$round.log"
-    taskset -c 0 "$BIN" serve "$v" --port "$API_PORT" --work-us "$WORK_US" "${collector[@]}" >"$log" 2>&1 &
+    taskset -c 0 "$BIN" serve "$v" --port "$API_PORT" --work-us "$WORK_US" --work-iters "$WORK_ITERS" \
+        "${collector[@]}" >"$log" 2>&1 &
     local pid=$!
     wait_port "$API_PORT" 20
     if [ "$WARMUP" -gt 0 ]; then
