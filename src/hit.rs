@@ -115,6 +115,67 @@ pub(crate) struct CaptureRules<'a> {
     pub(crate) trust_proxy: bool,
 }
 
+/// The first value of each header a hit keeps, found in one pass over the request's headers:
+/// for the handful of headers an API request carries, cheaper than one hashed look-up per name.
+#[derive(Default)]
+struct Wanted<'a> {
+    host: Option<&'a HeaderValue>,
+    referer: Option<&'a HeaderValue>,
+    user_agent: Option<&'a HeaderValue>,
+    authorization: Option<&'a HeaderValue>,
+    api_key: Option<&'a HeaderValue>,
+    proxy: Option<ProxyHeaders>,
+}
+
+impl<'a> Wanted<'a> {
+    fn find(headers: &'a HeaderMap, rules: &CaptureRules<'_>) -> Self {
+        let mut w = Wanted {
+            proxy: rules.trust_proxy.then(ProxyHeaders::default),
+            ..Wanted::default()
+        };
+        for (name, value) in headers {
+            let slot = if name == header::HOST {
+                &mut w.host
+            } else if name == header::USER_AGENT {
+                &mut w.user_agent
+            } else if name == header::REFERER {
+                &mut w.referer
+            } else if name == header::AUTHORIZATION {
+                &mut w.authorization
+            } else if rules.credential_header == Some(name) {
+                &mut w.api_key
+            } else {
+                if let Some(p) = &mut w.proxy {
+                    p.offer(name, value);
+                }
+                continue;
+            };
+            // A repeated header's first value, as `HeaderMap::get` gives.
+            slot.get_or_insert(value);
+        }
+        w
+    }
+}
+
+impl ProxyHeaders {
+    fn offer(&mut self, name: &HeaderName, value: &HeaderValue) {
+        let slot = if name == header::FORWARDED {
+            &mut self.forwarded
+        } else if name == X_FORWARDED_PROTO {
+            &mut self.x_forwarded_proto
+        } else if name == X_FORWARDED_HOST {
+            &mut self.x_forwarded_host
+        } else if name == X_FORWARDED_FOR {
+            &mut self.x_forwarded_for
+        } else {
+            return;
+        };
+        if slot.is_none() {
+            *slot = Some(value.clone());
+        }
+    }
+}
+
 impl Hit {
     /// Copies what the hit needs out of a request. Runs on the request path: no allocation beyond
     /// reference-counted clones, except when a trusted proxy's headers are present.
@@ -125,32 +186,23 @@ impl Hit {
         ext: &Extensions,
         rules: &CaptureRules<'_>,
     ) -> Self {
-        let credential = headers
-            .get(header::AUTHORIZATION)
-            .or_else(|| rules.credential_header.and_then(|h| headers.get(h)))
-            .cloned();
-        let proxy = if rules.trust_proxy {
-            let p = ProxyHeaders {
-                forwarded: headers.get(header::FORWARDED).cloned(),
-                x_forwarded_proto: headers.get(&X_FORWARDED_PROTO).cloned(),
-                x_forwarded_host: headers.get(&X_FORWARDED_HOST).cloned(),
-                x_forwarded_for: headers.get(&X_FORWARDED_FOR).cloned(),
-            };
-            let any = p.forwarded.is_some()
-                || p.x_forwarded_proto.is_some()
-                || p.x_forwarded_host.is_some()
-                || p.x_forwarded_for.is_some();
-            any.then(|| Box::new(p))
-        } else {
-            None
-        };
+        let h = Wanted::find(headers, rules);
+        let proxy = h
+            .proxy
+            .filter(|p| {
+                p.forwarded.is_some()
+                    || p.x_forwarded_proto.is_some()
+                    || p.x_forwarded_host.is_some()
+                    || p.x_forwarded_for.is_some()
+            })
+            .map(Box::new);
         Hit {
             method: method.clone(),
             uri: uri.clone(),
-            host: headers.get(header::HOST).cloned(),
-            referer: headers.get(header::REFERER).cloned(),
-            user_agent: headers.get(header::USER_AGENT).cloned(),
-            credential,
+            host: h.host.cloned(),
+            referer: h.referer.cloned(),
+            user_agent: h.user_agent.cloned(),
+            credential: h.authorization.or(h.api_key).cloned(),
             proxy,
             peer_ip: peer_ip(ext),
             route: Route::from_extensions(ext),
@@ -319,6 +371,54 @@ mod tests {
         let text = format!("{:?}", capture(&req));
         assert!(!text.contains("s3cr3t"), "{text}");
         assert!(text.contains("<redacted>"));
+    }
+
+    #[test]
+    fn headers_found_in_one_pass_match_what_get_finds() {
+        let api_key = HeaderName::from_static("x-api-key");
+        let rules = CaptureRules {
+            credential_header: Some(&api_key),
+            trust_proxy: true,
+        };
+        let req = http::Request::get("/x")
+            .header("x-api-key", "key-1")
+            .header("host", "first.example")
+            .header("x-forwarded-for", "192.0.2.1")
+            .header("host", "second.example")
+            .header("authorization", "Bearer a")
+            .header("x-forwarded-for", "192.0.2.2")
+            .header("user-agent", "ua")
+            .body(())
+            .unwrap();
+        let capture = |req: &http::Request<()>, rules: &CaptureRules<'_>| {
+            Hit::capture(
+                req.method(),
+                req.uri(),
+                req.headers(),
+                req.extensions(),
+                rules,
+            )
+        };
+        let hit = capture(&req, &rules);
+        let h = req.headers();
+        assert_eq!(hit.host.as_ref(), h.get("host"));
+        assert_eq!(hit.host.as_ref().unwrap(), "first.example");
+        assert_eq!(hit.user_agent(), Some("ua"));
+        assert_eq!(hit.referer, None);
+        // `Authorization` wins over the configured header, wherever each comes.
+        assert_eq!(hit.credential.as_ref().unwrap(), "Bearer a");
+        assert_eq!(hit.client_ip(), Some("192.0.2.1".parse().unwrap()));
+
+        let mut req = req;
+        req.headers_mut().remove("authorization");
+        let hit = capture(&req, &rules);
+        assert_eq!(hit.credential.as_ref().unwrap(), "key-1");
+        // Proxy headers count only when the proxy is trusted.
+        let untrusted = CaptureRules {
+            trust_proxy: false,
+            ..rules
+        };
+        assert!(capture(&req, &untrusted).proxy.is_none());
     }
 
     #[test]
