@@ -179,36 +179,50 @@ fn known_scheme(s: &str) -> Option<&'static str> {
 /// An authority without its `user:pass@`: credentials from an absolute-form URI are never
 /// reported.
 fn host_of(authority: &str) -> &str {
-    authority.rsplit_once('@').map_or(authority, |(_, h)| h)
+    authority
+        .bytes()
+        .rposition(|c| c == b'@')
+        .map_or(authority, |at| &authority[at + 1..])
 }
 
 /// A `Host` header's value if it is a valid `host[:port]` (a name, an IPv4 address or a bracketed
-/// IPv6 address). Checked by hand: it runs for every hit, and parsing an `Authority` copies the
-/// value.
+/// IPv6 address). Checked by hand, on bytes: it runs for every hit, and parsing an `Authority`
+/// copies the value.
 fn header_host(v: &HeaderValue) -> Option<&str> {
-    let s = v.to_str().ok()?.trim();
+    let b = v.as_bytes().trim_ascii();
     // `user:pass@` has no place in a Host header; never report it.
-    let s = s.rsplit_once('@').map_or(s, |(_, h)| h);
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (ip, after) = rest.split_once(']')?;
-        ip.parse::<std::net::Ipv6Addr>().ok()?;
-        (
-            &s[..ip.len() + 2],
-            after.strip_prefix(':').or(after.is_empty().then_some("")),
-        )
+    let b = b
+        .iter()
+        .rposition(|&c| c == b'@')
+        .map_or(b, |at| &b[at + 1..]);
+    let (host, port): (&[u8], &[u8]) = if b.first() == Some(&b'[') {
+        let close = b.iter().position(|&c| c == b']')?;
+        std::str::from_utf8(&b[1..close])
+            .ok()?
+            .parse::<std::net::Ipv6Addr>()
+            .ok()?;
+        let port = match &b[close + 1..] {
+            [] => &[][..],
+            [b':', port @ ..] => port,
+            _ => return None,
+        };
+        (&b[..=close], port)
     } else {
-        match s.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (s, Some("")),
+        match b.iter().position(|&c| c == b':') {
+            Some(colon) => (&b[..colon], &b[colon + 1..]),
+            None => (b, &[][..]),
         }
     };
-    let port_ok = port.is_some_and(|p| p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
-    let name_ok = host.starts_with('[')
+    let port_ok = port.len() <= 5 && port.iter().all(u8::is_ascii_digit);
+    let name_ok = host.first() == Some(&b'[')
         || (!host.is_empty()
             && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')));
-    (port_ok && name_ok).then_some(s)
+                .iter()
+                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_')));
+    // Only ASCII is left once both are checked.
+    (port_ok && name_ok)
+        .then(|| std::str::from_utf8(b).ok())
+        .flatten()
 }
 
 fn first_list_item(v: &HeaderValue) -> Option<&str> {
@@ -255,24 +269,34 @@ pub(crate) fn forwarded_for(p: &ProxyHeaders) -> Option<IpAddr> {
 /// Appends a `Referer` value without its credentials and fragment, secrets redacted; `false` when
 /// there is nothing to report.
 fn referrer_into(out: &mut String, v: &HeaderValue, redact: &[String]) -> bool {
+    // `to_str` admits visible ASCII only, so every byte position below is a char boundary.
     let Some(s) = v.to_str().ok().map(str::trim).filter(|s| !s.is_empty()) else {
         return false;
     };
-    let (base, query) = match s.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (s, None),
-    };
-    let base = base.split('#').next().unwrap_or(base);
+    let end = s
+        .bytes()
+        .position(|c| c == b'?' || c == b'#')
+        .unwrap_or(s.len());
+    let base = &s[..end];
+    // A query only if `?` comes before any `#`: what follows `#` is the fragment, never sent.
+    let query = s[end..].strip_prefix('?').map(|q| {
+        q.bytes()
+            .position(|c| c == b'#')
+            .map_or(q, |hash| &q[..hash])
+    });
     // Strip `user:pass@` from the referrer's authority, after `scheme://` or, in a network-path
     // reference (`//user:pass@host/p`, a valid `partial-URI`), after the leading `//`.
     let authority_at = base
-        .find("://")
+        .as_bytes()
+        .windows(3)
+        .position(|w| w == b"://")
         .map(|i| i + 3)
         .or_else(|| base.starts_with("//").then_some(2));
     match authority_at {
         Some(i) => {
             let (head, rest) = base.split_at(i);
-            let (auth, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let slash = rest.bytes().position(|c| c == b'/').unwrap_or(rest.len());
+            let (auth, path) = rest.split_at(slash);
             out.push_str(head);
             out.push_str(host_of(auth));
             out.push_str(path);
@@ -281,7 +305,7 @@ fn referrer_into(out: &mut String, v: &HeaderValue, redact: &[String]) -> bool {
     }
     if let Some(q) = query {
         out.push('?');
-        redact_query_into(out, q.split('#').next().unwrap_or(q), redact);
+        redact_query_into(out, q, redact);
     }
     true
 }
@@ -339,30 +363,29 @@ pub(crate) fn redact_query(query: &str, redact: &[String]) -> String {
     out
 }
 
-/// [`redact_query`], appending to `out`.
+/// [`redact_query`], appending to `out`. Copies the query in runs: a query with nothing to redact
+/// is one copy.
 pub(crate) fn redact_query_into(out: &mut String, query: &str, redact: &[String]) {
-    out.reserve(query.len() + REDACTED.len());
-    let mut rest = query;
-    loop {
-        let end = rest
-            .bytes()
-            .position(|b| b == b'&' || b == b';')
-            .unwrap_or(rest.len());
-        let pair = &rest[..end];
-        match pair.split_once('=') {
-            Some((k, _)) if is_secret_param(k, redact) => {
-                out.push_str(k);
-                out.push('=');
+    let mut copied = 0;
+    let mut start = 0;
+    let bytes = query.as_bytes();
+    while start <= bytes.len() {
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'&' || b == b';')
+            .map_or(bytes.len(), |i| start + i);
+        let pair = &query[start..end];
+        if let Some(eq) = pair.bytes().position(|b| b == b'=') {
+            if is_secret_param(&pair[..eq], redact) {
+                let value_at = start + eq + 1;
+                out.push_str(&query[copied..value_at]);
                 out.push_str(REDACTED);
+                copied = end;
             }
-            _ => out.push_str(pair),
         }
-        if end == rest.len() {
-            return;
-        }
-        out.push_str(&rest[end..end + 1]);
-        rest = &rest[end + 1..];
+        start = end + 1;
     }
+    out.push_str(&query[copied..]);
 }
 
 /// Truncates an IP address to its network: IPv4 to /24, IPv6 to /48.
@@ -566,6 +589,9 @@ mod tests {
             referrer(&v, &words()).unwrap(),
             "https://example.com/p?code=REDACTED&a=b"
         );
+        // What follows `#` is the fragment, even when it holds a `?`.
+        let v = HeaderValue::from_static("https://example.com/p#frag?token=1");
+        assert_eq!(referrer(&v, &words()).unwrap(), "https://example.com/p");
         let v = HeaderValue::from_static("//u:p@example.com/p?token=1");
         assert_eq!(
             referrer(&v, &words()).unwrap(),
