@@ -15,6 +15,10 @@
 # wrk sends GET /users/42?page=2&sort=desc with Host, User-Agent, Referer and one of 100
 # Authorization tokens (100 distinct API consumers, so 100 GA client ids).
 # Each run is bounded: DURATION + WARMUP seconds of load, then SIGTERM to the API.
+#
+# Optional variants ga-spare and work-ga-spare run ga / work-ga with the tower-ga-sender thread
+# moved to core 1 (with wrk and the collector) once it has started: the API's own thread keeps
+# core 0 to itself, as it would on a host whose other cores aren't saturated.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -150,7 +154,7 @@ need_healthy=0
 need_hung=0
 for v in $VARIANTS; do
     case $v in
-    ga | work-ga) need_healthy=1 ;;
+    ga | work-ga | ga-spare | work-ga-spare) need_healthy=1 ;;
     hung) need_hung=1 ;;
     esac
 done
@@ -165,18 +169,35 @@ log "work variants: $WORK_ITERS rounds of the work loop (~$WORK_US µs)"
 RESULTS="$OUT/results.txt"
 : >"$RESULTS"
 
+# Moves the API's sender thread to core 1 (for the *-spare variants). The GA layer starts it when
+# the router is built, before the API listens.
+spare_sender() { # pid
+    local t moved=0
+    for t in /proc/"$1"/task/*; do
+        if [ "$(cat "$t/comm")" = tower-ga-sender ]; then
+            taskset -p -c 1 "${t##*/}" >/dev/null
+            moved=1
+        fi
+    done
+    [ $moved = 1 ] || { log "no tower-ga-sender thread in $1"; exit 1; }
+}
+
 run_one() { # round variant
     local round=$1 v=$2 collector=()
-    case $v in
+    local serve=${v%-spare}
+    case $serve in
     ga | work-ga) collector=(--collector "http://127.0.0.1:$COLLECTOR_PORT") ;;
     hung) collector=(--collector "http://127.0.0.1:$HUNG_PORT") ;;
     refusing) collector=(--collector "http://127.0.0.1:$REFUSING_PORT") ;;
     esac
     local log="$OUT/api-$v-$round.log"
-    taskset -c 0 "$BIN" serve "$v" --port "$API_PORT" --work-us "$WORK_US" --work-iters "$WORK_ITERS" \
+    taskset -c 0 "$BIN" serve "$serve" --port "$API_PORT" --work-us "$WORK_US" --work-iters "$WORK_ITERS" \
         "${collector[@]}" >"$log" 2>&1 &
     local pid=$!
     wait_port "$API_PORT" 20
+    if [ "$serve" != "$v" ]; then
+        spare_sender "$pid"
+    fi
     if [ "$WARMUP" -gt 0 ]; then
         taskset -c 1 wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$LUA" "http://127.0.0.1:$API_PORT" >/dev/null 2>&1 || true
     fi
@@ -233,7 +254,7 @@ awk -v variants="$VARIANTS" '
     END {
         nv = split(variants, vs, " ")
         for (k = 1; k <= nv; k++) {
-            x = vs[k]; base = (x == "work-ga") ? "work-bare" : (x ~ /^work/ ? "work-bare" : "bare")
+            x = vs[k]; base = (x ~ /^work/) ? "work-bare" : "bare"
             n = 0; nb = 0; maxrss = 0; maxbrss = 0
             delete a; delete r; delete p; delete pr; delete h; nh = 0
             for (rd in rounds) {

@@ -99,7 +99,7 @@ pub(crate) fn unix_secs(t: SystemTime) -> u64 {
 /// for) rather than random.
 pub(crate) fn is_stable(hit: &Hit, strategy: ClientIdStrategy) -> bool {
     strategy == ClientIdStrategy::Keyed
-        && (hit.user_id.is_some() || hit.credential.is_some() || hit.client_ip().is_some())
+        && (hit.user_id.is_some() || hit.credential().is_some() || hit.client_ip().is_some())
 }
 
 /// The raw client id of a hit under a strategy.
@@ -113,9 +113,9 @@ pub(crate) fn raw_id(hit: &Hit, strategy: ClientIdStrategy, key: &Key) -> RawId 
     if let Some(user) = &hit.user_id {
         h.write_u8(b'u');
         h.write(user.as_str().as_bytes());
-    } else if let Some(cred) = &hit.credential {
+    } else if let Some(cred) = hit.credential() {
         h.write_u8(b'c');
-        h.write(cred.as_bytes());
+        h.write(cred);
     } else if let Some(ip) = hit.client_ip() {
         h.write_u8(b'n');
         match ip {
@@ -123,7 +123,7 @@ pub(crate) fn raw_id(hit: &Hit, strategy: ClientIdStrategy, key: &Key) -> RawId 
             std::net::IpAddr::V6(v6) => h.write(&v6.octets()),
         }
         h.write_u8(0);
-        h.write(hit.user_agent.as_ref().map_or(&b""[..], |v| v.as_bytes()));
+        h.write(hit.user_agent_bytes().unwrap_or_default());
     } else {
         return RawId::random();
     }

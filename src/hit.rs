@@ -1,8 +1,9 @@
 //! The captured request: what the request path copies out of a request and its response.
 //!
-//! Capturing is deliberately cheap: header values and the URI are reference-counted clones, the
-//! route template is an `Arc<str>`. Everything that costs (building the URL, redacting the query,
-//! hashing the client id, encoding JSON) happens later, in the background sender.
+//! Capturing is deliberately cheap: the URI and the few headers a hit needs are copied into one
+//! pooled buffer ([`Captured`]), the route template is an `Arc<str>`. Everything that costs
+//! (building the URL, redacting the query, hashing the client id, encoding JSON) happens later, in
+//! the background sender.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -11,6 +12,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Extensions, Method, StatusCode, Uri};
+
+use crate::captured::{Captured, Field};
 
 use crate::markers::{ClientId, PageTitle, UserId};
 
@@ -67,13 +70,14 @@ impl Route {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-/// Headers read only when the user declared the proxy in front of the API trusted.
-#[derive(Clone, Default)]
-pub(crate) struct ProxyHeaders {
-    pub(crate) forwarded: Option<HeaderValue>,
-    pub(crate) x_forwarded_proto: Option<HeaderValue>,
-    pub(crate) x_forwarded_host: Option<HeaderValue>,
-    pub(crate) x_forwarded_for: Option<HeaderValue>,
+/// Headers read only when the user declared the proxy in front of the API trusted (text, as
+/// `HeaderValue::to_str` gives it).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ProxyHeaders<'a> {
+    pub(crate) forwarded: Option<&'a str>,
+    pub(crate) x_forwarded_proto: Option<&'a str>,
+    pub(crate) x_forwarded_host: Option<&'a str>,
+    pub(crate) x_forwarded_for: Option<&'a str>,
 }
 
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -87,14 +91,10 @@ static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 #[derive(Clone)]
 pub struct Hit {
     pub(crate) method: Method,
-    pub(crate) uri: Uri,
-    pub(crate) host: Option<HeaderValue>,
-    pub(crate) referer: Option<HeaderValue>,
-    pub(crate) user_agent: Option<HeaderValue>,
-    /// The `Authorization` header or the configured API-key header: identity material for the
-    /// keyed client id. Never sent, never printed.
-    pub(crate) credential: Option<HeaderValue>,
-    pub(crate) proxy: Option<Box<ProxyHeaders>>,
+    /// The URI's parts, `Host`, `Referer`, `User-Agent`, the credential (the `Authorization`
+    /// header or the configured API-key header: identity material for the keyed client id, never
+    /// sent, never printed) and, behind a trusted proxy, its headers.
+    pub(crate) text: Captured,
     pub(crate) peer_ip: Option<IpAddr>,
     pub(crate) route: Option<Route>,
     pub(crate) title: Option<PageTitle>,
@@ -115,95 +115,32 @@ pub(crate) struct CaptureRules<'a> {
     pub(crate) trust_proxy: bool,
 }
 
-/// The first value of each header a hit keeps, found in one pass over the request's headers:
-/// for the handful of headers an API request carries, cheaper than one hashed look-up per name.
-#[derive(Default)]
-struct Wanted<'a> {
-    host: Option<&'a HeaderValue>,
-    referer: Option<&'a HeaderValue>,
-    user_agent: Option<&'a HeaderValue>,
-    authorization: Option<&'a HeaderValue>,
-    api_key: Option<&'a HeaderValue>,
-    proxy: Option<ProxyHeaders>,
-}
-
-impl<'a> Wanted<'a> {
-    fn find(headers: &'a HeaderMap, rules: &CaptureRules<'_>) -> Self {
-        let mut w = Wanted {
-            proxy: rules.trust_proxy.then(ProxyHeaders::default),
-            ..Wanted::default()
-        };
-        for (name, value) in headers {
-            let slot = if name == header::HOST {
-                &mut w.host
-            } else if name == header::USER_AGENT {
-                &mut w.user_agent
-            } else if name == header::REFERER {
-                &mut w.referer
-            } else if name == header::AUTHORIZATION {
-                &mut w.authorization
-            } else if rules.credential_header == Some(name) {
-                &mut w.api_key
-            } else {
-                if let Some(p) = &mut w.proxy {
-                    p.offer(name, value);
-                }
-                continue;
-            };
-            // A repeated header's first value, as `HeaderMap::get` gives.
-            slot.get_or_insert(value);
-        }
-        w
-    }
-}
-
-impl ProxyHeaders {
-    fn offer(&mut self, name: &HeaderName, value: &HeaderValue) {
-        let slot = if name == header::FORWARDED {
-            &mut self.forwarded
-        } else if name == X_FORWARDED_PROTO {
-            &mut self.x_forwarded_proto
-        } else if name == X_FORWARDED_HOST {
-            &mut self.x_forwarded_host
-        } else if name == X_FORWARDED_FOR {
-            &mut self.x_forwarded_for
-        } else {
-            return;
-        };
-        if slot.is_none() {
-            *slot = Some(value.clone());
-        }
-    }
-}
-
 impl Hit {
-    /// Copies what the hit needs out of a request. Runs on the request path: no allocation beyond
-    /// reference-counted clones, except when a trusted proxy's headers are present.
+    /// Copies what the hit needs out of a request into `buf` (a pooled buffer). Runs on the
+    /// request path: allocates only while `buf` grows.
     pub(crate) fn capture(
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
         ext: &Extensions,
         rules: &CaptureRules<'_>,
+        buf: Vec<u8>,
     ) -> Self {
-        let h = Wanted::find(headers, rules);
-        let proxy = h
-            .proxy
-            .filter(|p| {
-                p.forwarded.is_some()
-                    || p.x_forwarded_proto.is_some()
-                    || p.x_forwarded_host.is_some()
-                    || p.x_forwarded_for.is_some()
-            })
-            .map(Box::new);
+        let mut text = Captured::with_buf(buf);
+        if let Some(scheme) = uri.scheme_str() {
+            text.set_str(Field::Scheme, scheme);
+        }
+        if let Some(authority) = uri.authority() {
+            text.set_str(Field::Authority, authority.as_str());
+        }
+        text.set_str(Field::Path, uri.path());
+        if let Some(query) = uri.query() {
+            text.set_str(Field::Query, query);
+        }
+        capture_headers(&mut text, headers, rules);
         Hit {
             method: method.clone(),
-            uri: uri.clone(),
-            host: h.host.cloned(),
-            referer: h.referer.cloned(),
-            user_agent: h.user_agent.cloned(),
-            credential: h.authorization.or(h.api_key).cloned(),
-            proxy,
+            text,
             peer_ip: peer_ip(ext),
             route: Route::from_extensions(ext),
             title: ext.get::<PageTitle>().cloned(),
@@ -229,6 +166,7 @@ impl Hit {
             req.headers(),
             req.extensions(),
             &rules,
+            Vec::new(),
         )
     }
 
@@ -256,10 +194,58 @@ impl Hit {
         &self.method
     }
 
-    /// The request URI as received (its query may hold secrets: the layer redacts them before
-    /// sending, a hook that reads this must do the same).
-    pub fn uri(&self) -> &Uri {
-        &self.uri
+    /// The request path as received (at most 2 kB of it).
+    pub fn path(&self) -> &str {
+        self.text.get_str(Field::Path).unwrap_or("/")
+    }
+
+    /// The query string as received, without the `?` (at most 2 kB of it). It may hold secrets:
+    /// the layer redacts them before sending, a hook that reads this must do the same.
+    pub fn query(&self) -> Option<&str> {
+        self.text.get_str(Field::Query)
+    }
+
+    /// The URI's scheme, for absolute-form requests.
+    pub(crate) fn scheme(&self) -> Option<&str> {
+        self.text.get_str(Field::Scheme)
+    }
+
+    /// The URI's authority, for absolute-form requests.
+    pub(crate) fn authority(&self) -> Option<&str> {
+        self.text.get_str(Field::Authority)
+    }
+
+    pub(crate) fn host_header(&self) -> Option<&[u8]> {
+        self.text.get(Field::Host)
+    }
+
+    pub(crate) fn referer_header(&self) -> Option<&[u8]> {
+        self.text.get(Field::Referer)
+    }
+
+    pub(crate) fn user_agent_bytes(&self) -> Option<&[u8]> {
+        self.text.get(Field::UserAgent)
+    }
+
+    pub(crate) fn credential(&self) -> Option<&[u8]> {
+        self.text.get(Field::Credential)
+    }
+
+    /// A trusted proxy's headers, if the request has any (captured only when the proxy is
+    /// trusted).
+    pub(crate) fn proxy(&self) -> Option<ProxyHeaders<'_>> {
+        let t = &self.text;
+        let p = ProxyHeaders {
+            forwarded: t.header_str(Field::Forwarded),
+            x_forwarded_proto: t.header_str(Field::XForwardedProto),
+            x_forwarded_host: t.header_str(Field::XForwardedHost),
+            x_forwarded_for: t.header_str(Field::XForwardedFor),
+        };
+        (p.forwarded.is_some()
+            || p.x_forwarded_proto.is_some()
+            || p.x_forwarded_host.is_some()
+            || p.x_forwarded_for.is_some())
+        .then_some(p)
     }
 
     /// The matched route template, if the router reported one (unmatched routes and axum's
@@ -308,16 +294,56 @@ impl Hit {
 
     /// The request's `User-Agent`, if it is valid text.
     pub fn user_agent(&self) -> Option<&str> {
-        self.user_agent.as_ref().and_then(|v| v.to_str().ok())
+        self.text.header_str(Field::UserAgent)
     }
 
     /// The client address, from axum's `ConnectInfo`, a [`ClientIp`] extension, or (behind a
     /// trusted proxy) `X-Forwarded-For` / `Forwarded`.
     pub fn client_ip(&self) -> Option<IpAddr> {
-        self.proxy
-            .as_deref()
+        self.proxy()
+            .as_ref()
             .and_then(crate::page::forwarded_for)
             .or(self.peer_ip)
+    }
+}
+
+/// Copies the first value of each header a hit keeps, in one pass over the request's headers: for
+/// the handful of headers an API request carries, cheaper than one hashed look-up per name.
+fn capture_headers(text: &mut Captured, headers: &HeaderMap, rules: &CaptureRules<'_>) {
+    let mut api_key: Option<&HeaderValue> = None;
+    for (name, value) in headers {
+        if api_key.is_none() && rules.credential_header == Some(name) {
+            api_key = Some(value);
+        }
+        let field = if name == header::HOST {
+            Field::Host
+        } else if name == header::USER_AGENT {
+            Field::UserAgent
+        } else if name == header::REFERER {
+            Field::Referer
+        } else if name == header::AUTHORIZATION {
+            Field::Credential
+        } else if !rules.trust_proxy {
+            continue;
+        } else if name == header::FORWARDED {
+            Field::Forwarded
+        } else if name == X_FORWARDED_PROTO {
+            Field::XForwardedProto
+        } else if name == X_FORWARDED_HOST {
+            Field::XForwardedHost
+        } else if name == X_FORWARDED_FOR {
+            Field::XForwardedFor
+        } else {
+            continue;
+        };
+        // A repeated header's first value, as `HeaderMap::get` gives.
+        if !text.has(field) {
+            text.set(field, value.as_bytes());
+        }
+    }
+    // `Authorization` wins over the configured header, wherever each comes.
+    if let (false, Some(key)) = (text.has(Field::Credential), api_key) {
+        text.set(Field::Credential, key.as_bytes());
     }
 }
 
@@ -341,16 +367,13 @@ impl fmt::Debug for Hit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Hit")
             .field("method", &self.method)
-            .field("path", &self.uri.path())
+            .field("path", &self.path())
             .field("route", &self.route())
             .field("status", &self.status)
             .field("latency", &self.latency)
             .field("title", &self.title)
             .field("user_id", &self.user_id)
-            .field(
-                "credential",
-                &self.credential.as_ref().map(|_| "<redacted>"),
-            )
+            .field("credential", &self.credential().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
 }
@@ -398,28 +421,69 @@ mod tests {
                 req.headers(),
                 req.extensions(),
                 rules,
+                Vec::new(),
             )
         };
         let hit = capture(&req, &rules);
         let h = req.headers();
-        assert_eq!(hit.host.as_ref(), h.get("host"));
-        assert_eq!(hit.host.as_ref().unwrap(), "first.example");
+        assert_eq!(hit.host_header(), h.get("host").map(HeaderValue::as_bytes));
+        assert_eq!(hit.host_header(), Some(&b"first.example"[..]));
         assert_eq!(hit.user_agent(), Some("ua"));
-        assert_eq!(hit.referer, None);
+        assert_eq!(hit.referer_header(), None);
         // `Authorization` wins over the configured header, wherever each comes.
-        assert_eq!(hit.credential.as_ref().unwrap(), "Bearer a");
+        assert_eq!(hit.credential(), Some(&b"Bearer a"[..]));
         assert_eq!(hit.client_ip(), Some("192.0.2.1".parse().unwrap()));
 
         let mut req = req;
         req.headers_mut().remove("authorization");
         let hit = capture(&req, &rules);
-        assert_eq!(hit.credential.as_ref().unwrap(), "key-1");
+        assert_eq!(hit.credential(), Some(&b"key-1"[..]));
         // Proxy headers count only when the proxy is trusted.
         let untrusted = CaptureRules {
             trust_proxy: false,
             ..rules
         };
-        assert!(capture(&req, &untrusted).proxy.is_none());
+        assert!(capture(&req, &untrusted).proxy().is_none());
+    }
+
+    #[test]
+    fn a_hit_pins_none_of_the_requests_buffers() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        // The buffer a server read the request into; the request's URI and headers are slices
+        // of it, as hyper makes them.
+        struct ReadBuf(Vec<u8>, Arc<AtomicBool>);
+        impl AsRef<[u8]> for ReadBuf {
+            fn as_ref(&self) -> &[u8] {
+                &self.0
+            }
+        }
+        impl Drop for ReadBuf {
+            fn drop(&mut self) {
+                self.1.store(true, Ordering::SeqCst);
+            }
+        }
+        let freed = Arc::new(AtomicBool::new(false));
+        let raw = b"/a?b=1api.example.comBearer tokencurl".to_vec();
+        let buf = bytes::Bytes::from_owner(ReadBuf(raw, freed.clone()));
+        let value =
+            |r: std::ops::Range<usize>| HeaderValue::from_maybe_shared(buf.slice(r)).unwrap();
+        let mut req = http::Request::get(Uri::from_maybe_shared(buf.slice(0..6)).unwrap())
+            .body(())
+            .unwrap();
+        req.headers_mut().insert(header::HOST, value(6..21));
+        req.headers_mut()
+            .insert(header::AUTHORIZATION, value(21..33));
+        req.headers_mut().insert(header::USER_AGENT, value(33..37));
+        let hit = capture(&req);
+        drop((req, buf));
+        assert!(
+            freed.load(Ordering::SeqCst),
+            "the hit keeps the read buffer alive"
+        );
+        assert_eq!((hit.path(), hit.query()), ("/a", Some("b=1")));
+        assert_eq!(hit.host_header(), Some(&b"api.example.com"[..]));
+        assert_eq!(hit.credential(), Some(&b"Bearer token"[..]));
+        assert_eq!(hit.user_agent(), Some("curl"));
     }
 
     #[test]

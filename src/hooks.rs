@@ -45,7 +45,7 @@ impl Filter for DefaultFilter {
         if hit.method() == Method::OPTIONS || hit.method() == Method::HEAD {
             return false;
         }
-        let path = hit.route().unwrap_or_else(|| hit.uri().path());
+        let path = hit.route().unwrap_or_else(|| hit.path());
         !PROBE_PATHS.contains(&path)
     }
 }

@@ -75,6 +75,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+mod captured;
 pub mod client_id;
 mod config;
 mod future;

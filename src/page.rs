@@ -3,10 +3,10 @@
 
 use std::net::IpAddr;
 
-use http::header::HeaderValue;
 use http::uri::Authority;
 use percent_encoding::percent_decode_str;
 
+use crate::captured::visible_ascii;
 use crate::config::Config;
 use crate::hit::{Hit, ProxyHeaders};
 
@@ -51,14 +51,11 @@ pub(crate) struct PageBuf {
 impl PageBuf {
     /// Fills the buffers with `hit`'s page.
     pub(crate) fn fill(&mut self, hit: &Hit, cfg: &Config) {
-        let proxy = if cfg.trust_proxy {
-            hit.proxy.as_deref()
-        } else {
-            None
-        };
+        let proxy = if cfg.trust_proxy { hit.proxy() } else { None };
+        let proxy = proxy.as_ref();
         let scheme = proxy
             .and_then(forwarded_proto)
-            .or_else(|| hit.uri.scheme_str().and_then(known_scheme))
+            .or_else(|| hit.scheme().and_then(known_scheme))
             .unwrap_or(cfg.default_scheme);
         let loc = &mut self.location;
         loc.clear();
@@ -67,13 +64,13 @@ impl PageBuf {
         let start = loc.len();
         host_into(loc, hit, cfg, proxy);
         self.host = start..loc.len();
-        let path = hit.uri.path();
+        let path = hit.path();
         if !path.starts_with('/') {
             loc.push('/');
         }
         loc.push_str(path);
         if !cfg.strip_query {
-            if let Some(q) = hit.uri.query().filter(|q| !q.is_empty()) {
+            if let Some(q) = hit.query().filter(|q| !q.is_empty()) {
                 loc.push('?');
                 redact_query_into(loc, q, &cfg.redact_params);
             }
@@ -82,8 +79,7 @@ impl PageBuf {
         title_into(&mut self.title, hit, cfg);
         self.referrer.clear();
         self.has_referrer = hit
-            .referer
-            .as_ref()
+            .referer_header()
             .is_some_and(|r| referrer_into(&mut self.referrer, r, &cfg.redact_params));
     }
 
@@ -121,7 +117,7 @@ impl PageBuf {
 
 /// Appends the host: the override, a trusted proxy's, the URI's, the `Host` header's, or the
 /// fallback, lower-cased (the override and fallback as configured).
-fn host_into(out: &mut String, hit: &Hit, cfg: &Config, proxy: Option<&ProxyHeaders>) {
+fn host_into(out: &mut String, hit: &Hit, cfg: &Config, proxy: Option<&ProxyHeaders<'_>>) {
     if let Some(h) = &cfg.host_override {
         out.push_str(h);
         return;
@@ -131,10 +127,9 @@ fn host_into(out: &mut String, hit: &Hit, cfg: &Config, proxy: Option<&ProxyHead
         return;
     }
     let found = hit
-        .uri
         .authority()
-        .map(|a| host_of(a.as_str()))
-        .or_else(|| hit.host.as_ref().and_then(header_host));
+        .map(host_of)
+        .or_else(|| hit.host_header().and_then(header_host));
     match found {
         Some(h) => {
             let start = out.len();
@@ -188,8 +183,9 @@ fn host_of(authority: &str) -> &str {
 /// A `Host` header's value if it is a valid `host[:port]` (a name, an IPv4 address or a bracketed
 /// IPv6 address). Checked by hand, on bytes: it runs for every hit, and parsing an `Authority`
 /// copies the value.
-fn header_host(v: &HeaderValue) -> Option<&str> {
-    let b = v.as_bytes().trim_ascii();
+fn header_host(v: &[u8]) -> Option<&str> {
+    // A value that isn't visible ASCII as a whole is garbage, whatever its host part looks like.
+    let b = visible_ascii(v)?.as_bytes().trim_ascii();
     // `user:pass@` has no place in a Host header; never report it.
     let b = b
         .iter()
@@ -225,13 +221,13 @@ fn header_host(v: &HeaderValue) -> Option<&str> {
         .flatten()
 }
 
-fn first_list_item(v: &HeaderValue) -> Option<&str> {
-    v.to_str().ok()?.split(',').next().map(str::trim)
+fn first_list_item(v: &str) -> Option<&str> {
+    v.split(',').next().map(str::trim)
 }
 
 /// `Forwarded: for=1.2.3.4;proto=https;host=api.example.com` (RFC 7239), first element only.
-fn forwarded_param<'a>(p: &'a ProxyHeaders, name: &str) -> Option<&'a str> {
-    let first = first_list_item(p.forwarded.as_ref()?)?;
+fn forwarded_param<'a>(p: &ProxyHeaders<'a>, name: &str) -> Option<&'a str> {
+    let first = first_list_item(p.forwarded?)?;
     first.split(';').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
         k.trim()
@@ -240,21 +236,21 @@ fn forwarded_param<'a>(p: &'a ProxyHeaders, name: &str) -> Option<&'a str> {
     })
 }
 
-fn forwarded_proto(p: &ProxyHeaders) -> Option<&'static str> {
+fn forwarded_proto(p: &ProxyHeaders<'_>) -> Option<&'static str> {
     forwarded_param(p, "proto")
-        .or_else(|| first_list_item(p.x_forwarded_proto.as_ref()?))
+        .or_else(|| first_list_item(p.x_forwarded_proto?))
         .and_then(known_scheme)
 }
 
-fn forwarded_host(p: &ProxyHeaders) -> Option<String> {
-    let h = forwarded_param(p, "host").or_else(|| first_list_item(p.x_forwarded_host.as_ref()?))?;
+fn forwarded_host(p: &ProxyHeaders<'_>) -> Option<String> {
+    let h = forwarded_param(p, "host").or_else(|| first_list_item(p.x_forwarded_host?))?;
     let a: Authority = h.parse().ok()?;
     (!a.host().is_empty()).then(|| host_of(a.as_str()).to_ascii_lowercase())
 }
 
 /// The client address a trusted proxy reports: the first `Forwarded: for=` or `X-Forwarded-For`.
-pub(crate) fn forwarded_for(p: &ProxyHeaders) -> Option<IpAddr> {
-    let raw = forwarded_param(p, "for").or_else(|| first_list_item(p.x_forwarded_for.as_ref()?))?;
+pub(crate) fn forwarded_for(p: &ProxyHeaders<'_>) -> Option<IpAddr> {
+    let raw = forwarded_param(p, "for").or_else(|| first_list_item(p.x_forwarded_for?))?;
     // `for="[2001:db8::1]:4711"` or `192.0.2.1:80` or a bare address.
     let raw = raw.trim_matches('"');
     if let Ok(ip) = raw.parse() {
@@ -268,9 +264,9 @@ pub(crate) fn forwarded_for(p: &ProxyHeaders) -> Option<IpAddr> {
 
 /// Appends a `Referer` value without its credentials and fragment, secrets redacted; `false` when
 /// there is nothing to report.
-fn referrer_into(out: &mut String, v: &HeaderValue, redact: &[String]) -> bool {
-    // `to_str` admits visible ASCII only, so every byte position below is a char boundary.
-    let Some(s) = v.to_str().ok().map(str::trim).filter(|s| !s.is_empty()) else {
+fn referrer_into(out: &mut String, v: &[u8], redact: &[String]) -> bool {
+    // Visible ASCII only, so every byte position below is a char boundary.
+    let Some(s) = visible_ascii(v).map(str::trim).filter(|s| !s.is_empty()) else {
         return false;
     };
     let end = s
@@ -406,6 +402,7 @@ pub(crate) fn truncate_ip(ip: IpAddr) -> IpAddr {
 mod tests {
     use super::*;
     use crate::markers::PageTitle;
+    use http::header::HeaderValue;
 
     fn words() -> Vec<String> {
         DEFAULT_REDACTED_PARAMS
@@ -425,6 +422,7 @@ mod tests {
     }
 
     fn referrer(v: &HeaderValue, redact: &[String]) -> Option<String> {
+        let v = v.as_bytes();
         let mut out = String::new();
         referrer_into(&mut out, v, redact).then_some(out)
     }
@@ -530,7 +528,7 @@ mod tests {
 
     #[test]
     fn host_headers_are_checked() {
-        let host = |s: &str| header_host(&HeaderValue::from_str(s).unwrap()).map(str::to_lowercase);
+        let host = |s: &str| header_host(s.as_bytes()).map(str::to_lowercase);
         assert_eq!(
             host("API.example.com:8080").as_deref(),
             Some("api.example.com:8080")

@@ -99,6 +99,7 @@ where
                     req.headers(),
                     req.extensions(),
                     &rules,
+                    shared.core.capture_buf(),
                 );
                 Some(Pending {
                     hit,

@@ -598,8 +598,7 @@ async fn random_per_request_strategy_and_custom_hooks() {
     let c = collector().await;
     let ga = layer(&c)
         .client_id_with(|hit: &Hit| {
-            hit.uri()
-                .path()
+            hit.path()
                 .strip_prefix("/tenant/")
                 .map(|t| format!("{}.1", t.len()))
         })

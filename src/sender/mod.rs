@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::captured::BufPool;
 use crate::config::Config;
 use crate::hit::Hit;
 use crate::protocol::Protocol;
@@ -67,6 +68,8 @@ impl RateLimited {
 pub(crate) struct Core {
     /// The queue, made when the worker starts (with the capacity configured by then).
     queue: OnceLock<Arc<ArrayQueue<Hit>>>,
+    /// Capture buffers the worker hands back, made with the queue.
+    pool: OnceLock<Arc<BufPool>>,
     /// Set when the sender shuts down: later hits are dropped at once.
     closed: Arc<AtomicBool>,
     ctl: mpsc::UnboundedSender<Control>,
@@ -83,6 +86,7 @@ impl Core {
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
         Core {
             queue: OnceLock::new(),
+            pool: OnceLock::new(),
             closed: Arc::default(),
             ctl,
             ctl_rx: Mutex::new(Some(ctl_rx)),
@@ -91,6 +95,12 @@ impl Core {
             drop_warning: Arc::new(RateLimited::new(Duration::from_secs(10))),
             active: OnceLock::new(),
         }
+    }
+
+    /// A buffer for [`Hit::capture`]: a pooled one once the worker has handed some back. Never
+    /// waits.
+    pub(crate) fn capture_buf(&self) -> Vec<u8> {
+        self.pool.get().map_or_else(Vec::new, |p| p.take())
     }
 
     /// Hands a hit to the sender. Never waits, never allocates.
@@ -129,6 +139,8 @@ impl Core {
         };
         let queue = Arc::new(ArrayQueue::new(cfg.queue_capacity.max(1)));
         let _ = self.queue.set(queue.clone());
+        let pool = Arc::new(BufPool::new(cfg.queue_capacity));
+        let _ = self.pool.set(pool.clone());
         let worker = worker::Worker::new(
             cfg,
             protocol,
@@ -136,6 +148,7 @@ impl Core {
             transport,
             self.drop_warning.clone(),
             queue,
+            pool,
             self.closed.clone(),
         );
         let spawned = std::thread::Builder::new()

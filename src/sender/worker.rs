@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crossbeam_queue::ArrayQueue;
+
+use crate::captured::BufPool;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -75,6 +77,8 @@ pub(crate) struct Worker {
     tasks: JoinSet<Done>,
     warn: Arc<RateLimited>,
     queue: Arc<ArrayQueue<Hit>>,
+    /// Where the hits' capture buffers go back to the request path.
+    pool: Arc<BufPool>,
     closed: Arc<AtomicBool>,
     /// While the collector is unreachable, the worker stops taking hits (they wait in the
     /// queue, or are dropped when it is full) instead of encoding hits bound to fail.
@@ -83,6 +87,7 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
+    #[allow(clippy::too_many_arguments)] // all of it is what the worker shares with the layer
     pub(crate) fn new(
         cfg: Arc<Config>,
         protocol: Protocol,
@@ -90,6 +95,7 @@ impl Worker {
         transport: Arc<dyn Transport>,
         warn: Arc<RateLimited>,
         queue: Arc<ArrayQueue<Hit>>,
+        pool: Arc<BufPool>,
         closed: Arc<AtomicBool>,
     ) -> Self {
         let limits = protocol.limits(cfg.validation);
@@ -101,6 +107,7 @@ impl Worker {
             // many clients are active, bounded by the queue's own size.
             hold: cfg.queue_capacity.clamp(256, 4096),
             queue,
+            pool,
             closed,
             paused_until: None,
             unreachable_streak: 0,
@@ -249,6 +256,7 @@ impl Worker {
         self.protocol.encode(&hit, &self.cfg, &mut self.sessions, s);
         self.batcher
             .add(self.epoch, &s.key, &s.item, hit.received_at);
+        self.pool.give(hit.text.into_buf());
         match self.unresolved.back_mut() {
             Some((epoch, n)) if *epoch == self.epoch => *n += 1,
             _ => self.unresolved.push_back((self.epoch, 1)),

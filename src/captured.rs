@@ -1,0 +1,188 @@
+//! The text a hit keeps from its request, copied into one buffer at capture.
+//!
+//! Holding the request's own `Uri` and `HeaderValue`s would be cheaper to capture (reference
+//! counts), but each of them pins the whole buffer hyper read the request into: up to hyper's
+//! maximum buffer size (about 400 kB) per hit while the hit waits in the queue, and hyper must
+//! allocate a fresh read buffer meanwhile. A copy pins only what the hit needs, capped per field,
+//! in a buffer that goes back to a pool once the sender has encoded the hit.
+
+use crossbeam_queue::ArrayQueue;
+
+/// The request text a hit keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Field {
+    Scheme,
+    Authority,
+    Path,
+    Query,
+    Host,
+    Referer,
+    UserAgent,
+    Credential,
+    Forwarded,
+    XForwardedProto,
+    XForwardedHost,
+    XForwardedFor,
+}
+
+const FIELDS: usize = 12;
+
+/// The most a field keeps, in bytes. The path and query are cut at a character boundary; GA
+/// reports far less of them anyway (100 characters by default), and a query cut short loses its
+/// tail, never the name of a parameter whose value it keeps, so redaction still sees it. A
+/// credential longer than its cap is told apart by its first 2 kB only.
+pub(crate) const fn cap(field: Field) -> usize {
+    match field {
+        Field::Path | Field::Query | Field::Credential => 2048,
+        Field::Referer => 1024,
+        Field::UserAgent => 512,
+        Field::Scheme
+        | Field::Authority
+        | Field::Host
+        | Field::Forwarded
+        | Field::XForwardedProto
+        | Field::XForwardedHost
+        | Field::XForwardedFor => 256,
+    }
+}
+
+/// Marks an absent field.
+const ABSENT: (u16, u16) = (u16::MAX, u16::MAX);
+
+/// Fields back to back in one buffer, each found by its span. The caps keep every offset under
+/// `u16::MAX`.
+#[derive(Clone)]
+pub(crate) struct Captured {
+    buf: Vec<u8>,
+    spans: [(u16, u16); FIELDS],
+}
+
+impl Captured {
+    /// An empty capture writing into `buf` (cleared).
+    pub(crate) fn with_buf(mut buf: Vec<u8>) -> Self {
+        buf.clear();
+        Captured {
+            buf,
+            spans: [ABSENT; FIELDS],
+        }
+    }
+
+    /// Keeps `bytes` (at most the field's cap) as `field`.
+    pub(crate) fn set(&mut self, field: Field, bytes: &[u8]) {
+        let bytes = &bytes[..bytes.len().min(cap(field))];
+        let start = self.buf.len();
+        self.buf.extend_from_slice(bytes);
+        self.spans[field as usize] = (start as u16, self.buf.len() as u16);
+    }
+
+    /// Keeps text, cut at a character boundary if it is longer than the field's cap.
+    pub(crate) fn set_str(&mut self, field: Field, s: &str) {
+        let mut end = s.len().min(cap(field));
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.set(field, &s.as_bytes()[..end]);
+    }
+
+    pub(crate) fn get(&self, field: Field) -> Option<&[u8]> {
+        let (start, end) = self.spans[field as usize];
+        ((start, end) != ABSENT).then(|| &self.buf[start as usize..end as usize])
+    }
+
+    /// A field set with [`Captured::set_str`].
+    pub(crate) fn get_str(&self, field: Field) -> Option<&str> {
+        self.get(field).and_then(|b| std::str::from_utf8(b).ok())
+    }
+
+    /// A header field, if it is visible ASCII (what `HeaderValue::to_str` admits).
+    pub(crate) fn header_str(&self, field: Field) -> Option<&str> {
+        self.get(field).and_then(visible_ascii)
+    }
+
+    pub(crate) fn has(&self, field: Field) -> bool {
+        self.spans[field as usize] != ABSENT
+    }
+
+    /// The buffer, for the pool.
+    pub(crate) fn into_buf(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+/// `bytes` as text if they are all visible ASCII or tabs, as `HeaderValue::to_str` requires.
+pub(crate) fn visible_ascii(bytes: &[u8]) -> Option<&str> {
+    bytes
+        .iter()
+        .all(|&b| (b' '..0x7f).contains(&b) || b == b'\t')
+        .then(|| std::str::from_utf8(bytes).ok())
+        .flatten()
+}
+
+/// Capture buffers on their way back from the sender to the request path, so that capturing
+/// allocates only until the pool has warmed up.
+pub(crate) struct BufPool(ArrayQueue<Vec<u8>>);
+
+/// A buffer that grew beyond this (a request with unusually long fields) is freed rather than
+/// pooled, which bounds the pool at its capacity times this.
+const MAX_POOLED: usize = 1024;
+
+impl BufPool {
+    pub(crate) fn new(capacity: usize) -> Self {
+        BufPool(ArrayQueue::new(capacity.max(1)))
+    }
+
+    /// A pooled buffer, or a new one. Never waits.
+    pub(crate) fn take(&self) -> Vec<u8> {
+        self.0.pop().unwrap_or_default()
+    }
+
+    /// Returns a buffer; a full pool or an oversized buffer lets it go.
+    pub(crate) fn give(&self, buf: Vec<u8>) {
+        if buf.capacity() <= MAX_POOLED {
+            let _ = self.0.push(buf);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_kept_apart_and_capped() {
+        let mut c = Captured::with_buf(b"leftover".to_vec());
+        assert_eq!(c.get(Field::Host), None);
+        c.set(Field::Host, b"api.example.com");
+        c.set(Field::Referer, b"");
+        c.set(Field::UserAgent, &[b'a'; 600]);
+        c.set_str(Field::Path, &format!("/{}", "é".repeat(1500)));
+        assert_eq!(c.get(Field::Host), Some(&b"api.example.com"[..]));
+        // Present but empty is not absent.
+        assert!(c.has(Field::Referer));
+        assert_eq!(c.get(Field::Referer), Some(&b""[..]));
+        assert_eq!(c.get(Field::UserAgent).unwrap().len(), 512);
+        let path = c.get_str(Field::Path).unwrap();
+        assert!(path.len() <= 2048 && path.len() >= 2046, "{}", path.len());
+        assert!(!c.has(Field::Credential));
+    }
+
+    #[test]
+    fn header_text_must_be_visible_ascii() {
+        let mut c = Captured::with_buf(Vec::new());
+        c.set(Field::UserAgent, b"curl/8.0\tx");
+        c.set(Field::Referer, b"bad\xff");
+        c.set(Field::Host, b"a\nb");
+        assert_eq!(c.header_str(Field::UserAgent), Some("curl/8.0\tx"));
+        assert_eq!(c.header_str(Field::Referer), None);
+        assert_eq!(c.header_str(Field::Host), None);
+    }
+
+    #[test]
+    fn the_pool_keeps_small_buffers_only() {
+        let pool = BufPool::new(2);
+        pool.give(Vec::with_capacity(100));
+        pool.give(Vec::with_capacity(MAX_POOLED + 1));
+        assert_eq!(pool.take().capacity(), 100);
+        assert_eq!(pool.take().capacity(), 0);
+    }
+}
