@@ -46,6 +46,9 @@ pub(crate) const fn cap(field: Field) -> usize {
     }
 }
 
+/// Bytes a typical API request's captured fields take.
+const TYPICAL: usize = 256;
+
 /// Marks an absent field.
 const ABSENT: (u16, u16) = (u16::MAX, u16::MAX);
 
@@ -58,9 +61,11 @@ pub(crate) struct Captured {
 }
 
 impl Captured {
-    /// An empty capture writing into `buf` (cleared).
+    /// An empty capture writing into `buf` (cleared; a new one starts with room for a typical
+    /// request, so that it grows once at most).
     pub(crate) fn with_buf(mut buf: Vec<u8>) -> Self {
         buf.clear();
+        buf.reserve(TYPICAL);
         Captured {
             buf,
             spans: [ABSENT; FIELDS],

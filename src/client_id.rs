@@ -6,7 +6,7 @@
 //!
 //! 1. the [`UserId`](crate::UserId), else
 //! 2. the `Authorization` header or the configured API-key header (the credential itself never
-//!    leaves the process), else
+//!    leaves the process; of a credential longer than 2 kB, the first 2 kB count), else
 //! 3. the client IP plus `User-Agent`, else
 //! 4. a random id for this one request.
 //!

@@ -112,7 +112,14 @@ impl Core {
             Some(_) if self.closed.load(Ordering::Acquire) => "sender shut down",
             Some(queue) => match queue.push(hit) {
                 Ok(()) => return,
-                Err(_) => "queue full",
+                Err(hit) => {
+                    // The pool is empty while the queue is full: recycle the dropped hit's buffer
+                    // for the next capture.
+                    if let Some(pool) = self.pool.get() {
+                        pool.give(hit.text.into_buf());
+                    }
+                    "queue full"
+                }
             },
         };
         Counters::add(&self.counters.dropped, 1);
