@@ -56,8 +56,24 @@ const ABSENT: (u16, u16) = (u16::MAX, u16::MAX);
 /// `u16::MAX`.
 #[derive(Clone)]
 pub(crate) struct Captured {
-    buf: Vec<u8>,
+    buf: Buf,
     spans: [(u16, u16); FIELDS],
+}
+
+/// The buffer: bytes as captured, and text once [`Captured::settle`] has checked it.
+#[derive(Clone)]
+enum Buf {
+    Bytes(Vec<u8>),
+    Text(String),
+}
+
+impl Buf {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Buf::Bytes(b) => b,
+            Buf::Text(s) => s.as_bytes(),
+        }
+    }
 }
 
 impl Captured {
@@ -67,17 +83,36 @@ impl Captured {
         buf.clear();
         buf.reserve(TYPICAL);
         Captured {
-            buf,
+            buf: Buf::Bytes(buf),
             spans: [ABSENT; FIELDS],
+        }
+    }
+
+    /// Checks the whole buffer for UTF-8 once (in the sender), so that reading a field as text
+    /// costs a boundary check instead of a UTF-8 check per field and per read.
+    pub(crate) fn settle(&mut self) {
+        if let Buf::Bytes(b) = &mut self.buf {
+            self.buf = match String::from_utf8(std::mem::take(b)) {
+                Ok(s) => Buf::Text(s),
+                Err(e) => Buf::Bytes(e.into_bytes()),
+            };
         }
     }
 
     /// Keeps `bytes` (at most the field's cap) as `field`.
     pub(crate) fn set(&mut self, field: Field, bytes: &[u8]) {
         let bytes = &bytes[..bytes.len().min(cap(field))];
-        let start = self.buf.len();
-        self.buf.extend_from_slice(bytes);
-        self.spans[field as usize] = (start as u16, self.buf.len() as u16);
+        let buf = match &mut self.buf {
+            Buf::Bytes(b) => b,
+            // Only capture writes, before anything settles the buffer.
+            Buf::Text(s) => {
+                *self = Captured::with_buf(std::mem::take(s).into_bytes());
+                return self.set(field, bytes);
+            }
+        };
+        let start = buf.len();
+        buf.extend_from_slice(bytes);
+        self.spans[field as usize] = (start as u16, buf.len() as u16);
     }
 
     /// Keeps text, cut at a character boundary if it is longer than the field's cap.
@@ -91,17 +126,28 @@ impl Captured {
 
     pub(crate) fn get(&self, field: Field) -> Option<&[u8]> {
         let (start, end) = self.spans[field as usize];
-        ((start, end) != ABSENT).then(|| &self.buf[start as usize..end as usize])
+        ((start, end) != ABSENT).then(|| &self.buf.bytes()[start as usize..end as usize])
     }
 
-    /// A field set with [`Captured::set_str`].
+    /// A field as text, if it is UTF-8 (those set with [`Captured::set_str`] always are).
     pub(crate) fn get_str(&self, field: Field) -> Option<&str> {
-        self.get(field).and_then(|b| std::str::from_utf8(b).ok())
+        let (start, end) = self.spans[field as usize];
+        if (start, end) == ABSENT {
+            return None;
+        }
+        let range = start as usize..end as usize;
+        match &self.buf {
+            // Whole, the buffer is UTF-8; a field is if it starts and ends on character
+            // boundaries.
+            Buf::Text(s) => s.get(range),
+            Buf::Bytes(b) => std::str::from_utf8(&b[range]).ok(),
+        }
     }
 
     /// A header field, if it is visible ASCII (what `HeaderValue::to_str` admits).
     pub(crate) fn header_str(&self, field: Field) -> Option<&str> {
-        self.get(field).and_then(visible_ascii)
+        self.get_str(field)
+            .filter(|s| is_visible_ascii(s.as_bytes()))
     }
 
     pub(crate) fn has(&self, field: Field) -> bool {
@@ -110,17 +156,18 @@ impl Captured {
 
     /// The buffer, for the pool.
     pub(crate) fn into_buf(self) -> Vec<u8> {
-        self.buf
+        match self.buf {
+            Buf::Bytes(b) => b,
+            Buf::Text(s) => s.into_bytes(),
+        }
     }
 }
 
-/// `bytes` as text if they are all visible ASCII or tabs, as `HeaderValue::to_str` requires.
-pub(crate) fn visible_ascii(bytes: &[u8]) -> Option<&str> {
+/// Whether `bytes` are all visible ASCII or tabs, as `HeaderValue::to_str` requires.
+fn is_visible_ascii(bytes: &[u8]) -> bool {
     bytes
         .iter()
         .all(|&b| (b' '..0x7f).contains(&b) || b == b'\t')
-        .then(|| std::str::from_utf8(bytes).ok())
-        .flatten()
 }
 
 /// Capture buffers on their way back from the sender to the request path, so that capturing
@@ -169,6 +216,48 @@ mod tests {
         let path = c.get_str(Field::Path).unwrap();
         assert!(path.len() <= 2048 && path.len() >= 2046, "{}", path.len());
         assert!(!c.has(Field::Credential));
+    }
+
+    #[test]
+    fn settling_keeps_every_field_and_its_validity() {
+        let mut c = Captured::with_buf(Vec::new());
+        c.set_str(Field::Path, "/é");
+        c.set(Field::Referer, b"ok");
+        // A field cut inside a character: not text, whether the buffer is settled or not.
+        c.set(Field::UserAgent, &"é".as_bytes()[..1]);
+        c.set(Field::Host, &"é".as_bytes()[1..]);
+        let before: Vec<_> = [Field::Path, Field::Referer, Field::UserAgent, Field::Host]
+            .iter()
+            .map(|&f| {
+                (
+                    c.get(f).map(<[u8]>::to_vec),
+                    c.get_str(f).map(str::to_owned),
+                )
+            })
+            .collect();
+        c.settle();
+        assert!(matches!(c.buf, Buf::Text(_)));
+        let after: Vec<_> = [Field::Path, Field::Referer, Field::UserAgent, Field::Host]
+            .iter()
+            .map(|&f| {
+                (
+                    c.get(f).map(<[u8]>::to_vec),
+                    c.get_str(f).map(str::to_owned),
+                )
+            })
+            .collect();
+        assert_eq!(before, after);
+        assert_eq!(after[0].1.as_deref(), Some("/é"));
+        assert_eq!(after[2].1, None);
+        // Invalid UTF-8 as a whole stays bytes.
+        let mut c = Captured::with_buf(Vec::new());
+        c.set(Field::Referer, b"\xff");
+        c.set(Field::Host, b"a");
+        c.settle();
+        assert_eq!(
+            (c.get_str(Field::Referer), c.get_str(Field::Host)),
+            (None, Some("a"))
+        );
     }
 
     #[test]

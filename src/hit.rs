@@ -215,12 +215,14 @@ impl Hit {
         self.text.get_str(Field::Authority)
     }
 
-    pub(crate) fn host_header(&self) -> Option<&[u8]> {
-        self.text.get(Field::Host)
+    /// The `Host` header, if it is valid text.
+    pub(crate) fn host_header(&self) -> Option<&str> {
+        self.text.header_str(Field::Host)
     }
 
-    pub(crate) fn referer_header(&self) -> Option<&[u8]> {
-        self.text.get(Field::Referer)
+    /// The `Referer` header, if it is valid text.
+    pub(crate) fn referer_header(&self) -> Option<&str> {
+        self.text.header_str(Field::Referer)
     }
 
     pub(crate) fn user_agent_bytes(&self) -> Option<&[u8]> {
@@ -426,8 +428,11 @@ mod tests {
         };
         let hit = capture(&req, &rules);
         let h = req.headers();
-        assert_eq!(hit.host_header(), h.get("host").map(HeaderValue::as_bytes));
-        assert_eq!(hit.host_header(), Some(&b"first.example"[..]));
+        assert_eq!(
+            hit.host_header(),
+            h.get("host").and_then(|v| v.to_str().ok())
+        );
+        assert_eq!(hit.host_header(), Some("first.example"));
         assert_eq!(hit.user_agent(), Some("ua"));
         assert_eq!(hit.referer_header(), None);
         // `Authorization` wins over the configured header, wherever each comes.
@@ -481,7 +486,7 @@ mod tests {
             "the hit keeps the read buffer alive"
         );
         assert_eq!((hit.path(), hit.query()), ("/a", Some("b=1")));
-        assert_eq!(hit.host_header(), Some(&b"api.example.com"[..]));
+        assert_eq!(hit.host_header(), Some("api.example.com"));
         assert_eq!(hit.credential(), Some(&b"Bearer token"[..]));
         assert_eq!(hit.user_agent(), Some("curl"));
     }

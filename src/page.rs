@@ -6,7 +6,6 @@ use std::net::IpAddr;
 use http::uri::Authority;
 use percent_encoding::percent_decode_str;
 
-use crate::captured::visible_ascii;
 use crate::config::Config;
 use crate::hit::{Hit, ProxyHeaders};
 
@@ -183,20 +182,13 @@ fn host_of(authority: &str) -> &str {
 /// A `Host` header's value if it is a valid `host[:port]` (a name, an IPv4 address or a bracketed
 /// IPv6 address). Checked by hand, on bytes: it runs for every hit, and parsing an `Authority`
 /// copies the value.
-fn header_host(v: &[u8]) -> Option<&str> {
-    // A value that isn't visible ASCII as a whole is garbage, whatever its host part looks like.
-    let b = visible_ascii(v)?.as_bytes().trim_ascii();
+fn header_host(v: &str) -> Option<&str> {
     // `user:pass@` has no place in a Host header; never report it.
-    let b = b
-        .iter()
-        .rposition(|&c| c == b'@')
-        .map_or(b, |at| &b[at + 1..]);
+    let s = host_of(v.trim_ascii());
+    let b = s.as_bytes();
     let (host, port): (&[u8], &[u8]) = if b.first() == Some(&b'[') {
         let close = b.iter().position(|&c| c == b']')?;
-        std::str::from_utf8(&b[1..close])
-            .ok()?
-            .parse::<std::net::Ipv6Addr>()
-            .ok()?;
+        s[1..close].parse::<std::net::Ipv6Addr>().ok()?;
         let port = match &b[close + 1..] {
             [] => &[][..],
             [b':', port @ ..] => port,
@@ -215,10 +207,7 @@ fn header_host(v: &[u8]) -> Option<&str> {
             && host
                 .iter()
                 .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_')));
-    // Only ASCII is left once both are checked.
-    (port_ok && name_ok)
-        .then(|| std::str::from_utf8(b).ok())
-        .flatten()
+    (port_ok && name_ok).then_some(s)
 }
 
 fn first_list_item(v: &str) -> Option<&str> {
@@ -264,9 +253,9 @@ pub(crate) fn forwarded_for(p: &ProxyHeaders<'_>) -> Option<IpAddr> {
 
 /// Appends a `Referer` value without its credentials and fragment, secrets redacted; `false` when
 /// there is nothing to report.
-fn referrer_into(out: &mut String, v: &[u8], redact: &[String]) -> bool {
-    // Visible ASCII only, so every byte position below is a char boundary.
-    let Some(s) = visible_ascii(v).map(str::trim).filter(|s| !s.is_empty()) else {
+fn referrer_into(out: &mut String, v: &str, redact: &[String]) -> bool {
+    // Visible ASCII only (a header's text), so every byte position below is a char boundary.
+    let Some(s) = Some(v.trim()).filter(|s| !s.is_empty()) else {
         return false;
     };
     let end = s
@@ -422,7 +411,7 @@ mod tests {
     }
 
     fn referrer(v: &HeaderValue, redact: &[String]) -> Option<String> {
-        let v = v.as_bytes();
+        let v = v.to_str().unwrap();
         let mut out = String::new();
         referrer_into(&mut out, v, redact).then_some(out)
     }
@@ -528,7 +517,7 @@ mod tests {
 
     #[test]
     fn host_headers_are_checked() {
-        let host = |s: &str| header_host(s.as_bytes()).map(str::to_lowercase);
+        let host = |s: &str| header_host(s).map(str::to_lowercase);
         assert_eq!(
             host("API.example.com:8080").as_deref(),
             Some("api.example.com:8080")

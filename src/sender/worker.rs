@@ -252,6 +252,7 @@ impl Worker {
 
     fn accept(&mut self, mut hit: Hit) {
         hit.stamp();
+        hit.text.settle();
         let s = &mut self.scratch;
         self.protocol.encode(&hit, &self.cfg, &mut self.sessions, s);
         self.batcher
