@@ -76,43 +76,30 @@ impl Buf {
     }
 }
 
-impl Captured {
-    /// An empty capture writing into `buf` (cleared; a new one starts with room for a typical
-    /// request, so that it grows once at most).
-    pub(crate) fn with_buf(mut buf: Vec<u8>) -> Self {
+/// Writes a [`Captured`] on the request path: plain appends to a byte buffer.
+pub(crate) struct Writer {
+    buf: Vec<u8>,
+    spans: [(u16, u16); FIELDS],
+}
+
+impl Writer {
+    /// Writes into `buf` (cleared; a new one starts with room for a typical request, so that it
+    /// grows once at most).
+    pub(crate) fn new(mut buf: Vec<u8>) -> Self {
         buf.clear();
         buf.reserve(TYPICAL);
-        Captured {
-            buf: Buf::Bytes(buf),
+        Writer {
+            buf,
             spans: [ABSENT; FIELDS],
-        }
-    }
-
-    /// Checks the whole buffer for UTF-8 once (in the sender), so that reading a field as text
-    /// costs a boundary check instead of a UTF-8 check per field and per read.
-    pub(crate) fn settle(&mut self) {
-        if let Buf::Bytes(b) = &mut self.buf {
-            self.buf = match String::from_utf8(std::mem::take(b)) {
-                Ok(s) => Buf::Text(s),
-                Err(e) => Buf::Bytes(e.into_bytes()),
-            };
         }
     }
 
     /// Keeps `bytes` (at most the field's cap) as `field`.
     pub(crate) fn set(&mut self, field: Field, bytes: &[u8]) {
         let bytes = &bytes[..bytes.len().min(cap(field))];
-        let buf = match &mut self.buf {
-            Buf::Bytes(b) => b,
-            // Only capture writes, before anything settles the buffer.
-            Buf::Text(s) => {
-                *self = Captured::with_buf(std::mem::take(s).into_bytes());
-                return self.set(field, bytes);
-            }
-        };
-        let start = buf.len();
-        buf.extend_from_slice(bytes);
-        self.spans[field as usize] = (start as u16, buf.len() as u16);
+        let start = self.buf.len();
+        self.buf.extend_from_slice(bytes);
+        self.spans[field as usize] = (start as u16, self.buf.len() as u16);
     }
 
     /// Keeps text, cut at a character boundary if it is longer than the field's cap.
@@ -122,6 +109,30 @@ impl Captured {
             end -= 1;
         }
         self.set(field, &s.as_bytes()[..end]);
+    }
+
+    pub(crate) fn has(&self, field: Field) -> bool {
+        self.spans[field as usize] != ABSENT
+    }
+
+    pub(crate) fn finish(self) -> Captured {
+        Captured {
+            buf: Buf::Bytes(self.buf),
+            spans: self.spans,
+        }
+    }
+}
+
+impl Captured {
+    /// Checks the whole buffer for UTF-8 once (in the sender), so that reading a field as text
+    /// costs a boundary check instead of a UTF-8 check per field and per read.
+    pub(crate) fn settle(&mut self) {
+        if let Buf::Bytes(b) = &mut self.buf {
+            self.buf = match String::from_utf8(std::mem::take(b)) {
+                Ok(s) => Buf::Text(s),
+                Err(e) => Buf::Bytes(e.into_bytes()),
+            };
+        }
     }
 
     pub(crate) fn get(&self, field: Field) -> Option<&[u8]> {
@@ -148,10 +159,6 @@ impl Captured {
     pub(crate) fn header_str(&self, field: Field) -> Option<&str> {
         self.get_str(field)
             .filter(|s| is_visible_ascii(s.as_bytes()))
-    }
-
-    pub(crate) fn has(&self, field: Field) -> bool {
-        self.spans[field as usize] != ABSENT
     }
 
     /// The buffer, for the pool.
@@ -202,30 +209,34 @@ mod tests {
 
     #[test]
     fn fields_are_kept_apart_and_capped() {
-        let mut c = Captured::with_buf(b"leftover".to_vec());
-        assert_eq!(c.get(Field::Host), None);
+        let mut c = Writer::new(b"leftover".to_vec());
+        assert!(!c.has(Field::Host));
         c.set(Field::Host, b"api.example.com");
         c.set(Field::Referer, b"");
         c.set(Field::UserAgent, &[b'a'; 600]);
         c.set_str(Field::Path, &format!("/{}", "é".repeat(1500)));
+        let c = c.finish();
         assert_eq!(c.get(Field::Host), Some(&b"api.example.com"[..]));
         // Present but empty is not absent.
-        assert!(c.has(Field::Referer));
+        assert!(c.get(Field::Referer).is_some());
         assert_eq!(c.get(Field::Referer), Some(&b""[..]));
         assert_eq!(c.get(Field::UserAgent).unwrap().len(), 512);
         let path = c.get_str(Field::Path).unwrap();
         assert!(path.len() <= 2048 && path.len() >= 2046, "{}", path.len());
-        assert!(!c.has(Field::Credential));
+        assert_eq!(c.get(Field::Credential), None);
+        // Nothing left over from the buffer's last use.
+        assert!(!c.buf.bytes().starts_with(b"leftover"));
     }
 
     #[test]
     fn settling_keeps_every_field_and_its_validity() {
-        let mut c = Captured::with_buf(Vec::new());
+        let mut c = Writer::new(Vec::new());
         c.set_str(Field::Path, "/é");
         c.set(Field::Referer, b"ok");
         // A field cut inside a character: not text, whether the buffer is settled or not.
         c.set(Field::UserAgent, &"é".as_bytes()[..1]);
         c.set(Field::Host, &"é".as_bytes()[1..]);
+        let mut c = c.finish();
         let before: Vec<_> = [Field::Path, Field::Referer, Field::UserAgent, Field::Host]
             .iter()
             .map(|&f| {
@@ -250,9 +261,10 @@ mod tests {
         assert_eq!(after[0].1.as_deref(), Some("/é"));
         assert_eq!(after[2].1, None);
         // Invalid UTF-8 as a whole stays bytes.
-        let mut c = Captured::with_buf(Vec::new());
+        let mut c = Writer::new(Vec::new());
         c.set(Field::Referer, b"\xff");
         c.set(Field::Host, b"a");
+        let mut c = c.finish();
         c.settle();
         assert_eq!(
             (c.get_str(Field::Referer), c.get_str(Field::Host)),
@@ -262,10 +274,11 @@ mod tests {
 
     #[test]
     fn header_text_must_be_visible_ascii() {
-        let mut c = Captured::with_buf(Vec::new());
+        let mut c = Writer::new(Vec::new());
         c.set(Field::UserAgent, b"curl/8.0\tx");
         c.set(Field::Referer, b"bad\xff");
         c.set(Field::Host, b"a\nb");
+        let c = c.finish();
         assert_eq!(c.header_str(Field::UserAgent), Some("curl/8.0\tx"));
         assert_eq!(c.header_str(Field::Referer), None);
         assert_eq!(c.header_str(Field::Host), None);

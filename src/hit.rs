@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Extensions, Method, StatusCode, Uri};
 
-use crate::captured::{Captured, Field};
+use crate::captured::{Captured, Field, Writer};
 
 use crate::markers::{ClientId, PageTitle, UserId};
 
@@ -126,7 +126,7 @@ impl Hit {
         rules: &CaptureRules<'_>,
         buf: Vec<u8>,
     ) -> Self {
-        let mut text = Captured::with_buf(buf);
+        let mut text = Writer::new(buf);
         if let Some(scheme) = uri.scheme_str() {
             text.set_str(Field::Scheme, scheme);
         }
@@ -140,7 +140,7 @@ impl Hit {
         capture_headers(&mut text, headers, rules);
         Hit {
             method: method.clone(),
-            text,
+            text: text.finish(),
             peer_ip: peer_ip(ext),
             route: Route::from_extensions(ext),
             title: ext.get::<PageTitle>().cloned(),
@@ -311,7 +311,7 @@ impl Hit {
 
 /// Copies the first value of each header a hit keeps, in one pass over the request's headers: for
 /// the handful of headers an API request carries, cheaper than one hashed look-up per name.
-fn capture_headers(text: &mut Captured, headers: &HeaderMap, rules: &CaptureRules<'_>) {
+fn capture_headers(text: &mut Writer, headers: &HeaderMap, rules: &CaptureRules<'_>) {
     let mut api_key: Option<&HeaderValue> = None;
     for (name, value) in headers {
         if api_key.is_none() && rules.credential_header == Some(name) {
