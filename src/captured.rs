@@ -237,26 +237,21 @@ mod tests {
         c.set(Field::UserAgent, &"é".as_bytes()[..1]);
         c.set(Field::Host, &"é".as_bytes()[1..]);
         let mut c = c.finish();
-        let before: Vec<_> = [Field::Path, Field::Referer, Field::UserAgent, Field::Host]
-            .iter()
-            .map(|&f| {
-                (
-                    c.get(f).map(<[u8]>::to_vec),
-                    c.get_str(f).map(str::to_owned),
-                )
-            })
-            .collect();
+        let fields = |c: &Captured| -> Vec<(Option<Vec<u8>>, Option<String>)> {
+            [Field::Path, Field::Referer, Field::UserAgent, Field::Host]
+                .iter()
+                .map(|&f| {
+                    (
+                        c.get(f).map(<[u8]>::to_vec),
+                        c.get_str(f).map(str::to_owned),
+                    )
+                })
+                .collect()
+        };
+        let before = fields(&c);
         c.settle();
         assert!(matches!(c.buf, Buf::Text(_)));
-        let after: Vec<_> = [Field::Path, Field::Referer, Field::UserAgent, Field::Host]
-            .iter()
-            .map(|&f| {
-                (
-                    c.get(f).map(<[u8]>::to_vec),
-                    c.get_str(f).map(str::to_owned),
-                )
-            })
-            .collect();
+        let after = fields(&c);
         assert_eq!(before, after);
         assert_eq!(after[0].1.as_deref(), Some("/é"));
         assert_eq!(after[2].1, None);
