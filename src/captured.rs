@@ -27,23 +27,36 @@ pub(crate) enum Field {
 
 const FIELDS: usize = 12;
 
-/// The most a field keeps, in bytes. The path and query are cut at a character boundary; GA
-/// reports far less of them anyway (100 characters by default), and a query cut short loses its
-/// tail, never the name of a parameter whose value it keeps, so redaction still sees it. A
-/// credential longer than its cap is told apart by its first 2 kB only.
+/// The most a field keeps, in bytes. What happens to a longer value depends on the field: see
+/// [`cut_when_long`].
 pub(crate) const fn cap(field: Field) -> usize {
     match field {
-        Field::Path | Field::Query | Field::Credential => 2048,
-        Field::Referer => 1024,
-        Field::UserAgent => 512,
-        Field::Scheme
+        Field::Path | Field::Query | Field::Credential | Field::Referer => 2048,
+        // A DNS name has at most 253 characters, and a port 6 more.
+        Field::UserAgent
+        | Field::Scheme
         | Field::Authority
         | Field::Host
         | Field::Forwarded
         | Field::XForwardedProto
         | Field::XForwardedHost
-        | Field::XForwardedFor => 256,
+        | Field::XForwardedFor => 512,
     }
+}
+
+/// Whether a value longer than its field's cap is cut (`true`) or not kept at all.
+///
+/// Cutting is safe where the head of a value can't turn into something it wasn't: the path and
+/// query (cut at a character boundary; GA reports far less of them anyway, and a query cut short
+/// loses its tail, never the name of a parameter whose value it keeps, so redaction still sees it),
+/// the user agent, and the credential (hashed, never sent: one longer than 2 kB is told apart by
+/// its first 2 kB). A host or a referrer cut short could lose the `@` that marks `user:pass@` as
+/// credentials and report them as a host, so those are dropped whole.
+pub(crate) const fn cut_when_long(field: Field) -> bool {
+    matches!(
+        field,
+        Field::Path | Field::Query | Field::UserAgent | Field::Credential
+    )
 }
 
 /// Bytes a typical API request's captured fields take.
@@ -94,16 +107,24 @@ impl Writer {
         }
     }
 
-    /// Keeps `bytes` (at most the field's cap) as `field`.
+    /// Keeps `bytes` as `field`: cut to the field's cap, or not kept if longer and the field
+    /// can't be cut ([`cut_when_long`]).
     pub(crate) fn set(&mut self, field: Field, bytes: &[u8]) {
+        if bytes.len() > cap(field) && !cut_when_long(field) {
+            return;
+        }
         let bytes = &bytes[..bytes.len().min(cap(field))];
         let start = self.buf.len();
         self.buf.extend_from_slice(bytes);
         self.spans[field as usize] = (start as u16, self.buf.len() as u16);
     }
 
-    /// Keeps text, cut at a character boundary if it is longer than the field's cap.
+    /// Keeps text, cut at a character boundary if it is longer than the field's cap (and the
+    /// field can be cut).
     pub(crate) fn set_str(&mut self, field: Field, s: &str) {
+        if s.len() > cap(field) && !cut_when_long(field) {
+            return;
+        }
         let mut end = s.len().min(cap(field));
         while !s.is_char_boundary(end) {
             end -= 1;
@@ -226,6 +247,21 @@ mod tests {
         assert_eq!(c.get(Field::Credential), None);
         // Nothing left over from the buffer's last use.
         assert!(!c.buf.bytes().starts_with(b"leftover"));
+    }
+
+    #[test]
+    fn a_host_or_referrer_too_long_to_keep_whole_is_not_kept() {
+        // Cut at its cap, this one would lose the `@` and read as host `user`, port `12345`.
+        let host = format!("{}:12345@api.example.com", "u".repeat(600));
+        let mut c = Writer::new(Vec::new());
+        c.set(Field::Host, host.as_bytes());
+        c.set(Field::Referer, &[b'r'; 2049]);
+        c.set(Field::Credential, &[b'c'; 2049]);
+        assert!(!c.has(Field::Host) && !c.has(Field::Referer));
+        assert_eq!(
+            c.finish().get(Field::Credential).map(<[u8]>::len),
+            Some(2048)
+        );
     }
 
     #[test]

@@ -131,7 +131,10 @@ impl Hit {
             text.set_str(Field::Scheme, scheme);
         }
         if let Some(authority) = uri.authority() {
-            text.set_str(Field::Authority, authority.as_str());
+            // Credentials (`user:pass@`) are never kept, let alone reported.
+            let a = authority.as_str();
+            let host = a.rfind('@').map_or(a, |at| &a[at + 1..]);
+            text.set_str(Field::Authority, host);
         }
         text.set_str(Field::Path, uri.path());
         if let Some(query) = uri.query() {

@@ -559,6 +559,27 @@ mod tests {
     }
 
     #[test]
+    fn credentials_never_reported_however_long() {
+        let user = "u".repeat(600);
+        let req = http::Request::get(format!("http://{user}:12345@a.example/x").as_str())
+            .header(
+                "referer",
+                format!("https://{}:12345@r.example/p", "u".repeat(2100)),
+            )
+            .body(())
+            .unwrap();
+        let p = page(&hit_for(&req, false), &Config::default());
+        assert_eq!(p.location(), "http://a.example/x");
+        assert_eq!(p.referrer(), None);
+        let req = http::Request::get("/x")
+            .header("host", format!("{user}:12345@a.example"))
+            .body(())
+            .unwrap();
+        let p = page(&hit_for(&req, false), &Config::default());
+        assert_eq!(p.location(), "http://localhost/x");
+    }
+
+    #[test]
     fn absolute_uri_credentials_never_reported() {
         let req = http::Request::get("https://user:pw@a.example/x")
             .body(())

@@ -126,6 +126,8 @@ impl Hostile {
         }
         let from_header = self
             .header(&header::HOST)
+            // A Host header longer than the layer keeps (512 bytes) isn't reported.
+            .filter(|v| v.len() <= 512)
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<Authority>().ok())
             .filter(|a| !a.host().is_empty())
