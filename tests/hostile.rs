@@ -131,6 +131,15 @@ impl Hostile {
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<Authority>().ok())
             .filter(|a| !a.host().is_empty())
+            // The layer takes names of letters, digits, `.`, `-` and `_`, IP addresses, and ports
+            // of at most five digits; `Authority` also admits sub-delimiters such as `;` and `=`.
+            .filter(|a| {
+                let h = a.host();
+                (h.starts_with('[')
+                    || h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')))
+                    && a.port().is_none_or(|p| p.as_str().len() <= 5)
+            })
             .map(|a| {
                 let s = a.as_str();
                 s.rsplit_once('@')
