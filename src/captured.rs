@@ -28,7 +28,7 @@ pub(crate) enum Field {
 const FIELDS: usize = 12;
 
 /// The most a field keeps, in bytes. What happens to a longer value depends on the field: see
-/// [`cut_when_long`].
+/// [`overflow`].
 pub(crate) const fn cap(field: Field) -> usize {
     match field {
         Field::Path | Field::Query | Field::Credential | Field::Referer => 2048,
@@ -44,19 +44,52 @@ pub(crate) const fn cap(field: Field) -> usize {
     }
 }
 
-/// Whether a value longer than its field's cap is cut (`true`) or not kept at all.
-///
-/// Cutting is safe where the head of a value can't turn into something it wasn't: the path and
-/// query (cut at a character boundary; GA reports far less of them anyway, and a query cut short
-/// loses its tail, never the name of a parameter whose value it keeps, so redaction still sees it),
-/// the user agent, and the credential (hashed, never sent: one longer than 2 kB is told apart by
-/// its first 2 kB). A host or a referrer cut short could lose the `@` that marks `user:pass@` as
-/// credentials and report them as a host, so those are dropped whole.
-pub(crate) const fn cut_when_long(field: Field) -> bool {
-    matches!(
-        field,
-        Field::Path | Field::Query | Field::UserAgent | Field::Credential
-    )
+/// How a value longer than its field's cap is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Overflow {
+    /// Cut at the cap (at a character boundary for text). Safe where the head of a value can't
+    /// turn into something it wasn't: GA reports far less of a path or query anyway, and a query
+    /// cut short loses its tail, never the name of a parameter whose value it keeps, so
+    /// redaction still sees it.
+    Cut,
+    /// The first and last halves of the cap: a credential is only hashed, and the end of a long
+    /// token (a JWT's signature) tells tokens apart when their starts are alike.
+    HeadAndTail,
+    /// Only the first element of the list is read: kept if it fits.
+    FirstListItem,
+    /// Cut only if the authority (with any `user:pass@`) ends within the cap; cutting inside it
+    /// could separate the credentials from the `@` that marks them.
+    Referrer,
+    /// Not kept: a host cut short could be a different host, or expose `user:pass`.
+    Drop,
+}
+
+pub(crate) const fn overflow(field: Field) -> Overflow {
+    match field {
+        Field::Path | Field::Query | Field::UserAgent => Overflow::Cut,
+        Field::Credential => Overflow::HeadAndTail,
+        Field::Forwarded
+        | Field::XForwardedProto
+        | Field::XForwardedHost
+        | Field::XForwardedFor => Overflow::FirstListItem,
+        Field::Referer => Overflow::Referrer,
+        Field::Scheme | Field::Authority | Field::Host => Overflow::Drop,
+    }
+}
+
+/// The head of a long referrer, if its authority ends within `cap` bytes.
+fn referrer_head(value: &[u8], cap: usize) -> Option<&[u8]> {
+    let head = &value[..cap];
+    let authority = match head.windows(3).position(|w| w == b"://") {
+        Some(i) => i + 3,
+        None if head.starts_with(b"//") => 2,
+        // No authority within the cap: nothing the cut could expose.
+        None => return Some(head),
+    };
+    head[authority..]
+        .iter()
+        .any(|c| matches!(c, b'/' | b'?' | b'#'))
+        .then_some(head)
 }
 
 /// Bytes a typical API request's captured fields take.
@@ -107,29 +140,48 @@ impl Writer {
         }
     }
 
-    /// Keeps `bytes` as `field`: cut to the field's cap, or not kept if longer and the field
-    /// can't be cut ([`cut_when_long`]).
+    /// Keeps `bytes` as `field`, shortened the way the field allows if longer than its cap
+    /// ([`overflow`]), or not at all.
     pub(crate) fn set(&mut self, field: Field, bytes: &[u8]) {
-        if bytes.len() > cap(field) && !cut_when_long(field) {
-            return;
+        let cap = cap(field);
+        let bytes = match overflow(field) {
+            Overflow::FirstListItem => bytes.split(|&b| b == b',').next().unwrap_or(bytes),
+            _ => bytes,
+        };
+        if bytes.len() <= cap {
+            return self.push(field, bytes, &[]);
         }
-        let bytes = &bytes[..bytes.len().min(cap(field))];
-        let start = self.buf.len();
-        self.buf.extend_from_slice(bytes);
-        self.spans[field as usize] = (start as u16, self.buf.len() as u16);
+        match overflow(field) {
+            Overflow::Cut => self.push(field, &bytes[..cap], &[]),
+            Overflow::HeadAndTail => {
+                self.push(field, &bytes[..cap / 2], &bytes[bytes.len() - cap / 2..]);
+            }
+            Overflow::Referrer => {
+                if let Some(head) = referrer_head(bytes, cap) {
+                    self.push(field, head, &[]);
+                }
+            }
+            Overflow::FirstListItem | Overflow::Drop => {}
+        }
     }
 
-    /// Keeps text, cut at a character boundary if it is longer than the field's cap (and the
-    /// field can be cut).
+    /// Keeps text; one cut short is cut at a character boundary.
     pub(crate) fn set_str(&mut self, field: Field, s: &str) {
-        if s.len() > cap(field) && !cut_when_long(field) {
-            return;
+        if s.len() <= cap(field) || overflow(field) != Overflow::Cut {
+            return self.set(field, s.as_bytes());
         }
-        let mut end = s.len().min(cap(field));
+        let mut end = cap(field);
         while !s.is_char_boundary(end) {
             end -= 1;
         }
-        self.set(field, &s.as_bytes()[..end]);
+        self.push(field, &s.as_bytes()[..end], &[]);
+    }
+
+    fn push(&mut self, field: Field, head: &[u8], tail: &[u8]) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(head);
+        self.buf.extend_from_slice(tail);
+        self.spans[field as usize] = (start as u16, self.buf.len() as u16);
     }
 
     pub(crate) fn has(&self, field: Field) -> bool {
@@ -250,18 +302,44 @@ mod tests {
     }
 
     #[test]
-    fn a_host_or_referrer_too_long_to_keep_whole_is_not_kept() {
+    fn long_values_are_shortened_only_where_that_is_safe() {
         // Cut at its cap, this one would lose the `@` and read as host `user`, port `12345`.
         let host = format!("{}:12345@api.example.com", "u".repeat(600));
+        let long = "x".repeat(3000);
         let mut c = Writer::new(Vec::new());
         c.set(Field::Host, host.as_bytes());
-        c.set(Field::Referer, &[b'r'; 2049]);
-        c.set(Field::Credential, &[b'c'; 2049]);
-        assert!(!c.has(Field::Host) && !c.has(Field::Referer));
-        assert_eq!(
-            c.finish().get(Field::Credential).map(<[u8]>::len),
-            Some(2048)
+        // A referrer whose authority runs past the cap is dropped; one whose authority ends
+        // within it is cut.
+        c.set(
+            Field::Referer,
+            format!("https://{long}:pw@r.example/").as_bytes(),
         );
+        assert!(!c.has(Field::Host) && !c.has(Field::Referer));
+        let mut c = Writer::new(Vec::new());
+        c.set(
+            Field::Referer,
+            format!("https://r.example/p?q={long}").as_bytes(),
+        );
+        c.set(Field::Credential, format!("Bearer a{long}z").as_bytes());
+        let hops = (0..100).map(|i| format!("10.0.0.{i}")).collect::<Vec<_>>();
+        c.set(
+            Field::XForwardedFor,
+            format!("203.0.113.7, {}", hops.join(", ")).as_bytes(),
+        );
+        c.set(
+            Field::Forwarded,
+            format!("for={long}, for=192.0.2.1").as_bytes(),
+        );
+        let c = c.finish();
+        let referrer = c.get(Field::Referer).unwrap();
+        assert!(referrer.starts_with(b"https://r.example/p?q=x") && referrer.len() == 2048);
+        // A credential keeps its head and its tail.
+        let cred = c.get(Field::Credential).unwrap();
+        assert_eq!(cred.len(), 2048);
+        assert!(cred.starts_with(b"Bearer a") && cred.ends_with(b"xz"));
+        // Only the first element of a proxy list is read, so only it is kept.
+        assert_eq!(c.get(Field::XForwardedFor), Some(&b"203.0.113.7"[..]));
+        assert_eq!(c.get(Field::Forwarded), None);
     }
 
     #[test]

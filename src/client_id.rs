@@ -6,7 +6,8 @@
 //!
 //! 1. the [`UserId`](crate::UserId), else
 //! 2. the `Authorization` header or the configured API-key header (the credential itself never
-//!    leaves the process; of a credential longer than 2 kB, the first 2 kB count), else
+//!    leaves the process; of a credential longer than 2 kB, the first and last kilobyte count),
+//!    else
 //! 3. the client IP plus `User-Agent`, else
 //! 4. a random id for this one request.
 //!
@@ -215,6 +216,19 @@ mod tests {
         assert_eq!(a, a2);
         assert_ne!(a, b);
         assert_ne!(a, a_next_day);
+    }
+
+    #[test]
+    fn long_credentials_with_a_common_start_get_distinct_ids() {
+        // Such as JWTs whose header carries a certificate chain: alike for 2 kB and more.
+        let head = "A".repeat(3000);
+        let key = Key::random();
+        let id = |sub: &str| {
+            let h = hit(Some(&format!("Bearer {head}.{sub}.signature-{sub}")), 5);
+            raw_id(&h, ClientIdStrategy::Keyed, &key)
+        };
+        assert_ne!(id("alice"), id("bob"));
+        assert_eq!(id("alice"), id("alice"));
     }
 
     #[test]

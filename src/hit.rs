@@ -316,6 +316,9 @@ impl Hit {
 /// the handful of headers an API request carries, cheaper than one hashed look-up per name.
 fn capture_headers(text: &mut Writer, headers: &HeaderMap, rules: &CaptureRules<'_>) {
     let mut api_key: Option<&HeaderValue> = None;
+    // Fields whose first value was seen (kept or, when too long, not): a later value never
+    // stands in for a first one.
+    let mut seen = 0u16;
     for (name, value) in headers {
         if api_key.is_none() && rules.credential_header == Some(name) {
             api_key = Some(value);
@@ -342,7 +345,9 @@ fn capture_headers(text: &mut Writer, headers: &HeaderMap, rules: &CaptureRules<
             continue;
         };
         // A repeated header's first value, as `HeaderMap::get` gives.
-        if !text.has(field) {
+        let bit = 1 << field as u16;
+        if seen & bit == 0 {
+            seen |= bit;
             text.set(field, value.as_bytes());
         }
     }

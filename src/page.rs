@@ -580,6 +580,50 @@ mod tests {
     }
 
     #[test]
+    fn long_headers_are_read_as_far_as_they_safely_can_be() {
+        // A long referrer is still reported (redacted, and cut to the param limit later).
+        let long = "x".repeat(3000);
+        let req = http::Request::get("/x")
+            .header(
+                "referer",
+                format!("https://app.example/s?token=t0k&q={long}"),
+            )
+            .body(())
+            .unwrap();
+        let p = page(&hit_for(&req, false), &Config::default());
+        assert!(
+            p.referrer()
+                .unwrap()
+                .starts_with("https://app.example/s?token=REDACTED&q=xxx"),
+            "{:?}",
+            p.referrer()
+        );
+        // Behind a trusted proxy, a long X-Forwarded-For chain still gives its first hop.
+        let hops = (0..100).map(|i| format!("10.0.0.{i}")).collect::<Vec<_>>();
+        let req = http::Request::get("/x")
+            .header(
+                "x-forwarded-for",
+                format!("203.0.113.7, {}", hops.join(", ")),
+            )
+            .body(())
+            .unwrap();
+        assert_eq!(
+            hit_for(&req, true).client_ip(),
+            Some("203.0.113.7".parse().unwrap())
+        );
+        // A first Host value too long to keep isn't replaced by a second one.
+        let req = http::Request::get("/x")
+            .header("host", format!("{}.example", "a".repeat(600)))
+            .header("host", "b.example")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            page(&hit_for(&req, false), &Config::default()).host(),
+            "localhost"
+        );
+    }
+
+    #[test]
     fn absolute_uri_credentials_never_reported() {
         let req = http::Request::get("https://user:pw@a.example/x")
             .body(())

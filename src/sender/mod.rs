@@ -124,9 +124,9 @@ impl Core {
         };
         let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
         // The rate limiter reads the clock; with the queue full that would be a clock read per
-        // request. Asking it at the 1st, 2nd, 4th… and then every 1,024th drop is enough for a
-        // warning at most every 10 s.
-        if (dropped.is_power_of_two() || dropped % 1024 == 0) && self.drop_warning.allow() {
+        // request. Asking it at the 1st, 2nd, 4th… and then every 64th drop still warns of any
+        // burst of 64 drops or more (at most every 10 s); every drop is counted either way.
+        if (dropped.is_power_of_two() || dropped % 64 == 0) && self.drop_warning.allow() {
             tracing::warn!(dropped_total = dropped, "tower-ga: dropping hits ({why})");
         }
     }
