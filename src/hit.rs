@@ -72,7 +72,7 @@ pub struct ClientIp(pub IpAddr);
 
 /// Headers read only when the user declared the proxy in front of the API trusted (text, as
 /// `HeaderValue::to_str` gives it).
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub(crate) struct ProxyHeaders<'a> {
     pub(crate) forwarded: Option<&'a str>,
     pub(crate) x_forwarded_proto: Option<&'a str>,
@@ -132,9 +132,7 @@ impl Hit {
         }
         if let Some(authority) = uri.authority() {
             // Credentials (`user:pass@`) are never kept, let alone reported.
-            let a = authority.as_str();
-            let host = a.rfind('@').map_or(a, |at| &a[at + 1..]);
-            text.set_str(Field::Authority, host);
+            text.set_str(Field::Authority, crate::page::host_of(authority.as_str()));
         }
         text.set_str(Field::Path, uri.path());
         if let Some(query) = uri.query() {

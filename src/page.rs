@@ -125,9 +125,9 @@ fn host_into(out: &mut String, hit: &Hit, cfg: &Config, proxy: Option<&ProxyHead
         out.push_str(&h);
         return;
     }
+    // The URI's authority was captured without its credentials.
     let found = hit
         .authority()
-        .map(host_of)
         .or_else(|| hit.host_header().and_then(header_host));
     match found {
         Some(h) => {
@@ -170,9 +170,9 @@ fn known_scheme(s: &str) -> Option<&'static str> {
     }
 }
 
-/// An authority without its `user:pass@`: credentials from an absolute-form URI are never
-/// reported.
-fn host_of(authority: &str) -> &str {
+/// An authority without its `user:pass@`: credentials are never reported (nor, for an
+/// absolute-form URI, even captured).
+pub(crate) fn host_of(authority: &str) -> &str {
     authority
         .bytes()
         .rposition(|c| c == b'@')
