@@ -10,8 +10,9 @@ use crate::client_id::{ClientIdStrategy, Key};
 use crate::hooks::{
     DefaultFilter, Filter, HookName, MakeClientId, MakeTitle, OnFailure, OnSuccess,
 };
-use crate::page::{DEFAULT_REDACTED_PARAMS, UNMATCHED_TITLE};
+use crate::page::UNMATCHED_TITLE;
 use crate::protocol::Protocol;
+use crate::redact::SecretWords;
 use crate::sender::retry::RetryPolicy;
 use crate::sender::transport::Transport;
 
@@ -60,7 +61,7 @@ pub(crate) struct Config {
     pub(crate) default_scheme: &'static str,
     pub(crate) fallback_host: String,
     pub(crate) trust_proxy: bool,
-    pub(crate) redact_params: Vec<String>,
+    pub(crate) redact_params: SecretWords,
     pub(crate) strip_query: bool,
     pub(crate) unmatched_title: String,
     pub(crate) skip_unmatched: bool,
@@ -103,10 +104,7 @@ impl Default for Config {
             default_scheme: "http",
             fallback_host: "localhost".into(),
             trust_proxy: false,
-            redact_params: DEFAULT_REDACTED_PARAMS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            redact_params: SecretWords::default_list(),
             strip_query: false,
             unmatched_title: UNMATCHED_TITLE.into(),
             skip_unmatched: false,

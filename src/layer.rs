@@ -12,6 +12,7 @@ use crate::config::{Config, IpMode, Secret};
 use crate::hooks::{Filter, MakeClientId, MakeTitle, OnFailure, OnSuccess};
 use crate::protocol::ga4::{BUILTIN_PARAMS, MAX_NAME_LEN, MAX_PARAMS};
 use crate::protocol::Protocol;
+use crate::redact::SecretWords;
 use crate::sender::retry::RetryPolicy;
 use crate::sender::transport::Transport;
 use crate::sender::{Core, Handle};
@@ -140,8 +141,8 @@ impl GaLayer {
     /// Adds words to the list of secret-looking query parameter names (see
     /// [`DEFAULT_REDACTED_PARAMS`](crate::DEFAULT_REDACTED_PARAMS) for the rule).
     pub fn redact_param(self, word: impl Into<String>) -> Self {
-        let w = normalise_word(&word.into());
-        self.with(|c| c.redact_params.push(w))
+        let word = word.into();
+        self.with(|c| c.redact_params = c.redact_params.with(&word))
     }
 
     /// Replaces the list of secret-looking query parameter names.
@@ -150,10 +151,7 @@ impl GaLayer {
         I: IntoIterator<Item = W>,
         W: Into<String>,
     {
-        let list = words
-            .into_iter()
-            .map(|w| normalise_word(&w.into()))
-            .collect();
+        let list = SecretWords::new(words.into_iter().map(|w| -> String { w.into() }));
         self.with(|c| c.redact_params = list)
     }
 
@@ -324,13 +322,6 @@ impl GaLayer {
             })
             .clone()
     }
-}
-
-fn normalise_word(w: &str) -> String {
-    w.to_ascii_lowercase()
-        .chars()
-        .filter(|c| !matches!(c, '-' | '_' | '.' | ' '))
-        .collect()
 }
 
 fn check(cfg: &Config) -> Result<Protocol, ConfigError> {

@@ -85,6 +85,7 @@ mod layer;
 pub mod markers;
 mod page;
 mod protocol;
+mod redact;
 mod sender;
 mod service;
 mod stats;
@@ -104,8 +105,9 @@ pub use hooks::{
 };
 pub use layer::{ConfigError, GaLayer};
 pub use markers::{ClientId, NoTrack, PageTitle, UserId};
-pub use page::{DEFAULT_REDACTED_PARAMS, REDACTED, UNMATCHED_TITLE};
+pub use page::UNMATCHED_TITLE;
 pub use protocol::{Protocol, ValidationCode, ValidationMessage};
+pub use redact::{DEFAULT_REDACTED_PARAMS, REDACTED};
 pub use sender::retry::RetryPolicy;
 #[cfg(feature = "reqwest")]
 pub use sender::transport::ReqwestTransport;

@@ -4,35 +4,13 @@
 use std::net::IpAddr;
 
 use http::uri::Authority;
-use percent_encoding::percent_decode_str;
 
 use crate::config::Config;
 use crate::hit::{Hit, ProxyHeaders};
-
-/// The value that replaces a redacted query parameter's value.
-pub const REDACTED: &str = "REDACTED";
+use crate::redact::SecretWords;
 
 /// The title given to requests that matched no route, unless configured otherwise.
 pub const UNMATCHED_TITLE: &str = "(unmatched route)";
-
-/// Query parameter names redacted by default. A parameter is redacted when its name, lower-cased
-/// with `-`, `_` and `.` removed, *contains* one of these words: over-redacting is the safe side.
-pub const DEFAULT_REDACTED_PARAMS: &[&str] = &[
-    "token",
-    "apikey",
-    "key",
-    "secret",
-    "password",
-    "passwd",
-    "pwd",
-    "auth",
-    "signature",
-    "sig",
-    "session",
-    "credential",
-    "jwt",
-    "code",
-];
 
 /// The page a hit reports, written by the sender into buffers it reuses from hit to hit, so that
 /// building a page allocates nothing once the buffers have grown.
@@ -71,7 +49,7 @@ impl PageBuf {
         if !cfg.strip_query {
             if let Some(q) = hit.query().filter(|q| !q.is_empty()) {
                 loc.push('?');
-                redact_query_into(loc, q, &cfg.redact_params);
+                cfg.redact_params.redact_query_into(loc, q);
             }
         }
         self.title.clear();
@@ -253,7 +231,7 @@ pub(crate) fn forwarded_for(p: &ProxyHeaders<'_>) -> Option<IpAddr> {
 
 /// Appends a `Referer` value without its credentials and fragment, secrets redacted; `false` when
 /// there is nothing to report.
-fn referrer_into(out: &mut String, v: &str, redact: &[String]) -> bool {
+fn referrer_into(out: &mut String, v: &str, redact: &SecretWords) -> bool {
     // Visible ASCII only (a header's text), so every byte position below is a char boundary.
     let Some(s) = Some(v.trim()).filter(|s| !s.is_empty()) else {
         return false;
@@ -290,87 +268,9 @@ fn referrer_into(out: &mut String, v: &str, redact: &[String]) -> bool {
     }
     if let Some(q) = query {
         out.push('?');
-        redact_query_into(out, q, redact);
+        redact.redact_query_into(out, q);
     }
     true
-}
-
-/// Whether a query parameter name looks secret.
-pub(crate) fn is_secret_param(name: &str, redact: &[String]) -> bool {
-    // Normalise into a stack buffer: lower-case, separators dropped. Percent-escapes, `+` and very
-    // long names are rare; only they take the allocating path.
-    let mut buf = [0u8; 64];
-    let mut n = 0;
-    for &b in name.as_bytes() {
-        if b == b'%' || b == b'+' || n == buf.len() {
-            let spaced = name.replace('+', " ");
-            let decoded = percent_decode_str(&spaced).decode_utf8_lossy();
-            return matches_word(normalise(decoded.as_bytes(), &mut Vec::new()), redact);
-        }
-        if !is_separator(b) {
-            buf[n] = b.to_ascii_lowercase();
-            n += 1;
-        }
-    }
-    matches_word(&buf[..n], redact)
-}
-
-fn is_separator(b: u8) -> bool {
-    matches!(b, b'-' | b'_' | b'.' | b' ' | b'[' | b']')
-}
-
-fn normalise<'a>(name: &[u8], out: &'a mut Vec<u8>) -> &'a [u8] {
-    out.extend(
-        name.iter()
-            .filter(|b| !is_separator(**b))
-            .map(u8::to_ascii_lowercase),
-    );
-    out
-}
-
-fn matches_word(normal: &[u8], redact: &[String]) -> bool {
-    redact.iter().any(|w| {
-        let w = w.as_bytes();
-        !w.is_empty()
-            && normal.len() >= w.len()
-            && normal
-                .windows(w.len())
-                .any(|win| win[0] == w[0] && win == w)
-    })
-}
-
-/// Replaces the values of secret-looking parameters with [`REDACTED`]; keeps everything else as
-/// it was, in order. Both `&` and `;` (an old W3C form some servers accept) separate parameters.
-#[cfg(test)]
-pub(crate) fn redact_query(query: &str, redact: &[String]) -> String {
-    let mut out = String::with_capacity(query.len());
-    redact_query_into(&mut out, query, redact);
-    out
-}
-
-/// [`redact_query`], appending to `out`. Copies the query in runs: a query with nothing to redact
-/// is one copy.
-pub(crate) fn redact_query_into(out: &mut String, query: &str, redact: &[String]) {
-    let mut copied = 0;
-    let mut start = 0;
-    let bytes = query.as_bytes();
-    while start <= bytes.len() {
-        let end = bytes[start..]
-            .iter()
-            .position(|&b| b == b'&' || b == b';')
-            .map_or(bytes.len(), |i| start + i);
-        let pair = &query[start..end];
-        if let Some(eq) = pair.bytes().position(|b| b == b'=') {
-            if is_secret_param(&pair[..eq], redact) {
-                let value_at = start + eq + 1;
-                out.push_str(&query[copied..value_at]);
-                out.push_str(REDACTED);
-                copied = end;
-            }
-        }
-        start = end + 1;
-    }
-    out.push_str(&query[copied..]);
 }
 
 /// Truncates an IP address to its network: IPv4 to /24, IPv6 to /48.
@@ -393,11 +293,8 @@ mod tests {
     use crate::markers::PageTitle;
     use http::header::HeaderValue;
 
-    fn words() -> Vec<String> {
-        DEFAULT_REDACTED_PARAMS
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+    fn words() -> SecretWords {
+        SecretWords::default_list()
     }
 
     fn hit_for(req: &http::Request<()>, trust_proxy: bool) -> Hit {
@@ -410,33 +307,10 @@ mod tests {
         p
     }
 
-    fn referrer(v: &HeaderValue, redact: &[String]) -> Option<String> {
+    fn referrer(v: &HeaderValue, redact: &SecretWords) -> Option<String> {
         let v = v.to_str().unwrap();
         let mut out = String::new();
         referrer_into(&mut out, v, redact).then_some(out)
-    }
-
-    #[test]
-    fn redacts_secret_looking_params_and_keeps_the_rest() {
-        let q = "page=2&access_token=abc&API-Key=def&x_signature=ghi&sort=asc&flag";
-        assert_eq!(
-            redact_query(q, &words()),
-            "page=2&access_token=REDACTED&API-Key=REDACTED&x_signature=REDACTED&sort=asc&flag"
-        );
-        // Percent-encoded names are decoded before matching; long names are matched too.
-        assert_eq!(redact_query("api%5Fkey=1", &words()), "api%5Fkey=REDACTED");
-        assert_eq!(redact_query("x+Token=1", &words()), "x+Token=REDACTED");
-        let long = format!("{}_secret", "a".repeat(100));
-        assert_eq!(
-            redact_query(&format!("{long}=1"), &words()),
-            format!("{long}=REDACTED")
-        );
-        assert_eq!(redact_query("q=pass", &words()), "q=pass");
-        assert_eq!(
-            redact_query("a=1;token=x&b=2;", &words()),
-            "a=1;token=REDACTED&b=2;"
-        );
-        assert_eq!(redact_query("", &words()), "");
     }
 
     #[test]

@@ -1,0 +1,271 @@
+//! Secret-looking query parameters: which names count as secret, and a query with their values
+//! replaced. Runs in the background sender, on every hit's query and referrer.
+
+use std::fmt;
+
+use percent_encoding::percent_decode_str;
+
+/// The value that replaces a redacted query parameter's value.
+pub const REDACTED: &str = "REDACTED";
+
+/// Query parameter names redacted by default. A parameter is redacted when its name, lower-cased
+/// with `-`, `_`, `.`, spaces and brackets removed, *contains* one of these words: over-redacting
+/// is the safe side.
+pub const DEFAULT_REDACTED_PARAMS: &[&str] = &[
+    "token",
+    "apikey",
+    "key",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "auth",
+    "signature",
+    "sig",
+    "session",
+    "credential",
+    "jwt",
+    "code",
+];
+
+/// The words that make a parameter name secret, normalised, with an index by first byte: a name
+/// is checked against the few words that start with each of its bytes, not against every word at
+/// every position.
+#[derive(Clone)]
+pub(crate) struct SecretWords {
+    /// Normalised, deduplicated, sorted (so words sharing a first byte are adjacent).
+    words: Vec<Vec<u8>>,
+    /// The words starting with each byte, as a range of `words`.
+    by_first: Box<[(u16, u16); 256]>,
+    /// The shortest word's length: shorter names can't contain any.
+    min_len: usize,
+}
+
+impl SecretWords {
+    /// The words, normalised as names are. Words that normalise to nothing are left out (they
+    /// would match every name).
+    pub(crate) fn new<I: IntoIterator<Item = S>, S: AsRef<str>>(words: I) -> Self {
+        let mut list: Vec<Vec<u8>> = words
+            .into_iter()
+            .map(|w| normalise(w.as_ref().as_bytes()))
+            .filter(|w| !w.is_empty())
+            .collect();
+        list.sort();
+        list.dedup();
+        // More words than the index can address are never configured in practice; keep the
+        // first that fit rather than fail.
+        list.truncate(u16::MAX as usize);
+        let mut by_first = Box::new([(0u16, 0u16); 256]);
+        for (i, w) in list.iter().enumerate() {
+            let r = &mut by_first[w[0] as usize];
+            if r.0 == r.1 {
+                r.0 = i as u16;
+            }
+            r.1 = i as u16 + 1;
+        }
+        SecretWords {
+            min_len: list.iter().map(Vec::len).min().unwrap_or(usize::MAX),
+            words: list,
+            by_first,
+        }
+    }
+
+    /// The default list, [`DEFAULT_REDACTED_PARAMS`].
+    pub(crate) fn default_list() -> Self {
+        Self::new(DEFAULT_REDACTED_PARAMS)
+    }
+
+    /// The list with `word` added.
+    pub(crate) fn with(&self, word: &str) -> Self {
+        let words = self.words.iter().map(|w| String::from_utf8_lossy(w));
+        Self::new(words.chain([word.into()]))
+    }
+
+    /// Whether a normalised name contains one of the words.
+    fn matches(&self, normal: &[u8]) -> bool {
+        if normal.len() < self.min_len {
+            return false;
+        }
+        (0..=normal.len() - self.min_len).any(|i| {
+            let (a, b) = self.by_first[normal[i] as usize];
+            self.words[a as usize..b as usize]
+                .iter()
+                .any(|w| normal[i..].starts_with(w))
+        })
+    }
+
+    /// Whether a query parameter name looks secret.
+    pub(crate) fn is_secret(&self, name: &str) -> bool {
+        // Normalise into a stack buffer: lower-case, separators dropped. Percent-escapes, `+`
+        // and very long names are rare; only they take the allocating path.
+        let mut buf = [0u8; 64];
+        let mut n = 0;
+        for &b in name.as_bytes() {
+            if b == b'%' || b == b'+' || n == buf.len() {
+                let spaced = name.replace('+', " ");
+                let decoded = percent_decode_str(&spaced).decode_utf8_lossy();
+                return self.matches(&normalise(decoded.as_bytes()));
+            }
+            if !is_separator(b) {
+                buf[n] = b.to_ascii_lowercase();
+                n += 1;
+            }
+        }
+        self.matches(&buf[..n])
+    }
+
+    /// Appends `query` with the values of secret-looking parameters replaced by [`REDACTED`];
+    /// everything else as it was, in order. Both `&` and `;` (an old W3C form some servers
+    /// accept) separate parameters. Copies the query in runs: a query with nothing to redact is
+    /// one copy.
+    pub(crate) fn redact_query_into(&self, out: &mut String, query: &str) {
+        let mut copied = 0;
+        let mut start = 0;
+        let bytes = query.as_bytes();
+        while start <= bytes.len() {
+            let end = bytes[start..]
+                .iter()
+                .position(|&b| b == b'&' || b == b';')
+                .map_or(bytes.len(), |i| start + i);
+            let pair = &query[start..end];
+            if let Some(eq) = pair.bytes().position(|b| b == b'=') {
+                if self.is_secret(&pair[..eq]) {
+                    let value_at = start + eq + 1;
+                    out.push_str(&query[copied..value_at]);
+                    out.push_str(REDACTED);
+                    copied = end;
+                }
+            }
+            start = end + 1;
+        }
+        out.push_str(&query[copied..]);
+    }
+
+    /// [`SecretWords::redact_query_into`], into a new string.
+    #[cfg(test)]
+    pub(crate) fn redact_query(&self, query: &str) -> String {
+        let mut out = String::with_capacity(query.len());
+        self.redact_query_into(&mut out, query);
+        out
+    }
+}
+
+impl fmt::Debug for SecretWords {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.words.iter().map(|w| String::from_utf8_lossy(w)))
+            .finish()
+    }
+}
+
+fn is_separator(b: u8) -> bool {
+    matches!(b, b'-' | b'_' | b'.' | b' ' | b'[' | b']')
+}
+
+fn normalise(name: &[u8]) -> Vec<u8> {
+    name.iter()
+        .filter(|b| !is_separator(**b))
+        .map(u8::to_ascii_lowercase)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The matcher before the index: every word at every position.
+    fn contains_any(normal: &[u8], words: &[Vec<u8>]) -> bool {
+        words
+            .iter()
+            .any(|w| normal.windows(w.len()).any(|win| win == &w[..]))
+    }
+
+    #[test]
+    fn redacts_secret_looking_params_and_keeps_the_rest() {
+        let w = SecretWords::default_list();
+        let q = "page=2&access_token=abc&API-Key=def&x_signature=ghi&sort=asc&flag";
+        assert_eq!(
+            w.redact_query(q),
+            "page=2&access_token=REDACTED&API-Key=REDACTED&x_signature=REDACTED&sort=asc&flag"
+        );
+        // Percent-encoded names are decoded before matching; long names are matched too.
+        assert_eq!(w.redact_query("api%5Fkey=1"), "api%5Fkey=REDACTED");
+        assert_eq!(w.redact_query("x+Token=1"), "x+Token=REDACTED");
+        let long = format!("{}_secret", "a".repeat(100));
+        assert_eq!(
+            w.redact_query(&format!("{long}=1")),
+            format!("{long}=REDACTED")
+        );
+        assert_eq!(w.redact_query("q=pass"), "q=pass");
+        assert_eq!(
+            w.redact_query("a=1;token=x&b=2;"),
+            "a=1;token=REDACTED&b=2;"
+        );
+        assert_eq!(w.redact_query(""), "");
+        // Bracketed names (`user[password]`) are normalised like the words.
+        assert_eq!(
+            w.redact_query("user[password]=x"),
+            "user[password]=REDACTED"
+        );
+    }
+
+    #[test]
+    fn the_index_finds_what_a_full_scan_finds() {
+        let words = SecretWords::new(["key", "k", "tok-en", "", "x.y", "key", "zz"]);
+        assert_eq!(format!("{words:?}"), r#"["k", "key", "token", "xy", "zz"]"#);
+        let normal: Vec<Vec<u8>> = words.words.clone();
+        // Every short name over a small alphabet, against the plain scan.
+        let alphabet = b"kyetonxz";
+        let mut names = vec![Vec::new()];
+        for _ in 0..4 {
+            let longer: Vec<Vec<u8>> = names
+                .iter()
+                .flat_map(|n| {
+                    alphabet.iter().map(move |&c| {
+                        let mut n = n.clone();
+                        n.push(c);
+                        n
+                    })
+                })
+                .collect();
+            names.extend(longer);
+        }
+        for name in &names {
+            assert_eq!(
+                words.matches(name),
+                contains_any(name, &normal),
+                "{}",
+                String::from_utf8_lossy(name)
+            );
+        }
+        let defaults = SecretWords::default_list();
+        for name in [
+            "page",
+            "sort",
+            "q",
+            "mytokenx",
+            "xsig",
+            "sessionid",
+            "keyring",
+        ] {
+            let all: Vec<Vec<u8>> = DEFAULT_REDACTED_PARAMS
+                .iter()
+                .map(|w| w.as_bytes().to_vec())
+                .collect();
+            assert_eq!(
+                defaults.matches(name.as_bytes()),
+                contains_any(name.as_bytes(), &all),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_list_redacts_nothing_and_added_words_count() {
+        let none = SecretWords::new(Vec::<String>::new());
+        assert_eq!(none.redact_query("token=1&a=2"), "token=1&a=2");
+        let one = none.with("Tenant_ID");
+        assert_eq!(one.redact_query("tenantid=1&a=2"), "tenantid=REDACTED&a=2");
+        assert_eq!(format!("{one:?}"), r#"["tenantid"]"#);
+    }
+}
