@@ -4,9 +4,7 @@
 //! counts), but each of them pins the whole buffer hyper read the request into: up to hyper's
 //! maximum buffer size (about 400 kB) per hit while the hit waits in the queue, and hyper must
 //! allocate a fresh read buffer meanwhile. A copy pins only what the hit needs, capped per field,
-//! in a buffer that goes back to a pool once the sender has encoded the hit.
-
-use crossbeam_queue::ArrayQueue;
+//! in a buffer that is reused, with the hit that holds it, once the sender has encoded the hit.
 
 /// The request text a hit keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,23 +151,36 @@ impl Writer {
 
     /// Keeps `bytes` as `field`, shortened the way the field allows if longer than its cap
     /// ([`overflow`]), or not at all.
+    #[inline]
     pub(crate) fn set(&mut self, field: Field, bytes: &[u8]) {
+        // The common case inline: a value within its cap, and no list to split.
+        if bytes.len() <= cap(field) && overflow(field) != Overflow::FirstListItem {
+            return self.push(field, bytes);
+        }
+        self.set_long(field, bytes);
+    }
+
+    #[inline(never)]
+    fn set_long(&mut self, field: Field, bytes: &[u8]) {
         let cap = cap(field);
         let bytes = match overflow(field) {
             Overflow::FirstListItem => bytes.split(|&b| b == b',').next().unwrap_or(bytes),
             _ => bytes,
         };
         if bytes.len() <= cap {
-            return self.push(field, bytes, &[]);
+            return self.push(field, bytes);
         }
         match overflow(field) {
-            Overflow::Cut => self.push(field, &bytes[..cap], &[]),
+            Overflow::Cut => self.push(field, &bytes[..cap]),
             Overflow::HeadAndTail => {
-                self.push(field, &bytes[..cap / 2], &bytes[bytes.len() - cap / 2..]);
+                let start = self.buf.len();
+                self.buf.extend_from_slice(&bytes[..cap / 2]);
+                self.buf.extend_from_slice(&bytes[bytes.len() - cap / 2..]);
+                self.spans[field as usize] = (start as u16, self.buf.len() as u16);
             }
             Overflow::Referrer => {
                 if let Some(head) = referrer_head(bytes, cap) {
-                    self.push(field, head, &[]);
+                    self.push(field, head);
                 }
             }
             Overflow::FirstListItem | Overflow::Drop => {}
@@ -185,13 +196,13 @@ impl Writer {
         while !s.is_char_boundary(end) {
             end -= 1;
         }
-        self.push(field, &s.as_bytes()[..end], &[]);
+        self.push(field, &s.as_bytes()[..end]);
     }
 
-    fn push(&mut self, field: Field, head: &[u8], tail: &[u8]) {
+    #[inline]
+    fn push(&mut self, field: Field, bytes: &[u8]) {
         let start = self.buf.len();
-        self.buf.extend_from_slice(head);
-        self.buf.extend_from_slice(tail);
+        self.buf.extend_from_slice(bytes);
         self.spans[field as usize] = (start as u16, self.buf.len() as u16);
     }
 
@@ -268,11 +279,31 @@ impl Captured {
             .filter(|s| is_visible_ascii(s.as_bytes()))
     }
 
-    /// The buffer, for the pool.
-    pub(crate) fn into_buf(self) -> Vec<u8> {
-        match self.buf {
+    /// Nothing captured yet.
+    pub(crate) fn empty() -> Self {
+        Captured {
+            buf: Buf::Bytes(Vec::new()),
+            spans: [ABSENT; FIELDS],
+            visible: 0,
+        }
+    }
+
+    /// Takes the buffer out for the next capture, leaving nothing captured.
+    pub(crate) fn take_buf(&mut self) -> Vec<u8> {
+        self.spans = [ABSENT; FIELDS];
+        self.visible = 0;
+        match std::mem::replace(&mut self.buf, Buf::Bytes(Vec::new())) {
             Buf::Bytes(b) => b,
             Buf::Text(s) => s.into_bytes(),
+        }
+    }
+
+    /// Forgets what was captured, keeping the buffer for the next capture unless it grew beyond
+    /// [`MAX_POOLED`].
+    pub(crate) fn clear(&mut self) {
+        let buf = self.take_buf();
+        if buf.capacity() <= MAX_POOLED {
+            self.buf = Buf::Bytes(buf);
         }
     }
 }
@@ -285,31 +316,9 @@ fn is_visible_ascii(bytes: &[u8]) -> bool {
     })
 }
 
-/// Capture buffers on their way back from the sender to the request path, so that capturing
-/// allocates only until the pool has warmed up.
-pub(crate) struct BufPool(ArrayQueue<Vec<u8>>);
-
 /// A buffer that grew beyond this (a request with unusually long fields) is freed rather than
-/// pooled, which bounds the pool at its capacity times this.
-const MAX_POOLED: usize = 1024;
-
-impl BufPool {
-    pub(crate) fn new(capacity: usize) -> Self {
-        BufPool(ArrayQueue::new(capacity.max(1)))
-    }
-
-    /// A pooled buffer, or a new one. Never waits.
-    pub(crate) fn take(&self) -> Vec<u8> {
-        self.0.pop().unwrap_or_default()
-    }
-
-    /// Returns a buffer; a full pool or an oversized buffer lets it go.
-    pub(crate) fn give(&self, buf: Vec<u8>) {
-        if buf.capacity() <= MAX_POOLED {
-            let _ = self.0.push(buf);
-        }
-    }
-}
+/// kept for the next capture, which bounds what a pool of hits holds at its capacity times this.
+pub(crate) const MAX_POOLED: usize = 1024;
 
 #[cfg(test)]
 mod tests {
@@ -438,14 +447,5 @@ mod tests {
             assert_eq!(c.header_str(Field::Referer), None);
             assert_eq!(c.get_str(Field::Path), Some("/ok"));
         }
-    }
-
-    #[test]
-    fn the_pool_keeps_small_buffers_only() {
-        let pool = BufPool::new(2);
-        pool.give(Vec::with_capacity(100));
-        pool.give(Vec::with_capacity(MAX_POOLED + 1));
-        assert_eq!(pool.take().capacity(), 100);
-        assert_eq!(pool.take().capacity(), 0);
     }
 }

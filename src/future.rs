@@ -12,7 +12,7 @@ use crate::markers::NoTrack;
 use crate::service::Shared;
 
 pub(crate) struct Pending {
-    pub(crate) hit: Hit,
+    pub(crate) hit: Box<Hit>,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -41,10 +41,13 @@ where
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
         // An error means no response was produced: nothing to report.
-        if let (Ok(response), Some(mut p)) = (&result, this.pending.take()) {
-            if response.extensions().get::<NoTrack>().is_none() {
-                p.hit.complete(response.status(), response.extensions());
-                p.shared.submit(p.hit);
+        if let Some(mut p) = this.pending.take() {
+            match &result {
+                Ok(response) if response.extensions().get::<NoTrack>().is_none() => {
+                    p.hit.complete(response.status(), response.extensions());
+                    p.shared.submit(p.hit);
+                }
+                _ => p.shared.core.recycle(p.hit),
             }
         }
         Poll::Ready(result)

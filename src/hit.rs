@@ -106,7 +106,9 @@ pub struct Hit {
     pub(crate) started: Instant,
     /// Set by the sender when it takes the hit; `UNIX_EPOCH` until then.
     pub(crate) received_at: SystemTime,
-    pub(crate) latency: Duration,
+    /// When the response was produced (`started` until then): the latency is computed from
+    /// the two only when read, which saves a subtraction on the request path.
+    pub(crate) ended: Instant,
 }
 
 /// What [`Hit::capture`] needs to know from the configuration.
@@ -116,17 +118,19 @@ pub(crate) struct CaptureRules<'a> {
 }
 
 impl Hit {
-    /// Copies what the hit needs out of a request into `buf` (a pooled buffer). Runs on the
-    /// request path: allocates only while `buf` grows.
+    /// Copies what the hit needs out of a request into `slot` (a recycled hit, whose buffer it
+    /// reuses) or a new hit. Runs on the request path: allocates only without a slot or while the
+    /// buffer grows.
     pub(crate) fn capture(
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
         ext: &Extensions,
         rules: &CaptureRules<'_>,
-        buf: Vec<u8>,
-    ) -> Self {
-        let mut text = Writer::new(buf);
+        slot: Option<Box<Hit>>,
+    ) -> Box<Self> {
+        let mut hit = slot.unwrap_or_else(Hit::blank);
+        let mut text = Writer::new(hit.text.take_buf());
         if let Some(scheme) = uri.scheme_str() {
             text.set_str(Field::Scheme, scheme);
         }
@@ -139,19 +143,47 @@ impl Hit {
             text.set_str(Field::Query, query);
         }
         capture_headers(&mut text, headers, rules);
-        Hit {
-            method: method.clone(),
-            text: text.finish(),
-            peer_ip: peer_ip(ext),
-            route: Route::from_extensions(ext),
-            title: ext.get::<PageTitle>().cloned(),
-            user_id: ext.get::<UserId>().cloned(),
-            client_id: ext.get::<ClientId>().cloned(),
+        // Field by field, into the recycled hit: no 250-byte value is built and moved.
+        let h = &mut *hit;
+        h.method = method.clone();
+        h.text = text.finish();
+        h.peer_ip = peer_ip(ext);
+        h.route = Route::from_extensions(ext);
+        h.title = ext.get::<PageTitle>().cloned();
+        h.user_id = ext.get::<UserId>().cloned();
+        h.client_id = ext.get::<ClientId>().cloned();
+        h.status = StatusCode::OK;
+        h.started = Instant::now();
+        h.ended = h.started;
+        h.received_at = SystemTime::UNIX_EPOCH;
+        hit
+    }
+
+    fn blank() -> Box<Self> {
+        let now = Instant::now();
+        Box::new(Hit {
+            method: Method::GET,
+            text: Captured::empty(),
+            peer_ip: None,
+            route: None,
+            title: None,
+            user_id: None,
+            client_id: None,
             status: StatusCode::OK,
-            started: Instant::now(),
+            started: now,
             received_at: SystemTime::UNIX_EPOCH,
-            latency: Duration::ZERO,
-        }
+            ended: now,
+        })
+    }
+
+    /// Lets go of what the request left in the hit (shared strings, an oversized buffer) before
+    /// it waits in the pool for the next capture.
+    pub(crate) fn clear(&mut self) {
+        self.text.clear();
+        self.route = None;
+        self.title = None;
+        self.user_id = None;
+        self.client_id = None;
     }
 
     /// Captures a test request with default rules (and a trusted proxy when asked).
@@ -161,13 +193,13 @@ impl Hit {
             credential_header: None,
             trust_proxy,
         };
-        Hit::capture(
+        *Hit::capture(
             req.method(),
             req.uri(),
             req.headers(),
             req.extensions(),
             &rules,
-            Vec::new(),
+            None,
         )
     }
 
@@ -175,7 +207,7 @@ impl Hit {
     /// response extensions, which win over those of the request.
     pub(crate) fn complete(&mut self, status: StatusCode, ext: &Extensions) {
         self.status = status;
-        self.latency = self.started.elapsed();
+        self.ended = Instant::now();
         if let Some(t) = ext.get::<PageTitle>() {
             self.title = Some(t.clone());
         }
@@ -257,8 +289,9 @@ impl Hit {
         self.route
             .as_ref()
             .map(Route::as_str)
-            // A byte scan first: `contains` sets up a substring searcher each time.
-            .filter(|r| !(r.bytes().any(|b| b == b'_') && r.contains("__private__axum")))
+            // axum's internal routes are wildcards (`{*__private__axum_fallback}`): a `memchr`
+            // first, as `contains` sets up a substring searcher each time.
+            .filter(|r| !(r.as_bytes().contains(&b'*') && r.contains("__private__axum")))
     }
 
     /// The response status.
@@ -268,7 +301,7 @@ impl Hit {
 
     /// Time from the request reaching the layer to the response being produced.
     pub fn latency(&self) -> Duration {
-        self.latency
+        self.ended.saturating_duration_since(self.started)
     }
 
     /// When the request reached the layer.
@@ -378,7 +411,7 @@ impl fmt::Debug for Hit {
             .field("path", &self.path())
             .field("route", &self.route())
             .field("status", &self.status)
-            .field("latency", &self.latency)
+            .field("latency", &self.latency())
             .field("title", &self.title)
             .field("user_id", &self.user_id)
             .field("credential", &self.credential().map(|_| "<redacted>"))
@@ -423,13 +456,13 @@ mod tests {
             .body(())
             .unwrap();
         let capture = |req: &http::Request<()>, rules: &CaptureRules<'_>| {
-            Hit::capture(
+            *Hit::capture(
                 req.method(),
                 req.uri(),
                 req.headers(),
                 req.extensions(),
                 rules,
-                Vec::new(),
+                None,
             )
         };
         let hit = capture(&req, &rules);

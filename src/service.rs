@@ -28,13 +28,10 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Filters a completed hit and hands it over. Runs when the response is produced.
-    pub(crate) fn submit(&self, hit: Hit) {
+    pub(crate) fn submit(&self, hit: Box<Hit>) {
         let cfg = &self.config;
-        if cfg.skip_unmatched && hit.route().is_none() {
-            return;
-        }
-        if !cfg.filter.track(&hit) {
-            return;
+        if (cfg.skip_unmatched && hit.route().is_none()) || !cfg.filter.track(&hit) {
+            return self.core.recycle(hit);
         }
         self.core.offer(hit);
     }
@@ -99,7 +96,7 @@ where
                     req.headers(),
                     req.extensions(),
                     &rules,
-                    shared.core.capture_buf(),
+                    shared.core.recycled(),
                 );
                 Some(Pending {
                     hit,

@@ -224,7 +224,7 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut S
     item.push_str(r#","http_status_code":"#);
     json::number(item, hit.status.as_u16().into());
     item.push_str(r#","server_latency_ms":"#);
-    json::number(item, hit.latency.as_millis() as u64);
+    json::number(item, hit.latency().as_millis() as u64);
     item.push_str(r#","data_source":"#);
     json::string(item, &limited(&cfg.data_source, limit));
     for (name, value) in &cfg.extra_params {

@@ -6,6 +6,7 @@
 //! in (batching makes immediacy pointless), and does everything else.
 
 pub(crate) mod batch;
+pub(crate) mod pool;
 pub(crate) mod retry;
 pub(crate) mod transport;
 pub(crate) mod worker;
@@ -18,11 +19,11 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::captured::BufPool;
 use crate::config::Config;
 use crate::hit::Hit;
 use crate::protocol::Protocol;
 use crate::stats::{Counters, Stats};
+use pool::HitPool;
 use transport::Transport;
 
 pub(crate) enum Control {
@@ -67,9 +68,9 @@ impl RateLimited {
 /// What the layer, its services and the handles share.
 pub(crate) struct Core {
     /// The queue, made when the worker starts (with the capacity configured by then).
-    queue: OnceLock<Arc<ArrayQueue<Hit>>>,
-    /// Capture buffers the worker hands back, made with the queue.
-    pool: OnceLock<Arc<BufPool>>,
+    queue: OnceLock<Arc<ArrayQueue<Box<Hit>>>>,
+    /// Hits the worker hands back for reuse, made with the queue.
+    pool: OnceLock<Arc<HitPool>>,
     /// Set when the sender shuts down: later hits are dropped at once.
     closed: Arc<AtomicBool>,
     ctl: mpsc::UnboundedSender<Control>,
@@ -97,14 +98,20 @@ impl Core {
         }
     }
 
-    /// A buffer for [`Hit::capture`]: a pooled one once the worker has handed some back. Never
-    /// waits.
-    pub(crate) fn capture_buf(&self) -> Vec<u8> {
-        self.pool.get().map_or_else(Vec::new, |p| p.take())
+    /// A hit for [`Hit::capture`] to fill, once the worker has handed some back. Never waits.
+    pub(crate) fn recycled(&self) -> Option<Box<Hit>> {
+        self.pool.get().and_then(|p| p.take())
+    }
+
+    /// Keeps a hit that won't be sent (filtered out) for the next capture.
+    pub(crate) fn recycle(&self, hit: Box<Hit>) {
+        if let Some(pool) = self.pool.get() {
+            pool.give(hit);
+        }
     }
 
     /// Hands a hit to the sender. Never waits, never allocates.
-    pub(crate) fn offer(&self, hit: Hit) {
+    pub(crate) fn offer(&self, hit: Box<Hit>) {
         Counters::add(&self.counters.tracked, 1);
         let why = match self.queue.get() {
             // No sender could be started (logged when it failed).
@@ -113,11 +120,9 @@ impl Core {
             Some(queue) => match queue.push(hit) {
                 Ok(()) => return,
                 Err(hit) => {
-                    // The pool is empty while the queue is full: recycle the dropped hit's buffer
-                    // for the next capture.
-                    if let Some(pool) = self.pool.get() {
-                        pool.give(hit.text.into_buf());
-                    }
+                    // The pool is empty while the queue is full: recycle the dropped hit for the
+                    // next capture.
+                    self.recycle(hit);
                     "queue full"
                 }
             },
@@ -148,7 +153,7 @@ impl Core {
         };
         let queue = Arc::new(ArrayQueue::new(cfg.queue_capacity.max(1)));
         let _ = self.queue.set(queue.clone());
-        let pool = Arc::new(BufPool::new(cfg.queue_capacity));
+        let pool = Arc::new(HitPool::new(cfg.queue_capacity));
         let _ = self.pool.set(pool.clone());
         let worker = worker::Worker::new(
             cfg,

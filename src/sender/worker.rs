@@ -12,12 +12,12 @@ use std::time::{Duration, SystemTime};
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::captured::BufPool;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::batch::{Batch, Batcher};
+use super::pool::HitPool;
 use super::retry::{self, Verdict};
 use super::transport::Transport;
 use super::{Control, RateLimited};
@@ -76,9 +76,9 @@ pub(crate) struct Worker {
     waiters: Vec<(u64, Instant, oneshot::Sender<bool>)>,
     tasks: JoinSet<Done>,
     warn: Arc<RateLimited>,
-    queue: Arc<ArrayQueue<Hit>>,
-    /// Where the hits' capture buffers go back to the request path.
-    pool: Arc<BufPool>,
+    queue: Arc<ArrayQueue<Box<Hit>>>,
+    /// Where encoded hits go back to the request path, for reuse.
+    pool: Arc<HitPool>,
     closed: Arc<AtomicBool>,
     /// While the collector is unreachable, the worker stops taking hits (they wait in the
     /// queue, or are dropped when it is full) instead of encoding hits bound to fail.
@@ -94,8 +94,8 @@ impl Worker {
         counters: Arc<Counters>,
         transport: Arc<dyn Transport>,
         warn: Arc<RateLimited>,
-        queue: Arc<ArrayQueue<Hit>>,
-        pool: Arc<BufPool>,
+        queue: Arc<ArrayQueue<Box<Hit>>>,
+        pool: Arc<HitPool>,
         closed: Arc<AtomicBool>,
     ) -> Self {
         let limits = protocol.limits(cfg.validation);
@@ -250,14 +250,14 @@ impl Worker {
         std::iter::from_fn(|| self.queue.pop()).count()
     }
 
-    fn accept(&mut self, mut hit: Hit) {
+    fn accept(&mut self, mut hit: Box<Hit>) {
         hit.stamp();
         hit.text.settle();
         let s = &mut self.scratch;
         self.protocol.encode(&hit, &self.cfg, &mut self.sessions, s);
         self.batcher
             .add(self.epoch, &s.key, &s.item, hit.received_at);
-        self.pool.give(hit.text.into_buf());
+        self.pool.give(hit);
         match self.unresolved.back_mut() {
             Some((epoch, n)) if *epoch == self.epoch => *n += 1,
             _ => self.unresolved.push_back((self.epoch, 1)),
