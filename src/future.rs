@@ -12,7 +12,8 @@ use crate::markers::NoTrack;
 use crate::service::Shared;
 
 pub(crate) struct Pending {
-    pub(crate) hit: Box<Hit>,
+    /// `None` when the request was shed (not captured: the queue was full).
+    pub(crate) hit: Option<Box<Hit>>,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -41,13 +42,19 @@ where
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
         // An error means no response was produced: nothing to report.
-        if let Some(mut p) = this.pending.take() {
-            match &result {
-                Ok(response) if response.extensions().get::<NoTrack>().is_none() => {
-                    p.hit.complete(response.status(), response.extensions());
-                    p.shared.submit(p.hit);
+        if let Some(p) = this.pending.take() {
+            let tracked = match &result {
+                Ok(response) if response.extensions().get::<NoTrack>().is_none() => Some(response),
+                _ => None,
+            };
+            match (p.hit, tracked) {
+                (Some(mut hit), Some(response)) => {
+                    hit.complete(response.status(), response.extensions());
+                    p.shared.submit(hit);
                 }
-                _ => p.shared.core.recycle(p.hit),
+                (Some(hit), None) => p.shared.core.recycle(hit),
+                (None, Some(_)) => p.shared.core.shed(),
+                (None, None) => {}
             }
         }
         Poll::Ready(result)

@@ -1,7 +1,8 @@
 //! The captured request: what the request path copies out of a request and its response.
 //!
 //! Capturing is deliberately cheap: the URI and the few headers a hit needs are copied into one
-//! pooled buffer ([`Captured`]), the route template is an `Arc<str>`. Everything that costs
+//! buffer ([`Captured`]) of a hit the sender handed back for reuse, the route template is an
+//! `Arc<str>`. Everything that costs
 //! (building the URL, redacting the query, hashing the client id, encoding JSON) happens later, in
 //! the background sender.
 

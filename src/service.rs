@@ -86,18 +86,22 @@ where
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let pending = match &self.shared {
             Some(shared) if req.extensions().get::<NoTrack>().is_none() => {
-                let rules = CaptureRules {
-                    credential_header: shared.config.credential_header.as_ref(),
-                    trust_proxy: shared.config.trust_proxy,
-                };
-                let hit = Hit::capture(
-                    req.method(),
-                    req.uri(),
-                    req.headers(),
-                    req.extensions(),
-                    &rules,
-                    shared.core.recycled(),
-                );
+                // With the queue full the hit would only be dropped: it isn't captured, and is
+                // counted as dropped when the response comes.
+                let hit = (!shared.core.shedding()).then(|| {
+                    let rules = CaptureRules {
+                        credential_header: shared.config.credential_header.as_ref(),
+                        trust_proxy: shared.config.trust_proxy,
+                    };
+                    Hit::capture(
+                        req.method(),
+                        req.uri(),
+                        req.headers(),
+                        req.extensions(),
+                        &rules,
+                        shared.core.recycled(),
+                    )
+                });
                 Some(Pending {
                     hit,
                     shared: shared.clone(),

@@ -11,11 +11,14 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 #[non_exhaustive]
 pub struct Stats {
     /// Requests that passed the filters and were handed to the sender (or dropped on the way).
+    /// While the queue is full, requests are dropped without being captured or filtered, and
+    /// counted here and in `dropped`.
     pub tracked: u64,
     /// Hits the collector accepted (2xx). In validation mode, accepted by the validation
     /// endpoint, which never collects anything.
     pub sent: u64,
-    /// Hits never attempted: the queue was full, or the sender had shut down.
+    /// Hits never attempted: the queue was full, or the sender had shut down. Includes the
+    /// requests not captured at all while the queue stayed full.
     pub dropped: u64,
     /// Hits given up on: a permanent error, or retries exhausted.
     pub failed: u64,
@@ -46,7 +49,7 @@ pub(crate) struct Counters {
 /// A value alone on its cache line (128 bytes: two lines, for CPUs that fetch lines in pairs).
 #[derive(Debug, Default)]
 #[repr(align(128))]
-pub(crate) struct OwnLine<T>(T);
+pub(crate) struct OwnLine<T>(pub(crate) T);
 
 impl<T> std::ops::Deref for OwnLine<T> {
     type Target = T;

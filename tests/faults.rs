@@ -886,3 +886,88 @@ async fn queue_bound_holds_while_the_collector_hangs() {
     assert_eq!(c.counts().hits_accepted, 0);
     assert_eq!(c.counts().hits_invalid, 0);
 }
+
+/// A transport whose requests wait until the test opens the gate, then go to a recorder.
+struct Gated {
+    open: tokio::sync::watch::Receiver<bool>,
+    inner: tower_ga::testing::RecordingTransport,
+}
+
+impl Transport for Gated {
+    fn send(&self, request: Outgoing) -> BoxFuture<'static, Result<Reply, TransportError>> {
+        let mut open = self.open.clone();
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let _ = open.wait_for(|o| *o).await;
+            inner.send(request).await
+        })
+    }
+}
+
+/// While the queue is full, requests are not captured at all (the filter is never asked): each
+/// is counted as dropped when its response comes. Once the sender takes hits again, requests are
+/// captured again, and everything captured is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_sheds_requests_until_the_sender_takes_hits_again() {
+    let (gate, open) = tokio::sync::watch::channel(false);
+    let recorder = tower_ga::testing::RecordingTransport::new();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let (capacity, concurrency) = (64u64, 2u64);
+    let ga = GaLayer::new("G-SHED1")
+        .api_secret("shed-secret")
+        .transport(Gated {
+            open,
+            inner: recorder.clone(),
+        })
+        .queue_capacity(capacity as usize)
+        .max_concurrency(concurrency as usize)
+        .flush_interval(ms(20))
+        .filter({
+            let asked = asked.clone();
+            move |_: &tower_ga::Hit| {
+                asked.fetch_add(1, Ordering::SeqCst);
+                true
+            }
+        });
+    let handle = ga.handle();
+    let app = router(ga);
+    // What the queue, the sender's hold and its requests in flight can take (see
+    // `queue_bound_holds_while_the_collector_hangs`).
+    let bound = capacity + (25 * concurrency * 2).max(256) + 25 * concurrency;
+
+    let total = 2_000u64;
+    drive_bounded(&app, 0..total as u32).await;
+    let captured = asked.load(Ordering::SeqCst) as u64;
+    let s = handle.stats();
+    assert_eq!((s.tracked, s.sent, s.failed), (total, 0, 0), "{s:?}");
+    let held = s.pending;
+    assert!((capacity..=bound).contains(&held), "{s:?}");
+    // A captured hit that found the queue full was dropped and stopped the capture; the worker
+    // restarts it only after taking a hit, so there are at most as many of those as held hits.
+    let found_full = captured - held;
+    assert!(found_full <= held, "{captured} captured, {s:?}");
+    // Everything else was shed: counted as dropped, never captured.
+    assert_eq!(s.dropped, (total - captured) + found_full, "{s:?}");
+    assert!(total - captured >= total - 2 * bound, "{captured} captured");
+
+    // The held requests go out; the worker takes hits again, and capture resumes (a burst that
+    // fits in the queue).
+    gate.send(true).unwrap();
+    assert!(handle.flush(MARGIN).await);
+    let before = asked.load(Ordering::SeqCst);
+    let more = capacity - 1;
+    drive_bounded(&app, total as u32..(total + more) as u32).await;
+    assert_eq!(
+        (asked.load(Ordering::SeqCst) - before) as u64,
+        more,
+        "capture resumed"
+    );
+    assert!(handle.flush(MARGIN).await);
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!(s.tracked, total + more);
+    assert_eq!(s.sent, recorder.ga4_events().len() as u64);
+    // The held hits and the last burst were sent; the rest, shed or not, dropped.
+    assert_eq!(s.sent, held + more, "{s:?}");
+    assert_eq!(s.dropped, (total - captured) + found_full, "{s:?}");
+}

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::Config;
 use crate::hit::Hit;
 use crate::protocol::Protocol;
-use crate::stats::{Counters, Stats};
+use crate::stats::{Counters, OwnLine, Stats};
 use pool::HitPool;
 use transport::Transport;
 
@@ -73,6 +73,11 @@ pub(crate) struct Core {
     pool: OnceLock<Arc<HitPool>>,
     /// Set when the sender shuts down: later hits are dropped at once.
     closed: Arc<AtomicBool>,
+    /// Set when a hit found the queue full (or the sender shut down), cleared by the worker when
+    /// it takes hits again. While it is set, requests are counted as dropped without being
+    /// captured. Read on every request, written only when the queue fills or drains: a cache line
+    /// of its own keeps it shared between the cores instead of bouncing.
+    shedding: Arc<OwnLine<AtomicBool>>,
     ctl: mpsc::UnboundedSender<Control>,
     ctl_rx: Mutex<Option<mpsc::UnboundedReceiver<Control>>>,
     started: AtomicBool,
@@ -89,6 +94,7 @@ impl Core {
             queue: OnceLock::new(),
             pool: OnceLock::new(),
             closed: Arc::default(),
+            shedding: Arc::default(),
             ctl,
             ctl_rx: Mutex::new(Some(ctl_rx)),
             started: AtomicBool::new(false),
@@ -110,6 +116,24 @@ impl Core {
         }
     }
 
+    /// Whether a request now would only be dropped: the queue is full (as a hit last found it)
+    /// or there is no sender. Then the request isn't captured at all: [`Core::shed`] counts it.
+    #[inline]
+    pub(crate) fn shedding(&self) -> bool {
+        self.queue.get().is_none() || self.shedding.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request that was not captured because the sender couldn't take its hit.
+    pub(crate) fn shed(&self) {
+        Counters::add(&self.counters.tracked, 1);
+        let why = match self.queue.get() {
+            None => "no sender",
+            Some(_) if self.closed.load(Ordering::Acquire) => "sender shut down",
+            Some(_) => "queue full",
+        };
+        self.count_drop(why);
+    }
+
     /// Hands a hit to the sender. Never waits, never allocates.
     pub(crate) fn offer(&self, hit: Box<Hit>) {
         Counters::add(&self.counters.tracked, 1);
@@ -120,6 +144,8 @@ impl Core {
             Some(queue) => match queue.push(hit) {
                 Ok(()) => return,
                 Err(hit) => {
+                    // Until the worker takes hits again, later requests skip the capture.
+                    self.shedding.store(true, Ordering::Relaxed);
                     // The pool is empty while the queue is full: recycle the dropped hit for the
                     // next capture.
                     self.recycle(hit);
@@ -127,6 +153,10 @@ impl Core {
                 }
             },
         };
+        self.count_drop(why);
+    }
+
+    fn count_drop(&self, why: &str) {
         let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
         // The rate limiter reads the clock; with the queue full that would be a clock read per
         // request. Asking it at the 1st, 2nd, 4th… and then every 64th drop still warns of any
@@ -164,6 +194,7 @@ impl Core {
             queue,
             pool,
             self.closed.clone(),
+            self.shedding.clone(),
         );
         let spawned = std::thread::Builder::new()
             .name("tower-ga-sender".into())

@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::hit::Hit;
 use crate::hooks::BatchOutcome;
 use crate::protocol::{Protocol, Scratch, Urls};
-use crate::stats::Counters;
+use crate::stats::{Counters, OwnLine};
 
 /// Most session entries kept (about 100 bytes each).
 const MAX_SESSIONS: usize = 100_000;
@@ -80,6 +80,8 @@ pub(crate) struct Worker {
     /// Where encoded hits go back to the request path, for reuse.
     pool: Arc<HitPool>,
     closed: Arc<AtomicBool>,
+    /// Set by the request path when the queue was full; cleared here when hits are taken.
+    shedding: Arc<OwnLine<AtomicBool>>,
     /// While the collector is unreachable, the worker stops taking hits (they wait in the
     /// queue, or are dropped when it is full) instead of encoding hits bound to fail.
     paused_until: Option<Instant>,
@@ -97,6 +99,7 @@ impl Worker {
         queue: Arc<ArrayQueue<Box<Hit>>>,
         pool: Arc<HitPool>,
         closed: Arc<AtomicBool>,
+        shedding: Arc<OwnLine<AtomicBool>>,
     ) -> Self {
         let limits = protocol.limits(cfg.validation);
         Worker {
@@ -109,6 +112,7 @@ impl Worker {
             queue,
             pool,
             closed,
+            shedding,
             paused_until: None,
             unreachable_streak: 0,
             urls: Arc::new(protocol.urls(&cfg)),
@@ -180,6 +184,8 @@ impl Worker {
 
         // Shutdown: stop taking hits, deliver what is held until the deadline, count the rest.
         self.closed.store(true, Ordering::SeqCst);
+        // From now on requests are dropped without being captured.
+        self.shedding.store(true, Ordering::Relaxed);
         self.drain();
         self.batcher.close_all();
         let finished = tokio::time::timeout_at(deadline, async {
@@ -243,6 +249,7 @@ impl Worker {
         if self.batcher.len() >= self.hold && self.batcher.ready.is_empty() {
             self.batcher.close_all();
         }
+        self.resume_capture();
         taken
     }
 
@@ -268,6 +275,18 @@ impl Worker {
     fn drain(&mut self) {
         while let Some(hit) = self.queue.pop() {
             self.accept(hit);
+        }
+        self.resume_capture();
+    }
+
+    /// Once the queue has room again, requests are captured again. The flag is read before it is
+    /// written, so that its cache line stays shared with the request path while nothing changes.
+    fn resume_capture(&self) {
+        if self.shedding.load(Ordering::Relaxed)
+            && !self.closed.load(Ordering::Relaxed)
+            && !self.queue.is_full()
+        {
+            self.shedding.store(false, Ordering::Relaxed);
         }
     }
 
