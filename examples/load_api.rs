@@ -5,6 +5,8 @@
 //! cargo run --release --example load_api -- serve VARIANT [--port 18080] [--collector URL]
 //!                                       [--work-us 100 | --work-iters N] [--workers 1]
 //!     VARIANT: bare       no layer
+//!              trace      tower-http's TraceLayer (no subscriber), added with Router::layer as
+//!                         GaLayer is: what any layer added that way costs
 //!              ga         GaLayer, to a healthy collector (record off)
 //!              work-bare  bare, with ~100 µs of CPU work in the handler (--work-us; or exactly
 //!                         N rounds of the work loop with --work-iters, for A/B runs)
@@ -162,7 +164,7 @@ async fn serve(args: Args) -> Result<(), BoxError> {
         .0
         .first()
         .cloned()
-        .ok_or("serve needs a variant: bare, ga, work-bare, work-ga, hung, refusing")?;
+        .ok_or("serve needs a variant: bare, trace, ga, work-bare, work-ga, hung, refusing")?;
     let port: u16 = args.num("--port", 18080);
     let work_us: f64 = if variant.starts_with("work") {
         args.num("--work-us", 100.0)
@@ -178,7 +180,7 @@ async fn serve(args: Args) -> Result<(), BoxError> {
     // The collector for GA variants: the one given, or one of our own.
     let mut own_collector = None;
     let ga = match variant.as_str() {
-        "bare" | "work-bare" => None,
+        "bare" | "work-bare" | "trace" => None,
         "ga" | "work-ga" | "hung" | "refusing" => {
             let url = match (args.value("--collector"), variant.as_str()) {
                 (Some(url), _) => url.to_owned(),
@@ -217,6 +219,11 @@ async fn serve(args: Args) -> Result<(), BoxError> {
     let handle = ga.as_ref().map(|(layer, _)| layer.handle());
     if let Some((layer, _)) = ga.clone() {
         app = app.layer(layer);
+    }
+    // tower-http's TraceLayer, added the same way and with no subscriber: what any layer added
+    // with `Router::layer` costs, for comparison.
+    if variant == "trace" {
+        app = app.layer(tower_http::trace::TraceLayer::new_for_http());
     }
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;

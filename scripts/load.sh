@@ -8,6 +8,7 @@
 #
 # Environment (defaults): DURATION=10 (s per run), WARMUP=2 (s, unmeasured, before each run),
 # ROUNDS=3, VARIANTS="bare ga work-bare work-ga hung refusing", CONNS=64 (wrk connections),
+# (also: trace, tower-http's TraceLayer added the same way as GaLayer, for comparison),
 # API_PORT=18080, COLLECTOR_PORT=18090, HUNG_PORT=18091, WORK_US=100, OUT=target/load.
 #
 # The API runs on core 0 (taskset -c 0, one tokio worker plus the sender thread), wrk and the
