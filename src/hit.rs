@@ -146,7 +146,7 @@ impl Hit {
         capture_headers(&mut text, headers, rules);
         // Field by field, into the recycled hit: no 250-byte value is built and moved.
         let h = &mut *hit;
-        h.method = method.clone();
+        h.method = kept_method(method);
         h.text = text.finish();
         h.peer_ip = peer_ip(ext);
         h.route = Route::from_extensions(ext);
@@ -180,6 +180,7 @@ impl Hit {
     /// Lets go of what the request left in the hit (shared strings, an oversized buffer) before
     /// it waits in the pool for the next capture.
     pub(crate) fn clear(&mut self) {
+        self.method = Method::GET;
         self.text.clear();
         self.route = None;
         self.title = None;
@@ -223,7 +224,8 @@ impl Hit {
         }
     }
 
-    /// The request method.
+    /// The request method (of a nonstandard method longer than 15 bytes, the first 15 bytes:
+    /// kept without allocating, and no real method is that long).
     pub fn method(&self) -> &Method {
         &self.method
     }
@@ -389,6 +391,19 @@ fn capture_headers(text: &mut Writer, headers: &HeaderMap, rules: &CaptureRules<
     }
 }
 
+/// The method a hit keeps. A nonstandard method longer than 15 bytes would be copied to the heap
+/// (a server accepts one of any length): it is cut to the 15 bytes `Method` keeps inline, so that
+/// a hit's size stays bounded and capture doesn't allocate.
+fn kept_method(method: &Method) -> Method {
+    const INLINE: usize = 15;
+    let s = method.as_str();
+    if s.len() <= INLINE {
+        return method.clone();
+    }
+    // A valid method is all token characters (ASCII), so any prefix is a valid method too.
+    Method::from_bytes(&s.as_bytes()[..INLINE]).unwrap_or(Method::GET)
+}
+
 fn wall_clock_of(t: Instant) -> SystemTime {
     let now = SystemTime::now();
     now.checked_sub(t.elapsed()).unwrap_or(now)
@@ -529,6 +544,24 @@ mod tests {
         assert_eq!(hit.host_header(), Some("api.example.com"));
         assert_eq!(hit.credential(), Some(&b"Bearer token"[..]));
         assert_eq!(hit.user_agent(), Some("curl"));
+    }
+
+    #[test]
+    fn long_methods_are_kept_cut_to_what_fits_inline() {
+        let long = "PROPFINDEXTENDED".repeat(6_000); // 96 kB: servers accept it
+        for (method, kept) in [
+            ("GET", "GET"),
+            ("PURGE", "PURGE"),
+            ("ABCDEFGHIJKLMNO", "ABCDEFGHIJKLMNO"),
+            (long.as_str(), "PROPFINDEXTENDE"),
+        ] {
+            let req = http::Request::builder()
+                .method(method)
+                .uri("/x")
+                .body(())
+                .unwrap();
+            assert_eq!(capture(&req).method().as_str(), kept);
+        }
     }
 
     #[test]

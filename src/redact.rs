@@ -36,7 +36,7 @@ pub(crate) struct SecretWords {
     /// Normalised, deduplicated, sorted (so words sharing a first byte are adjacent).
     words: Vec<Vec<u8>>,
     /// The words starting with each byte, as a range of `words`.
-    by_first: Box<[(u16, u16); 256]>,
+    by_first: Box<[(u32, u32); 256]>,
     /// The shortest word's length: shorter names can't contain any.
     min_len: usize,
 }
@@ -52,16 +52,13 @@ impl SecretWords {
             .collect();
         list.sort();
         list.dedup();
-        // More words than the index can address are never configured in practice; keep the
-        // first that fit rather than fail.
-        list.truncate(u16::MAX as usize);
-        let mut by_first = Box::new([(0u16, 0u16); 256]);
+        let mut by_first = Box::new([(0u32, 0u32); 256]);
         for (i, w) in list.iter().enumerate() {
             let r = &mut by_first[w[0] as usize];
             if r.0 == r.1 {
-                r.0 = i as u16;
+                r.0 = i as u32;
             }
-            r.1 = i as u16 + 1;
+            r.1 = i as u32 + 1;
         }
         SecretWords {
             min_len: list.iter().map(Vec::len).min().unwrap_or(usize::MAX),

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 #[non_exhaustive]
 pub struct Stats {
     /// Requests that passed the filters and were handed to the sender (or dropped on the way).
-    /// While the queue is full, requests are dropped without being captured or filtered, and
-    /// counted here and in `dropped`.
+    /// While the queue is full (or if no sender could be started), requests are dropped without
+    /// being captured or filtered, and counted here and in `dropped`.
     pub tracked: u64,
     /// Hits the collector accepted (2xx). In validation mode, accepted by the validation
     /// endpoint, which never collects anything.

@@ -33,7 +33,11 @@ mod tests {
     use crate::captured::MAX_POOLED;
 
     fn hit(path: &str) -> Box<Hit> {
-        let mut req = http::Request::get(path).body(()).unwrap();
+        let mut req = http::Request::builder()
+            .method("X".repeat(20).as_str())
+            .uri(path)
+            .body(())
+            .unwrap();
         req.extensions_mut()
             .insert(crate::PageTitle::new("a title"));
         Box::new(Hit::from_request(&req, false))
@@ -47,6 +51,7 @@ mod tests {
         pool.give(hit("/over-capacity"));
         let first = pool.take().unwrap();
         assert!(first.page_title().is_none() && first.route().is_none());
+        assert_eq!(first.method(), http::Method::GET);
         let second = pool.take().unwrap();
         assert!(pool.take().is_none(), "a full pool lets hits go");
         // A recycled hit captures like a new one.

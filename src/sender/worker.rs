@@ -142,6 +142,9 @@ impl Worker {
         // other events (ticks, finished requests) must not keep postponing it.
         let mut next_take = Instant::now();
         let (deadline, reply) = loop {
+            // Whatever woke the worker: a flag left set by a race clears within a tick even while
+            // the worker isn't taking hits (held batches at their limit, or paused).
+            self.resume_capture();
             self.dispatch();
             let accept = self.batcher.len() < self.hold;
             let wake = self.paused_until.map_or(next_take, |p| p.max(next_take));
