@@ -161,8 +161,15 @@ pub(crate) fn host_of(authority: &str) -> &str {
 /// IPv6 address). Checked by hand, on bytes: it runs for every hit, and parsing an `Authority`
 /// copies the value.
 fn header_host(v: &str) -> Option<&str> {
-    // `user:pass@` has no place in a Host header; never report it.
-    let s = host_of(v.trim_ascii());
+    // `user:pass@` has no place in a Host header; never report it. What comes before the last `@`
+    // must at least be a userinfo (the characters `Authority` admits there): `a/b@c` is no host.
+    let v = v.trim_ascii();
+    let s = host_of(v);
+    let userinfo = &v.as_bytes()[..(v.len() - s.len()).saturating_sub(1)];
+    let userinfo_char = |c: &u8| c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:%@".contains(c);
+    if !userinfo.iter().all(userinfo_char) {
+        return None;
+    }
     let b = s.as_bytes();
     let (host, port): (&[u8], &[u8]) = if b.first() == Some(&b'[') {
         let close = b.iter().position(|&c| c == b']')?;
@@ -402,7 +409,16 @@ mod tests {
         );
         assert_eq!(host("[::1]").as_deref(), Some("[::1]"));
         assert_eq!(host("10.0.0.1").as_deref(), Some("10.0.0.1"));
+        // Credentials are stripped, if they look like a userinfo at all.
+        assert_eq!(host("user:pw@Host.test").as_deref(), Some("host.test"));
+        assert_eq!(host("a@b@c").as_deref(), Some("c"));
+        assert_eq!(host("!$&'()*+,;=:%41@h").as_deref(), Some("h"));
         for bad in [
+            "v/u*@PG",
+            "a<b@host",
+            "a b@host",
+            "[x@h",
+            "a?b@h",
             "",
             ":80",
             "[zz",
@@ -416,6 +432,57 @@ mod tests {
             "é.example",
         ] {
             assert_eq!(host(bad), None, "{bad}");
+        }
+    }
+
+    /// Userinfo, if any, of RFC 3986's characters (`Authority` admits brackets there too).
+    fn userinfo_ok(a: &Authority) -> bool {
+        a.as_str().rsplit_once('@').is_none_or(|(u, _)| {
+            u.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:%@".contains(&c))
+        })
+    }
+
+    /// A port, if any, of at most five digits (`Authority` admits any text after the colon).
+    fn port_ok(a: &Authority) -> bool {
+        let s = a.as_str();
+        let host_port = s.rsplit_once('@').map_or(s, |(_, h)| h);
+        let port = host_port.strip_prefix(a.host()).unwrap_or_default();
+        port.is_empty()
+            || port
+                .strip_prefix(':')
+                .is_some_and(|p| p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+    }
+
+    proptest::proptest! {
+        /// The layer's Host rule against `http`'s `Authority` parser plus the layer's stricter
+        /// name and port rules (the oracle `tests/hostile.rs` uses), on short strings of the
+        /// characters that matter.
+        #[test]
+        fn the_host_rule_agrees_with_authority(s in "[a-zA-Z0-9@:/?#%.!*_~<> \\[\\]-]{0,12}") {
+            let ours = header_host(&s).map(str::to_ascii_lowercase);
+            let theirs = s
+                .trim()
+                .parse::<Authority>()
+                .ok()
+                .filter(|a| !a.host().is_empty())
+                .filter(|a| {
+                    let h = a.host();
+                    let ipv6 = h
+                        .strip_prefix('[')
+                        .and_then(|h| h.strip_suffix(']'))
+                        .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok());
+                    (ipv6
+                        || h.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')))
+                        && port_ok(a)
+                        && userinfo_ok(a)
+                })
+                .map(|a| {
+                    let s = a.as_str();
+                    s.rsplit_once('@').map_or(s, |(_, h)| h).to_ascii_lowercase()
+                });
+            proptest::prop_assert_eq!(ours, theirs);
         }
     }
 

@@ -53,6 +53,25 @@ fn runner(cases: u32) -> TestRunner {
     })
 }
 
+/// Userinfo, if any, of RFC 3986's characters (`Authority` admits brackets there too).
+fn userinfo_ok(a: &Authority) -> bool {
+    a.as_str().rsplit_once('@').is_none_or(|(u, _)| {
+        u.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:%@".contains(&c))
+    })
+}
+
+/// A port, if any, of at most five digits (`Authority` admits any text after the colon).
+fn port_ok(a: &Authority) -> bool {
+    let s = a.as_str();
+    let host_port = s.rsplit_once('@').map_or(s, |(_, h)| h);
+    let port = host_port.strip_prefix(a.host()).unwrap_or_default();
+    port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 // ---------------------------------------------------------------------------------------------
 // The inner service: echoes what it saw, so any change the layer made would show.
 
@@ -131,14 +150,20 @@ impl Hostile {
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<Authority>().ok())
             .filter(|a| !a.host().is_empty())
-            // The layer takes names of letters, digits, `.`, `-` and `_`, IP addresses, and ports
-            // of at most five digits; `Authority` also admits sub-delimiters such as `;` and `=`.
+            // The layer takes names of letters, digits, `.`, `-` and `_`, IP addresses (IPv6 ones
+            // valid), and ports of at most five digits; `Authority` also admits sub-delimiters
+            // such as `;` and `=`, and anything bracketed.
             .filter(|a| {
                 let h = a.host();
-                (h.starts_with('[')
+                let ipv6 = h
+                    .strip_prefix('[')
+                    .and_then(|h| h.strip_suffix(']'))
+                    .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok());
+                (ipv6
                     || h.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')))
-                    && a.port().is_none_or(|p| p.as_str().len() <= 5)
+                    && port_ok(a)
+                    && userinfo_ok(a)
             })
             .map(|a| {
                 let s = a.as_str();
