@@ -21,15 +21,19 @@ pub(crate) enum Field {
     XForwardedProto,
     XForwardedHost,
     XForwardedFor,
+    /// The matched route template (from the request's or the response's extensions).
+    Route,
 }
 
-const FIELDS: usize = 12;
+const FIELDS: usize = 13;
 
 /// The most a field keeps, in bytes. What happens to a longer value depends on the field: see
 /// [`overflow`].
 pub(crate) const fn cap(field: Field) -> usize {
     match field {
         Field::Path | Field::Query | Field::Credential | Field::Referer => 2048,
+        // Route templates are short; GA shows 100 characters of a title anyway.
+        Field::Route => 512,
         // A DNS name has at most 253 characters, and a port 6 more.
         Field::UserAgent
         | Field::Scheme
@@ -64,7 +68,7 @@ pub(crate) enum Overflow {
 
 pub(crate) const fn overflow(field: Field) -> Overflow {
     match field {
-        Field::Path | Field::Query | Field::UserAgent => Overflow::Cut,
+        Field::Path | Field::Query | Field::UserAgent | Field::Route => Overflow::Cut,
         Field::Credential => Overflow::HeadAndTail,
         Field::Forwarded
         | Field::XForwardedProto
@@ -210,6 +214,11 @@ impl Writer {
         self.spans[field as usize] != ABSENT
     }
 
+    /// Forgets a field (its bytes stay in the buffer, unread).
+    pub(crate) fn unset(&mut self, field: Field) {
+        self.spans[field as usize] = ABSENT;
+    }
+
     pub(crate) fn finish(self) -> Captured {
         Captured {
             buf: Buf::Bytes(self.buf),
@@ -277,6 +286,13 @@ impl Captured {
         }
         self.get_str(field)
             .filter(|s| is_visible_ascii(s.as_bytes()))
+    }
+
+    /// Writes more into a captured (not yet settled) buffer: for what the response adds.
+    pub(crate) fn reopen(&mut self) -> Writer {
+        let spans = self.spans;
+        let buf = self.take_buf();
+        Writer { buf, spans }
     }
 
     /// Nothing captured yet.

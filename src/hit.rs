@@ -38,32 +38,26 @@ impl MatchedRoute {
     }
 }
 
-#[derive(Clone)]
-pub(crate) enum Route {
+/// The route template in a request's or response's extensions: a [`MatchedRoute`], or axum's
+/// `MatchedPath`. A hit copies it rather than sharing the router's string: that string's reference
+/// count is touched by every request of the route, and a sender thread touching it too would
+/// take its cache line away from the request path's core on every hit.
+fn route_in(ext: &Extensions) -> Option<&str> {
+    if let Some(r) = ext.get::<MatchedRoute>() {
+        return Some(r.as_str());
+    }
     #[cfg(feature = "axum")]
-    Axum(axum::extract::MatchedPath),
-    Own(MatchedRoute),
+    if let Some(p) = ext.get::<axum::extract::MatchedPath>() {
+        return Some(p.as_str());
+    }
+    None
 }
 
-impl Route {
-    fn as_str(&self) -> &str {
-        match self {
-            #[cfg(feature = "axum")]
-            Route::Axum(p) => p.as_str(),
-            Route::Own(r) => r.as_str(),
-        }
-    }
-
-    fn from_extensions(ext: &Extensions) -> Option<Self> {
-        if let Some(r) = ext.get::<MatchedRoute>() {
-            return Some(Route::Own(r.clone()));
-        }
-        #[cfg(feature = "axum")]
-        if let Some(p) = ext.get::<axum::extract::MatchedPath>() {
-            return Some(Route::Axum(p.clone()));
-        }
-        None
-    }
+/// axum's internal routes (`/{*__private__axum_fallback}`, nest tails) are no routes of the
+/// application's. They are wildcards: a `memchr` first, as `contains` sets up a substring
+/// searcher each time.
+fn is_private_route(r: &str) -> bool {
+    r.as_bytes().contains(&b'*') && r.contains("__private__axum")
 }
 
 /// The client address as seen by the application, for users who don't use axum's `ConnectInfo`:
@@ -97,7 +91,6 @@ pub struct Hit {
     /// sent, never printed) and, behind a trusted proxy, its headers.
     pub(crate) text: Captured,
     pub(crate) peer_ip: Option<IpAddr>,
-    pub(crate) route: Option<Route>,
     pub(crate) title: Option<PageTitle>,
     pub(crate) user_id: Option<UserId>,
     pub(crate) client_id: Option<ClientId>,
@@ -144,12 +137,14 @@ impl Hit {
             text.set_str(Field::Query, query);
         }
         capture_headers(&mut text, headers, rules);
+        if let Some(route) = route_in(ext).filter(|r| !is_private_route(r)) {
+            text.set_str(Field::Route, route);
+        }
         // Field by field, into the recycled hit: no 250-byte value is built and moved.
         let h = &mut *hit;
         h.method = kept_method(method);
         h.text = text.finish();
         h.peer_ip = peer_ip(ext);
-        h.route = Route::from_extensions(ext);
         h.title = ext.get::<PageTitle>().cloned();
         h.user_id = ext.get::<UserId>().cloned();
         h.client_id = ext.get::<ClientId>().cloned();
@@ -166,7 +161,6 @@ impl Hit {
             method: Method::GET,
             text: Captured::empty(),
             peer_ip: None,
-            route: None,
             title: None,
             user_id: None,
             client_id: None,
@@ -182,7 +176,6 @@ impl Hit {
     pub(crate) fn clear(&mut self) {
         self.method = Method::GET;
         self.text.clear();
-        self.route = None;
         self.title = None;
         self.user_id = None;
         self.client_id = None;
@@ -219,8 +212,14 @@ impl Hit {
         if let Some(c) = ext.get::<ClientId>() {
             self.client_id = Some(c.clone());
         }
-        if let Some(r) = Route::from_extensions(ext) {
-            self.route = Some(r);
+        if let Some(route) = route_in(ext) {
+            let mut text = self.text.reopen();
+            if is_private_route(route) {
+                text.unset(Field::Route);
+            } else {
+                text.set_str(Field::Route, route);
+            }
+            self.text = text.finish();
         }
     }
 
@@ -289,12 +288,7 @@ impl Hit {
     /// The matched route template, if the router reported one (unmatched routes and axum's
     /// internal fallback routes give `None`).
     pub fn route(&self) -> Option<&str> {
-        self.route
-            .as_ref()
-            .map(Route::as_str)
-            // axum's internal routes are wildcards (`{*__private__axum_fallback}`): a `memchr`
-            // first, as `contains` sets up a substring searcher each time.
-            .filter(|r| !(r.as_bytes().contains(&b'*') && r.contains("__private__axum")))
+        self.text.get_str(Field::Route)
     }
 
     /// The response status.
@@ -570,6 +564,26 @@ mod tests {
         req.extensions_mut()
             .insert(MatchedRoute::new("/{*__private__axum_fallback}"));
         assert_eq!(capture(&req).route(), None);
+    }
+
+    #[test]
+    fn the_route_is_copied_and_the_responses_wins() {
+        let template = MatchedRoute::new("/a/{id}");
+        let mut req = http::Request::get("/a/1").body(()).unwrap();
+        req.extensions_mut().insert(template.clone());
+        let mut hit = capture(&req);
+        drop(req);
+        // The hit holds no reference to the router's string.
+        assert_eq!(Arc::strong_count(&template.0), 1);
+        assert_eq!(hit.route(), Some("/a/{id}"));
+        let mut ext = Extensions::new();
+        ext.insert(MatchedRoute::new("/b/{id}"));
+        hit.complete(StatusCode::OK, &ext);
+        assert_eq!(hit.route(), Some("/b/{id}"));
+        assert_eq!(hit.path(), "/a/1");
+        ext.insert(MatchedRoute::new("/{*__private__axum_fallback}"));
+        hit.complete(StatusCode::NOT_FOUND, &ext);
+        assert_eq!(hit.route(), None);
     }
 
     #[test]
