@@ -971,3 +971,54 @@ async fn a_full_queue_sheds_requests_until_the_sender_takes_hits_again() {
     assert_eq!(s.sent, held + more, "{s:?}");
     assert_eq!(s.dropped, (total - captured) + found_full, "{s:?}");
 }
+
+/// A transport that never gets an answer, and counts the hits it was asked to send.
+struct NoAnswer(Arc<AtomicUsize>);
+
+impl Transport for NoAnswer {
+    fn send(&self, request: Outgoing) -> BoxFuture<'static, Result<Reply, TransportError>> {
+        self.0.fetch_add(request.hits(), Ordering::SeqCst);
+        Box::pin(std::future::ready(Err(TransportError::new(
+            "connection refused",
+        ))))
+    }
+}
+
+/// While the collector is unreachable the sender pauses, then sends one batch's worth of hits as
+/// a probe and takes no more until a batch is delivered: it doesn't encode the whole backlog only
+/// to fail it, on what may be the application's core.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_pause_the_sender_probes_with_one_batch() {
+    let attempted = Arc::new(AtomicUsize::new(0));
+    let retry = RetryPolicy {
+        max_retries: 0,
+        base_backoff: ms(10),
+        max_backoff: ms(1500),
+        max_retry_after: Duration::from_secs(5),
+    };
+    let ga = GaLayer::new("G-PROBE1")
+        .api_secret("probe-secret")
+        .transport(NoAnswer(attempted.clone()))
+        .retry(retry)
+        .queue_capacity(1000)
+        .flush_interval(ms(20));
+    let handle = ga.handle();
+    let app = router(ga);
+
+    drive_bounded(&app, 0..50).await;
+    until("the first batches fail", || handle.stats().failed == 50).await;
+    // The sender is paused: these wait in the queue.
+    drive_bounded(&app, 50..650).await;
+    until("the probe is sent", || handle.stats().failed > 50).await;
+    // The probe failed and the sender paused again (1.5 s): the backlog stays queued. Without the
+    // probe, all of it would have been taken and failed within milliseconds.
+    tokio::time::sleep(ms(200)).await;
+    let s = handle.stats();
+    assert!(s.failed <= 50 + 25, "{s:?}");
+    assert!(s.pending >= 600 - 25, "{s:?}");
+    assert_eq!(attempted.load(Ordering::SeqCst) as u64, s.failed);
+    // Shutdown still accounts for the backlog.
+    handle.shutdown(ms(300)).await;
+    until("everything is counted", || handle.stats().pending == 0).await;
+    assert_accounted(&handle.stats());
+}

@@ -86,6 +86,13 @@ pub(crate) struct Worker {
     /// queue, or are dropped when it is full) instead of encoding hits bound to fail.
     paused_until: Option<Instant>,
     unreachable_streak: u32,
+    /// After a pause, the worker takes only one batch's worth of hits and sends it as a probe; it
+    /// takes more once a batch is delivered. Without this, each pause's end meant encoding a full
+    /// hold of hits (thousands, milliseconds of CPU on the application's core, without yielding
+    /// since the queue is full) only to fail them.
+    probing: bool,
+    /// Hits in a probe: one full batch.
+    probe_size: usize,
 }
 
 impl Worker {
@@ -115,6 +122,8 @@ impl Worker {
             shedding,
             paused_until: None,
             unreachable_streak: 0,
+            probing: false,
+            probe_size: limits.max_items,
             urls: Arc::new(protocol.urls(&cfg)),
             protocol,
             counters,
@@ -146,7 +155,9 @@ impl Worker {
             // the worker isn't taking hits (held batches at their limit, or paused).
             self.resume_capture();
             self.dispatch();
-            let accept = self.batcher.len() < self.hold;
+            // While probing, nothing more is taken until the probe (and anything else in flight)
+            // has an answer.
+            let accept = self.batcher.len() < self.hold && (!self.probing || self.tasks.is_empty());
             let wake = self.paused_until.map_or(next_take, |p| p.max(next_take));
             let next_deadline = self.waiters.iter().map(|w| w.1).min();
             tokio::select! {
@@ -236,12 +247,16 @@ impl Worker {
         }
     }
 
-    /// Takes hits off the queue up to the hold limit. At the limit with no batch ready to go, all
-    /// held hits are in open batches (many clients, few hits each): it closes them so they go out
-    /// now rather than at the next tick. Returns how many it took.
+    /// Takes hits off the queue up to the hold limit (one batch's worth while probing). Returns
+    /// how many it took.
     fn take(&mut self) -> usize {
         let mut taken = 0;
-        while self.batcher.len() < self.hold {
+        let limit = if self.probing {
+            self.probe_size
+        } else {
+            usize::MAX
+        };
+        while self.batcher.len() < self.hold && taken < limit {
             let Some(hit) = self.queue.pop() else { break };
             self.accept(hit);
             taken += 1;
@@ -249,7 +264,12 @@ impl Worker {
                 std::thread::yield_now();
             }
         }
-        if self.batcher.len() >= self.hold && self.batcher.ready.is_empty() {
+        // At the hold limit with no batch ready, all held hits are in open batches (many
+        // clients, few hits each): they go out now rather than at the next tick. A probe goes out
+        // at once too.
+        if (self.batcher.len() >= self.hold && self.batcher.ready.is_empty())
+            || (self.probing && taken > 0)
+        {
             self.batcher.close_all();
         }
         self.resume_capture();
@@ -320,6 +340,7 @@ impl Worker {
             End::Sent => {
                 self.unreachable_streak = 0;
                 self.paused_until = None;
+                self.probing = false;
                 Counters::add(&c.sent, n);
                 if done.outcome.validation_messages.is_empty() {
                     self.cfg.on_success.on_success(&done.outcome);
@@ -346,6 +367,7 @@ impl Worker {
                         .saturating_mul(1 << (self.unreachable_streak - 1).min(10))
                         .min(self.cfg.retry.max_backoff.max(Duration::from_secs(1)));
                     self.paused_until = Some(Instant::now() + pause);
+                    self.probing = true;
                 }
                 if self.warn.allow() {
                     tracing::warn!(
