@@ -126,22 +126,14 @@ impl Core {
     /// Counts a request that was not captured because the sender couldn't take its hit.
     pub(crate) fn shed(&self) {
         Counters::add(&self.counters.tracked, 1);
-        let why = match self.queue.get() {
-            None => "no sender",
-            Some(_) if self.closed.load(Ordering::Acquire) => "sender shut down",
-            Some(_) => "queue full",
-        };
-        self.count_drop(why);
+        self.count_drop(self.refusing().unwrap_or("queue full"));
     }
 
     /// Hands a hit to the sender. Never waits, never allocates.
     pub(crate) fn offer(&self, hit: Box<Hit>) {
         Counters::add(&self.counters.tracked, 1);
-        let why = match self.queue.get() {
-            // No sender could be started (logged when it failed).
-            None => "no sender",
-            Some(_) if self.closed.load(Ordering::Acquire) => "sender shut down",
-            Some(queue) => match queue.push(hit) {
+        let why = match (self.refusing(), self.queue.get()) {
+            (None, Some(queue)) => match queue.push(hit) {
                 Ok(()) => return,
                 Err(hit) => {
                     // Until the worker takes hits again, later requests skip the capture.
@@ -152,8 +144,19 @@ impl Core {
                     "queue full"
                 }
             },
+            (why, _) => why.unwrap_or("no sender"),
         };
         self.count_drop(why);
+    }
+
+    /// Why no hit can be queued at all, if so: no sender could be started (logged when it
+    /// failed), or it has shut down.
+    fn refusing(&self) -> Option<&'static str> {
+        match self.queue.get() {
+            None => Some("no sender"),
+            Some(_) if self.closed.load(Ordering::Acquire) => Some("sender shut down"),
+            Some(_) => None,
+        }
     }
 
     fn count_drop(&self, why: &str) {
