@@ -1,10 +1,9 @@
 //! The captured request: what the request path copies out of a request and its response.
 //!
-//! Capturing is deliberately cheap: the URI and the few headers a hit needs are copied into one
-//! buffer ([`Captured`]) of a hit the sender handed back for reuse, the route template is an
-//! `Arc<str>`. Everything that costs
-//! (building the URL, redacting the query, hashing the client id, encoding JSON) happens later, in
-//! the background sender.
+//! Capturing is deliberately cheap: the URI, the route template and the few headers a hit needs
+//! are copied into one buffer ([`Captured`]) of a hit the sender handed back for reuse. Everything
+//! that costs (building the URL, redacting the query, hashing the client id, encoding JSON)
+//! happens later, in the background sender.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -567,7 +566,7 @@ mod tests {
     }
 
     #[test]
-    fn the_route_is_copied_and_the_responses_wins() {
+    fn the_route_is_copied_and_the_responses_route_wins() {
         let template = MatchedRoute::new("/a/{id}");
         let mut req = http::Request::get("/a/1").body(()).unwrap();
         req.extensions_mut().insert(template.clone());
