@@ -9,12 +9,13 @@ use http::Response;
 
 use crate::hit::Hit;
 use crate::markers::NoTrack;
-use crate::service::Shared;
+use crate::sender::Core;
+use crate::service::submit;
 
 pub(crate) struct Pending {
     /// `None` when the request was shed (not captured: the queue was full).
     pub(crate) hit: Option<Box<Hit>>,
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) core: Arc<Core>,
 }
 
 pin_project_lite::pin_project! {
@@ -50,10 +51,10 @@ where
             match (p.hit, tracked) {
                 (Some(mut hit), Some(response)) => {
                     hit.complete(response.status(), response.extensions());
-                    p.shared.submit(hit);
+                    submit(&p.core, hit);
                 }
-                (Some(hit), None) => p.shared.core.recycle(hit),
-                (None, Some(_)) => p.shared.core.shed(),
+                (Some(hit), None) => p.core.recycle(hit),
+                (None, Some(_)) => p.core.shed(),
                 (None, None) => {}
             }
         }

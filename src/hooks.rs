@@ -45,8 +45,8 @@ impl Filter for DefaultFilter {
         if hit.method() == Method::OPTIONS || hit.method() == Method::HEAD {
             return false;
         }
-        let path = hit.route().unwrap_or_else(|| hit.path());
-        !PROBE_PATHS.contains(&path)
+        let path = hit.route_or_path_bytes();
+        !PROBE_PATHS.iter().any(|p| p.as_bytes() == path)
     }
 }
 

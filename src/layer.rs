@@ -306,8 +306,10 @@ impl GaLayer {
         Ok(self)
     }
 
-    /// The configuration the sender runs with, starting it on first use. `None`: disabled.
-    pub(crate) fn activate(&self) -> Option<Arc<Config>> {
+    /// Starts the sender on first use, with this layer's configuration. `false`: the
+    /// configuration it started with (this one or an earlier clone's) was refused, and requests
+    /// pass through untracked.
+    pub(crate) fn activate(&self) -> bool {
         self.core
             .active
             .get_or_init(|| match check(&self.config) {
@@ -320,7 +322,7 @@ impl GaLayer {
                     None
                 }
             })
-            .clone()
+            .is_some()
     }
 }
 
@@ -375,7 +377,8 @@ impl<S> Layer<S> for GaLayer {
     type Service = GaService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GaService::new(inner, self.activate(), self.core.clone())
+        // axum's `Router::layer` may call this for every request: no allocation here.
+        GaService::new(inner, self.activate().then(|| self.core.clone()))
     }
 }
 

@@ -7,7 +7,6 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use crate::config::Config;
 use crate::future::{Pending, ResponseFuture};
 use crate::hit::{CaptureRules, Hit};
 use crate::markers::NoTrack;
@@ -17,32 +16,23 @@ use crate::sender::Core;
 #[derive(Clone)]
 pub struct GaService<S> {
     inner: S,
-    shared: Option<Arc<Shared>>,
+    /// The sender, with its active configuration; `None` when the layer is disabled.
+    core: Option<Arc<Core>>,
 }
 
-/// What every service of one layer shares.
-pub(crate) struct Shared {
-    pub(crate) config: Arc<Config>,
-    pub(crate) core: Arc<Core>,
-}
-
-impl Shared {
-    /// Filters a completed hit and hands it over. Runs when the response is produced.
-    pub(crate) fn submit(&self, hit: Box<Hit>) {
-        let cfg = &self.config;
-        if (cfg.skip_unmatched && hit.route().is_none()) || !cfg.filter.track(&hit) {
-            return self.core.recycle(hit);
+/// Filters a completed hit and hands it over. Runs when the response is produced.
+pub(crate) fn submit(core: &Core, hit: Box<Hit>) {
+    match core.config() {
+        Some(cfg) if !(cfg.skip_unmatched && hit.route().is_none()) && cfg.filter.track(&hit) => {
+            core.offer(hit)
         }
-        self.core.offer(hit);
+        _ => core.recycle(hit),
     }
 }
 
 impl<S> GaService<S> {
-    pub(crate) fn new(inner: S, config: Option<Arc<Config>>, core: Arc<Core>) -> Self {
-        GaService {
-            inner,
-            shared: config.map(|config| Arc::new(Shared { config, core })),
-        }
+    pub(crate) fn new(inner: S, core: Option<Arc<Core>>) -> Self {
+        GaService { inner, core }
     }
 
     /// The wrapped service.
@@ -65,7 +55,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for GaService<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GaService")
             .field("inner", &self.inner)
-            .field("enabled", &self.shared.is_some())
+            .field("enabled", &self.core.is_some())
             .finish()
     }
 }
@@ -84,27 +74,30 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        let pending = match &self.shared {
-            Some(shared) if req.extensions().get::<NoTrack>().is_none() => {
-                // With the queue full the hit would only be dropped: it isn't captured, and is
-                // counted as dropped when the response comes.
-                let hit = (!shared.core.shedding()).then(|| {
-                    let rules = CaptureRules {
-                        credential_header: shared.config.credential_header.as_ref(),
-                        trust_proxy: shared.config.trust_proxy,
-                    };
-                    Hit::capture(
-                        req.method(),
-                        req.uri(),
-                        req.headers(),
-                        req.extensions(),
-                        &rules,
-                        shared.core.recycled(),
-                    )
-                });
+        let pending = match &self.core {
+            Some(core) if req.extensions().get::<NoTrack>().is_none() => {
+                let hit = match core.config() {
+                    // With the queue full the hit would only be dropped: it isn't captured, and
+                    // is counted as dropped when the response comes.
+                    Some(cfg) if !core.shedding() => {
+                        let rules = CaptureRules {
+                            credential_header: cfg.credential_header.as_ref(),
+                            trust_proxy: cfg.trust_proxy,
+                        };
+                        Some(Hit::capture(
+                            req.method(),
+                            req.uri(),
+                            req.headers(),
+                            req.extensions(),
+                            &rules,
+                            core.recycled(),
+                        ))
+                    }
+                    _ => None,
+                };
                 Some(Pending {
                     hit,
-                    shared: shared.clone(),
+                    core: core.clone(),
                 })
             }
             _ => None,

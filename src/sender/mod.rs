@@ -104,6 +104,13 @@ impl Core {
         }
     }
 
+    /// The configuration the sender runs with, once a layer has started it (`None` before, or
+    /// if it was refused).
+    #[inline]
+    pub(crate) fn config(&self) -> Option<&Config> {
+        self.active.get().and_then(Option::as_deref)
+    }
+
     /// A hit for [`Hit::capture`] to fill, once the worker has handed some back. Never waits.
     pub(crate) fn recycled(&self) -> Option<Box<Hit>> {
         self.pool.get().and_then(|p| p.take())
