@@ -7,7 +7,11 @@
 //! OVERHEAD_SUMMARY_ONLY=1 cargo bench --bench overhead  # only the interleaved summary
 //! OVERHEAD_SUBSCRIBER=info cargo bench --bench overhead # all variants under a global fmt
 //!                                                       # subscriber (INFO or DEBUG, to a sink)
+//! OVERHEAD_PIN=0 cargo bench --bench overhead           # leave thread placement to the scheduler
 //! ```
+//!
+//! The bench pins its own thread to CPU 0 and the GA sender threads to CPU 1 (`taskset`, when
+//! there are two CPUs), so no round times a sender sharing the bench's CPU.
 //!
 //! Each call is `Service::call` plus one poll of the returned future (every service here answers
 //! at once; the bench panics otherwise). Requests are built outside the timed section, the way
@@ -346,6 +350,42 @@ fn variants() -> Vec<Variant> {
     ]
 }
 
+/// Pins the bench's thread to CPU 0 and every GA sender thread to CPU 1 (with `taskset`), unless
+/// `OVERHEAD_PIN=0`. Unpinned, the scheduler now and then puts a sender on the bench's CPU, where
+/// it takes turns with the timed loop: those rounds then time the sender's work too, which is
+/// the sender's cost (see the load test), not the request path's. Returns what was done.
+fn pin_threads() -> String {
+    if std::env::var("OVERHEAD_PIN").is_ok_and(|v| v == "0") {
+        return "off (OVERHEAD_PIN=0)".into();
+    }
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        return "off (one CPU)".into();
+    }
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return "off (no /proc/self/task)".into();
+    };
+    let main = std::process::id().to_string();
+    let mut senders = 0;
+    for task in tasks.flatten() {
+        let tid = task.file_name().to_string_lossy().into_owned();
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let cpu = match comm.trim() {
+            _ if tid == main => "0",
+            "tower-ga-sender" => "1",
+            _ => continue,
+        };
+        let pinned = std::process::Command::new("taskset")
+            .args(["-p", "-c", cpu, &tid])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !pinned {
+            return "off (taskset failed or missing)".into();
+        }
+        senders += usize::from(cpu == "1");
+    }
+    format!("bench thread on CPU 0, {senders} sender thread(s) on CPU 1")
+}
+
 fn install_subscriber() -> Option<String> {
     let level = std::env::var("OVERHEAD_SUBSCRIBER").ok()?;
     tracing_subscriber::fmt()
@@ -357,6 +397,7 @@ fn install_subscriber() -> Option<String> {
 
 fn criterion_benches(c: &mut Criterion) {
     let mut vs = variants();
+    println!("pinning: {}", pin_threads());
     let mut group = c.benchmark_group("overhead");
     for v in &mut vs {
         group.bench_function(v.name, |b| b.iter_custom(|iters| (v.run)(iters as usize)));
@@ -458,6 +499,7 @@ fn main() {
     if let Ok(only) = std::env::var("OVERHEAD_ONLY") {
         vs.retain(|v| only.split(',').any(|o| v.name == o));
     }
+    println!("pinning: {}", pin_threads());
     // Warm up every variant (and start every sender) before measuring.
     for v in &mut vs {
         (v.run)(calls.min(20_000));
