@@ -326,10 +326,23 @@ impl Captured {
 
 /// Whether `bytes` are all visible ASCII or tabs, as `HeaderValue::to_str` requires.
 fn is_visible_ascii(bytes: &[u8]) -> bool {
-    // A fold without an early exit, which the compiler vectorises: header values are short.
-    !bytes.iter().fold(false, |bad, &b| {
-        bad | ((b < b' ' && b != b'\t') | (b >= 0x7f))
-    })
+    // 16 bytes per step, without a branch inside the step, which the compiler turns into a few
+    // vector instructions; the tail is padded into one more step (as `json::needs_escape`).
+    fn step(chunk: &[u8; 16]) -> bool {
+        chunk.iter().fold(false, |bad, &b| {
+            bad | ((b < b' ') & (b != b'\t')) | (b >= 0x7f)
+        })
+    }
+    let mut chunks = bytes.chunks_exact(16);
+    for chunk in &mut chunks {
+        if step(chunk.try_into().expect("16 bytes")) {
+            return false;
+        }
+    }
+    let tail = chunks.remainder();
+    let mut padded = [b' '; 16];
+    padded[..tail.len()].copy_from_slice(tail);
+    !step(&padded)
 }
 
 /// A buffer that grew beyond this (a request with unusually long fields) is freed rather than
@@ -339,6 +352,7 @@ pub(crate) const MAX_POOLED: usize = 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     #[test]
     fn fields_are_kept_apart_and_capped() {
@@ -439,6 +453,23 @@ mod tests {
             (c.get_str(Field::Referer), c.get_str(Field::Host)),
             (None, Some("a"))
         );
+    }
+
+    #[test]
+    fn visible_ascii_is_what_header_value_to_str_admits() {
+        // Every byte, at every position of a chunk and of the padded tail.
+        for len in [1, 15, 16, 17, 33] {
+            for pos in [0, len / 2, len - 1] {
+                for b in 0..=255u8 {
+                    let mut v = vec![b'a'; len];
+                    v[pos] = b;
+                    // `from_bytes` refuses controls but tab, `to_str` anything but visible ASCII.
+                    let admitted = HeaderValue::from_bytes(&v).is_ok_and(|h| h.to_str().is_ok());
+                    assert_eq!(is_visible_ascii(&v), admitted, "{b:#x} at {pos} of {len}");
+                }
+            }
+        }
+        assert!(is_visible_ascii(b""));
     }
 
     #[test]
