@@ -364,24 +364,26 @@ fn pin_threads() -> String {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return "off (no /proc/self/task)".into();
     };
-    let main = std::process::id().to_string();
+    let taskset = |cpu: &str, tid: &str| {
+        std::process::Command::new("taskset")
+            .args(["-p", "-c", cpu, tid])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    // The senders first: a thread inherits its creator's CPUs, so any sender started after this
+    // (none should be: every variant has run once by now) would share CPU 0 with the bench.
     let mut senders = 0;
     for task in tasks.flatten() {
-        let tid = task.file_name().to_string_lossy().into_owned();
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        let cpu = match comm.trim() {
-            _ if tid == main => "0",
-            "tower-ga-sender" => "1",
-            _ => continue,
-        };
-        let pinned = std::process::Command::new("taskset")
-            .args(["-p", "-c", cpu, &tid])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !pinned {
-            return "off (taskset failed or missing)".into();
+        if comm.trim() == "tower-ga-sender" {
+            if !taskset("1", &task.file_name().to_string_lossy()) {
+                return "off (taskset failed or missing)".into();
+            }
+            senders += 1;
         }
-        senders += usize::from(cpu == "1");
+    }
+    if !taskset("0", &std::process::id().to_string()) {
+        return format!("{senders} sender thread(s) on CPU 1, bench thread unpinned");
     }
     format!("bench thread on CPU 0, {senders} sender thread(s) on CPU 1")
 }
@@ -397,6 +399,10 @@ fn install_subscriber() -> Option<String> {
 
 fn criterion_benches(c: &mut Criterion) {
     let mut vs = variants();
+    // Every variant once (which starts its sender), then the threads are pinned.
+    for v in &mut vs {
+        (v.run)(1_000);
+    }
     println!("pinning: {}", pin_threads());
     let mut group = c.benchmark_group("overhead");
     for v in &mut vs {
@@ -499,11 +505,11 @@ fn main() {
     if let Ok(only) = std::env::var("OVERHEAD_ONLY") {
         vs.retain(|v| only.split(',').any(|o| v.name == o));
     }
-    println!("pinning: {}", pin_threads());
     // Warm up every variant (and start every sender) before measuring.
     for v in &mut vs {
         (v.run)(calls.min(20_000));
     }
+    println!("pinning: {}", pin_threads());
     summary("back to back", &mut vs, rounds, |v| {
         (v.run)(calls).as_nanos() as f64 / calls as f64
     });

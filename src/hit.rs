@@ -566,11 +566,19 @@ mod tests {
     }
 
     #[test]
-    fn axum_private_fallback_route_counts_as_unmatched() {
-        let mut req = http::Request::get("/x").body(()).unwrap();
-        req.extensions_mut()
-            .insert(MatchedRoute::new("/{*__private__axum_fallback}"));
-        assert_eq!(capture(&req).route(), None);
+    fn axum_private_routes_count_as_unmatched() {
+        for (route, private) in [
+            ("/{*__private__axum_fallback}", true),
+            ("/api/{*__private__axum_fallback}", true),
+            ("/api/{*__private__axum_nest_tail_param}", true),
+            ("/{*rest}", false),
+            ("/__private__axum/{id}", false),
+        ] {
+            let mut req = http::Request::get("/x").body(()).unwrap();
+            req.extensions_mut().insert(MatchedRoute::new(route));
+            let expected = (!private).then_some(route);
+            assert_eq!(capture(&req).route(), expected, "{route}");
+        }
     }
 
     #[test]

@@ -20,8 +20,10 @@ use crate::service::GaService;
 
 /// A tower [`Layer`] that reports every request to Google Analytics as a page view.
 ///
-/// Built with [`GaLayer::new`] and consuming builder methods; cheap to clone (axum clones a
-/// router-level layer once per route). See the [crate documentation](crate) for a tour.
+/// Built with [`GaLayer::new`] and consuming builder methods; cheap to clone, and cheap to apply:
+/// axum's `Router::layer` clones the layer and wraps each route with it for every connection
+/// under `axum::serve`, and for every request when a `Router` is called directly as a `Service`.
+/// See the [crate documentation](crate) for a tour.
 ///
 /// The background sender starts when the layer first wraps a service, with the configuration the
 /// layer has then. Builder calls made after that do not reach it.
@@ -377,7 +379,8 @@ impl<S> Layer<S> for GaLayer {
     type Service = GaService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        // axum's `Router::layer` may call this for every request: no allocation here.
+        // axum's `Router::layer` may call this for every connection, or every request: no
+        // allocation here.
         GaService::new(inner, self.activate().then(|| self.core.clone()))
     }
 }

@@ -76,28 +76,29 @@ where
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let pending = match &self.core {
             Some(core) if req.extensions().get::<NoTrack>().is_none() => {
-                let hit = match core.config() {
+                // A service gets the core only once its configuration is active, so `config` is
+                // `Some` here; were it not, the request would pass through untracked.
+                core.config().map(|cfg| {
                     // With the queue full the hit would only be dropped: it isn't captured, and
                     // is counted as dropped when the response comes.
-                    Some(cfg) if !core.shedding() => {
+                    let hit = (!core.shedding()).then(|| {
                         let rules = CaptureRules {
                             credential_header: cfg.credential_header.as_ref(),
                             trust_proxy: cfg.trust_proxy,
                         };
-                        Some(Hit::capture(
+                        Hit::capture(
                             req.method(),
                             req.uri(),
                             req.headers(),
                             req.extensions(),
                             &rules,
                             core.recycled(),
-                        ))
+                        )
+                    });
+                    Pending {
+                        hit,
+                        core: core.clone(),
                     }
-                    _ => None,
-                };
-                Some(Pending {
-                    hit,
-                    core: core.clone(),
                 })
             }
             _ => None,
