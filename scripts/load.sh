@@ -12,7 +12,8 @@
 # API_PORT=18080, COLLECTOR_PORT=18090, HUNG_PORT=18091, WORK_US=100, OUT=target/load.
 #
 # The API runs on core 0 (taskset -c 0, one tokio worker plus the sender thread), wrk and the
-# collectors on core 1. Variants alternate within each round (bare, ga, ..., bare, ga, ...).
+# collectors on core 1. Variants alternate within each round, each round starting one variant
+# later than the one before (bare, ga, hung; ga, hung, bare; ...).
 # wrk sends GET /users/42?page=2&sort=desc with Host, User-Agent, Referer and one of 100
 # Authorization tokens (100 distinct API consumers, so 100 GA client ids).
 # Each run is bounded: DURATION + WARMUP seconds of load, then SIGTERM to the API.
@@ -219,9 +220,12 @@ run_one() { # round variant
     echo "RUN round=$round variant=$v ${res#WRK_RESULT } vmhwm_kb=$hwm $cpu $stats" | tee -a "$RESULTS" >&2
 }
 
+# Each round starts one variant later than the one before (bare, ga, hung; then ga, hung, bare;
+# ...), so that no variant always runs first, right after the builds and the previous round.
+read -r -a ORDER <<< "$VARIANTS"
 for round in $(seq 1 "$ROUNDS"); do
-    for v in $VARIANTS; do
-        run_one "$round" "$v"
+    for k in "${!ORDER[@]}"; do
+        run_one "$round" "${ORDER[$(( (k + round - 1) % ${#ORDER[@]} ))]}"
     done
 done
 
