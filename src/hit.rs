@@ -293,7 +293,8 @@ impl Hit {
     /// The route template, or else the path, as bytes: what the default filter compares, on the
     /// request path, without a UTF-8 check (both were copied from `&str`s).
     pub(crate) fn route_or_path_bytes(&self) -> &[u8] {
-        (self.text.get(Field::Route))
+        self.text
+            .get(Field::Route)
             .or_else(|| self.text.get(Field::Path))
             .unwrap_or(b"/")
     }
