@@ -358,8 +358,10 @@ fn pin_threads() -> String {
     if std::env::var("OVERHEAD_PIN").is_ok_and(|v| v == "0") {
         return "off (OVERHEAD_PIN=0)".into();
     }
-    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
-        return "off (one CPU)".into();
+    // The machine's CPUs, not this thread's: it may have been pinned by an earlier call.
+    let online = online_cpus();
+    if online.as_deref().is_none_or(|cpus| cpus == "0") {
+        return "off (one CPU, or unknown)".into();
     }
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return "off (no /proc/self/task)".into();
@@ -386,6 +388,22 @@ fn pin_threads() -> String {
         return format!("{senders} sender thread(s) on CPU 1, bench thread unpinned");
     }
     format!("bench thread on CPU 0, {senders} sender thread(s) on CPU 1")
+}
+
+/// The machine's online CPUs as `taskset` takes them (`0-1`), whatever this thread's affinity.
+fn online_cpus() -> Option<String> {
+    let cpus = std::fs::read_to_string("/sys/devices/system/cpu/online").ok()?;
+    Some(cpus.trim().to_owned())
+}
+
+/// Gives the bench's thread every CPU again, so that the threads it starts next (senders, the
+/// collector's runtime) don't inherit CPU 0 before they are pinned.
+fn unpin_bench_thread() {
+    if let Some(cpus) = online_cpus() {
+        let _ = std::process::Command::new("taskset")
+            .args(["-p", "-c", &cpus, &std::process::id().to_string()])
+            .output();
+    }
 }
 
 fn install_subscriber() -> Option<String> {
@@ -416,6 +434,7 @@ fn criterion_benches(c: &mut Criterion) {
             eprintln!("{}: sender stats: {}", v.name, g.borrow().report());
         }
     }
+    unpin_bench_thread();
 }
 
 fn median(v: &mut [f64]) -> f64 {
