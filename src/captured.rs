@@ -326,23 +326,7 @@ impl Captured {
 
 /// Whether `bytes` are all visible ASCII or tabs, as `HeaderValue::to_str` requires.
 fn is_visible_ascii(bytes: &[u8]) -> bool {
-    // 16 bytes per step, without a branch inside the step, which the compiler turns into a few
-    // vector instructions; the tail is padded into one more step (as `json::needs_escape`).
-    fn step(chunk: &[u8; 16]) -> bool {
-        chunk.iter().fold(false, |bad, &b| {
-            bad | ((b < b' ') & (b != b'\t')) | (b >= 0x7f)
-        })
-    }
-    let mut chunks = bytes.chunks_exact(16);
-    for chunk in &mut chunks {
-        if step(chunk.try_into().expect("16 bytes")) {
-            return false;
-        }
-    }
-    let tail = chunks.remainder();
-    let mut padded = [b' '; 16];
-    padded[..tail.len()].copy_from_slice(tail);
-    !step(&padded)
+    !crate::scan::any_byte(bytes, |b| ((b < b' ') & (b != b'\t')) | (b >= 0x7f))
 }
 
 /// A buffer that grew beyond this (a request with unusually long fields) is freed rather than

@@ -87,6 +87,7 @@ pub mod markers;
 mod page;
 mod protocol;
 mod redact;
+mod scan;
 mod sender;
 mod service;
 mod stats;

@@ -27,25 +27,9 @@ pub(crate) fn string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Whether any byte needs escaping: a control character, `"` or `\\`. Checks 16 bytes per step
-/// without branching inside the step, which the compiler turns into a few vector instructions;
-/// the tail is padded into one more step, so short strings cost one step too.
+/// Whether any byte needs escaping: a control character, `"` or `\\`.
 fn needs_escape(s: &[u8]) -> bool {
-    fn step(chunk: &[u8; 16]) -> bool {
-        chunk.iter().fold(false, |acc, &b| {
-            acc | (b < 0x20) | (b == b'"') | (b == b'\\')
-        })
-    }
-    let mut chunks = s.chunks_exact(16);
-    for chunk in &mut chunks {
-        if step(chunk.try_into().expect("16 bytes")) {
-            return true;
-        }
-    }
-    let tail = chunks.remainder();
-    let mut padded = [b' '; 16];
-    padded[..tail.len()].copy_from_slice(tail);
-    step(&padded)
+    crate::scan::any_byte(s, |b| (b < 0x20) | (b == b'"') | (b == b'\\'))
 }
 
 /// Appends a value's `Display` form as it is: a number, or a JSON value's own text.
