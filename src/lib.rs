@@ -72,6 +72,15 @@
 //!
 //! With the `testing` feature, [`testing::RecordingTransport`] records what would be sent.
 //!
+//! # Features
+//!
+//! - `axum` (default): reads axum's `MatchedPath` and `ConnectInfo`.
+//! - `hyper-transport` (default): [`HyperTransport`], the default HTTP client (hyper, rustls,
+//!   Mozilla's roots; connects directly).
+//! - `reqwest`: [`ReqwestTransport`], for a client you configure yourself (an egress proxy,
+//!   your own roots). Hand it to [`GaLayer::transport`].
+//! - `testing`: [`testing::RecordingTransport`]. `collector`: the local collector, [`collector`].
+//!
 //! [tower]: https://docs.rs/tower
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
@@ -110,6 +119,8 @@ pub use markers::{ClientId, NoTrack, PageTitle, UserId};
 pub use page::UNMATCHED_TITLE;
 pub use protocol::{Protocol, ValidationCode, ValidationMessage};
 pub use redact::{DEFAULT_REDACTED_PARAMS, REDACTED};
+#[cfg(feature = "hyper-transport")]
+pub use sender::hyper_transport::HyperTransport;
 pub use sender::retry::RetryPolicy;
 #[cfg(feature = "reqwest")]
 pub use sender::transport::ReqwestTransport;

@@ -36,8 +36,8 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_ga::collector::{Collector, CollectorConfig, Faults};
 use tower_ga::{
-    BatchOutcome, BoxFuture, GaLayer, Outgoing, Reply, ReqwestTransport, RetryPolicy, Stats,
-    Transport, TransportError,
+    BatchOutcome, BoxFuture, GaLayer, HyperTransport, Outgoing, Reply, ReqwestTransport,
+    RetryPolicy, Stats, Transport, TransportError,
 };
 
 /// Upper bound for anything that should take well under a second: generous, for a noisy 2-core
@@ -714,7 +714,7 @@ async fn broken_answer_then_recovery_may_duplicate() {
 
 /// Counts the attempts that got no answer, around the default transport.
 struct Counting {
-    inner: ReqwestTransport,
+    inner: HyperTransport,
     errors: Arc<AtomicUsize>,
 }
 
@@ -745,7 +745,7 @@ async fn down_then_back_mid_run() {
     let outcomes = Outcomes::default();
     let errors = Arc::new(AtomicUsize::new(0));
     let transport = Counting {
-        inner: ReqwestTransport::default_client(4).unwrap(),
+        inner: HyperTransport::new(4).unwrap(),
         errors: errors.clone(),
     };
     let retry = RetryPolicy {
@@ -1021,4 +1021,62 @@ async fn after_a_pause_the_sender_probes_with_one_batch() {
     handle.shutdown(ms(300)).await;
     until("everything is counted", || handle.stats().pending == 0).await;
     assert_accounted(&handle.stats());
+}
+
+/// The other transport, reqwest's, under the faults whose handling is the transport's own: a
+/// broken answer is an error and is retried (then delivered once), a refused connection is an
+/// error that doesn't name the API secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reqwest_transport_retries_broken_answers_and_hides_the_secret() {
+    let c = collector(Faults {
+        close_mid_response: true,
+        ..Faults::none()
+    })
+    .await;
+    let outcomes = Outcomes::default();
+    let ga = layer(
+        &c.url(),
+        Duration::from_secs(2),
+        policy(4, ms(200)),
+        &outcomes,
+    )
+    .transport(ReqwestTransport::default_client(4).unwrap());
+    let handle = ga.handle();
+    let app = router(ga);
+    drive_bounded(&app, 0..3).await;
+    until("a broken answer", || c.counts().hits_broken >= 1).await;
+    c.set_faults(Faults::none());
+    assert!(handle.flush(MARGIN).await);
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!((s.tracked, s.sent), (3, 3), "{s:?}");
+    assert!(s.retried >= 1, "{s:?}");
+    assert_collector_agrees(&c, &s, &outcomes);
+    assert_payloads_valid(&c);
+
+    let port = {
+        let l = StdListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let outcomes = Outcomes::default();
+    let ga = layer(
+        &format!("http://127.0.0.1:{port}"),
+        Duration::from_secs(2),
+        policy(1, ms(20)),
+        &outcomes,
+    )
+    .transport(ReqwestTransport::default_client(4).unwrap());
+    let handle = ga.handle();
+    let app = router(ga);
+    drive_bounded(&app, 0..2).await;
+    assert!(handle.flush(MARGIN).await);
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!((s.sent, s.failed), (0, 2), "{s:?}");
+    for (ok, o) in outcomes.all() {
+        assert!(!ok);
+        let error = o.error.unwrap();
+        assert!(!error.is_empty());
+        assert!(!error.contains("faults-secret"), "{error}");
+    }
 }

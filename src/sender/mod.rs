@@ -6,6 +6,8 @@
 //! in (batching makes immediacy pointless), and does everything else.
 
 pub(crate) mod batch;
+#[cfg(feature = "hyper-transport")]
+pub(crate) mod hyper_transport;
 pub(crate) mod pool;
 pub(crate) mod retry;
 pub(crate) mod transport;
@@ -256,17 +258,24 @@ impl Core {
     }
 }
 
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "hyper-transport")]
+fn default_transport(cfg: &Config) -> Result<Arc<dyn Transport>, transport::TransportError> {
+    Ok(Arc::new(hyper_transport::HyperTransport::new(
+        cfg.max_concurrency,
+    )?))
+}
+
+#[cfg(all(not(feature = "hyper-transport"), feature = "reqwest"))]
 fn default_transport(cfg: &Config) -> Result<Arc<dyn Transport>, transport::TransportError> {
     Ok(Arc::new(transport::ReqwestTransport::default_client(
         cfg.max_concurrency,
     )?))
 }
 
-#[cfg(not(feature = "reqwest"))]
+#[cfg(not(any(feature = "hyper-transport", feature = "reqwest")))]
 fn default_transport(_: &Config) -> Result<Arc<dyn Transport>, transport::TransportError> {
     Err(transport::TransportError::new(
-        "the `reqwest` feature is off and no transport was given with GaLayer::transport",
+        "the `hyper-transport` and `reqwest` features are off and no transport was given with GaLayer::transport",
     ))
 }
 
