@@ -7,7 +7,7 @@ use http::uri::Authority;
 
 use crate::config::Config;
 use crate::hit::{Hit, ProxyHeaders};
-use crate::redact::SecretWords;
+use crate::redact::{SecretWords, Verdicts};
 
 /// The title given to requests that matched no route, unless configured otherwise.
 pub const UNMATCHED_TITLE: &str = "(unmatched route)";
@@ -23,6 +23,8 @@ pub(crate) struct PageBuf {
     title: String,
     referrer: String,
     has_referrer: bool,
+    /// Which query parameter names are secret, as far as seen.
+    verdicts: Verdicts,
 }
 
 impl PageBuf {
@@ -49,15 +51,21 @@ impl PageBuf {
         if !cfg.strip_query {
             if let Some(q) = hit.query().filter(|q| !q.is_empty()) {
                 loc.push('?');
-                cfg.redact_params.redact_query_into(loc, q);
+                cfg.redact_params
+                    .redact_query_into(loc, q, &mut self.verdicts);
             }
         }
         self.title.clear();
         title_into(&mut self.title, hit, cfg);
         self.referrer.clear();
-        self.has_referrer = hit
-            .referer_header()
-            .is_some_and(|r| referrer_into(&mut self.referrer, r, &cfg.redact_params));
+        self.has_referrer = hit.referer_header().is_some_and(|r| {
+            referrer_into(
+                &mut self.referrer,
+                r,
+                &cfg.redact_params,
+                &mut self.verdicts,
+            )
+        });
     }
 
     pub(crate) fn location(&self) -> &str {
@@ -238,7 +246,7 @@ pub(crate) fn forwarded_for(p: &ProxyHeaders<'_>) -> Option<IpAddr> {
 
 /// Appends a `Referer` value without its credentials and fragment, secrets redacted; `false` when
 /// there is nothing to report.
-fn referrer_into(out: &mut String, v: &str, redact: &SecretWords) -> bool {
+fn referrer_into(out: &mut String, v: &str, redact: &SecretWords, seen: &mut Verdicts) -> bool {
     // Visible ASCII only (a header's text), so every byte position below is a char boundary.
     let Some(s) = Some(v.trim()).filter(|s| !s.is_empty()) else {
         return false;
@@ -275,7 +283,7 @@ fn referrer_into(out: &mut String, v: &str, redact: &SecretWords) -> bool {
     }
     if let Some(q) = query {
         out.push('?');
-        redact.redact_query_into(out, q);
+        redact.redact_query_into(out, q, seen);
     }
     true
 }
@@ -317,7 +325,7 @@ mod tests {
     fn referrer(v: &HeaderValue, redact: &SecretWords) -> Option<String> {
         let v = v.to_str().unwrap();
         let mut out = String::new();
-        referrer_into(&mut out, v, redact).then_some(out)
+        referrer_into(&mut out, v, redact, &mut Verdicts::default()).then_some(out)
     }
 
     #[test]

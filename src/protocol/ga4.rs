@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{
     fit_url, json, truncate_chars, Scratch, ValidationCode as Code, ValidationMessage as Msg,
 };
-use crate::client_id::{is_stable, raw_id, unix_secs, Sessions};
+use crate::client_id::{is_stable, raw_id, Sessions};
 use crate::config::{Config, IpMode};
 use crate::hit::Hit;
 use crate::page;
@@ -154,7 +154,11 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut S
     let limit = cfg.param_value_limit;
     let stable = client_id_into(&mut s.client_id, hit, cfg);
     let client_id = s.client_id.as_str();
-    let now_secs = unix_secs(hit.received_at);
+    let micros = hit
+        .received_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    let now_secs = micros / 1_000_000;
     // A random id is a new client: its session starts now, and keeping it would only fill the map.
     let session_id = if stable {
         sessions.session_id(client_id, now_secs)
@@ -193,10 +197,6 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut S
     if let Some(r) = s.page.referrer_mut() {
         fit_url(r, limit, true);
     }
-    let micros = hit
-        .received_at
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64);
 
     let item = &mut s.item;
     item.clear();
@@ -213,8 +213,7 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut S
     }
     item.push_str(r#","session_id":"#);
     json::number(item, session_id);
-    item.push_str(r#","engagement_time_msec":"#);
-    json::number(item, 1);
+    item.push_str(r#","engagement_time_msec":1"#);
     item.push_str(r#","http_method":"#);
     json::string(item, &limited(hit.method.as_str(), limit));
     if let Some(r) = hit.route() {
