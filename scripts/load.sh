@@ -21,6 +21,9 @@
 # Optional variants ga-spare and work-ga-spare run ga / work-ga with the tower-ga-sender thread
 # moved to core 1 (with wrk and the collector) once it has started: the API's own thread keeps
 # core 0 to itself, as it would on a host whose other cores aren't saturated.
+#
+# A/B between builds: with OLD_BIN=path/to/an/older/load_api, a variant suffixed `@old` (e.g.
+# VARIANTS="bare ga ga@old") runs that binary instead; its baseline is still this build's bare.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -155,7 +158,7 @@ EOF
 need_healthy=0
 need_hung=0
 for v in $VARIANTS; do
-    case $v in
+    case ${v%@old} in
     ga | work-ga | ga-spare | work-ga-spare) need_healthy=1 ;;
     hung) need_hung=1 ;;
     esac
@@ -185,19 +188,23 @@ spare_sender() { # pid
 }
 
 run_one() { # round variant
-    local round=$1 v=$2 collector=()
-    local serve=${v%-spare}
+    local round=$1 v=$2 collector=() bin=$BIN
+    local build=${v%@old}
+    if [ "$build" != "$v" ]; then
+        bin=${OLD_BIN:?"variant $v needs OLD_BIN"}
+    fi
+    local serve=${build%-spare}
     case $serve in
     ga | work-ga) collector=(--collector "http://127.0.0.1:$COLLECTOR_PORT") ;;
     hung) collector=(--collector "http://127.0.0.1:$HUNG_PORT") ;;
     refusing) collector=(--collector "http://127.0.0.1:$REFUSING_PORT") ;;
     esac
     local log="$OUT/api-$v-$round.log"
-    taskset -c 0 "$BIN" serve "$serve" --port "$API_PORT" --work-us "$WORK_US" --work-iters "$WORK_ITERS" \
+    taskset -c 0 "$bin" serve "$serve" --port "$API_PORT" --work-us "$WORK_US" --work-iters "$WORK_ITERS" \
         "${collector[@]}" >"$log" 2>&1 &
     local pid=$!
     wait_port "$API_PORT" 20
-    if [ "$serve" != "$v" ]; then
+    if [ "$serve" != "$build" ]; then
         spare_sender "$pid"
     fi
     if [ "$WARMUP" -gt 0 ]; then
