@@ -1080,3 +1080,29 @@ async fn the_reqwest_transport_retries_broken_answers_and_hides_the_secret() {
         assert!(!error.contains("faults-secret"), "{error}");
     }
 }
+
+/// The default transport speaks TLS to an `https://` endpoint: pointed at the plain-HTTP
+/// collector, every attempt fails in the handshake and is retried to the bound, the batch is
+/// counted as failed, its error doesn't name the secret, and the collector accepts nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_to_a_plain_http_collector_fails_in_the_handshake() {
+    let c = collector(Faults::none()).await;
+    let outcomes = Outcomes::default();
+    let url = c.url().replacen("http://", "https://", 1);
+    let ga = layer(&url, Duration::from_secs(2), policy(1, ms(20)), &outcomes);
+    let handle = ga.handle();
+    let app = router(ga);
+    drive_bounded(&app, 0..2).await;
+    assert!(handle.flush(MARGIN).await);
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!((s.sent, s.failed), (0, 2), "{s:?}");
+    assert_eq!(c.counts().hits_accepted, 0);
+    for (ok, o) in outcomes.all() {
+        assert!(!ok);
+        assert_eq!(o.attempts, 2, "{o:?}");
+        let error = o.error.unwrap();
+        assert!(!error.is_empty());
+        assert!(!error.contains("faults-secret"), "{error}");
+    }
+}
