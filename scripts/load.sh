@@ -24,6 +24,7 @@
 #
 # A/B between builds: with OLD_BIN=path/to/an/older/load_api, a variant suffixed `@old` (e.g.
 # VARIANTS="bare ga ga@old") runs that binary instead; its baseline is still this build's bare.
+# A relative OLD_BIN is taken from the repository's root.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -158,6 +159,10 @@ EOF
 need_healthy=0
 need_hung=0
 for v in $VARIANTS; do
+    if [ "${v%@old}" != "$v" ] && [ ! -x "${OLD_BIN:-}" ]; then
+        log "variant $v needs OLD_BIN, an older build of load_api (got '${OLD_BIN:-}')"
+        exit 1
+    fi
     case ${v%@old} in
     ga | work-ga | ga-spare | work-ga-spare) need_healthy=1 ;;
     hung) need_hung=1 ;;

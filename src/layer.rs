@@ -276,9 +276,8 @@ impl GaLayer {
         self.with(|c| c.retry = policy)
     }
 
-    /// Replaces the HTTP transport (default: [`HyperTransport`](crate::HyperTransport), which
-    /// connects directly; behind an egress proxy, use
-    /// [`ReqwestTransport`](crate::ReqwestTransport) with a client configured for it).
+    /// Replaces the HTTP transport (default: `HyperTransport`, which connects directly; behind an
+    /// egress proxy, use `ReqwestTransport`, feature `reqwest`, with a client configured for it).
     pub fn transport(self, transport: impl Transport) -> Self {
         let t: Arc<dyn Transport> = Arc::new(transport);
         self.with(|c| c.transport = Some(t))

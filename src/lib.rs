@@ -70,16 +70,16 @@
 //!
 //! # Testing your own code
 //!
-//! With the `testing` feature, [`testing::RecordingTransport`] records what would be sent.
+//! With the `testing` feature, `testing::RecordingTransport` records what would be sent.
 //!
 //! # Features
 //!
 //! - `axum` (default): reads axum's `MatchedPath` and `ConnectInfo`.
-//! - `hyper-transport` (default): [`HyperTransport`], the default HTTP client (hyper, rustls,
+//! - `hyper-transport` (default): `HyperTransport`, the default HTTP client (hyper, rustls,
 //!   Mozilla's roots; connects directly).
-//! - `reqwest`: [`ReqwestTransport`], for a client you configure yourself (an egress proxy,
-//!   your own roots). Hand it to [`GaLayer::transport`].
-//! - `testing`: [`testing::RecordingTransport`]. `collector`: the local collector, [`collector`].
+//! - `reqwest`: `ReqwestTransport`, for a client you configure yourself (an egress proxy, your
+//!   own roots). Hand it to [`GaLayer::transport`].
+//! - `testing`: `testing::RecordingTransport`. `collector`: the local collector, `collector`.
 //!
 //! [tower]: https://docs.rs/tower
 #![forbid(unsafe_code)]

@@ -1,6 +1,7 @@
 //! The seam between the sender and the network: a [`Transport`] takes one HTTP request to the
-//! collector and returns its answer. The default is [`ReqwestTransport`]; tests and users can put
-//! their own in with [`GaLayer::transport`](crate::GaLayer::transport).
+//! collector and returns its answer. The default is `HyperTransport` (feature `hyper-transport`),
+//! `ReqwestTransport` the other one (feature `reqwest`); tests and users can put their own in
+//! with [`GaLayer::transport`](crate::GaLayer::transport).
 
 use std::fmt;
 use std::future::Future;
@@ -123,7 +124,8 @@ pub trait Transport: Send + Sync + 'static {
     fn send(&self, request: Outgoing) -> BoxFuture<'static, Result<Reply, TransportError>>;
 }
 
-/// The default transport: a pooled `reqwest` client with rustls.
+/// A transport on a pooled `reqwest` client with rustls (feature `reqwest`): for an egress proxy,
+/// or a client configured by hand ([`ReqwestTransport::new`]). The default is `HyperTransport`.
 #[cfg(feature = "reqwest")]
 #[derive(Clone, Debug)]
 pub struct ReqwestTransport {
