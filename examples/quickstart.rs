@@ -81,14 +81,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "API on http://{addr}, collector on {}; try:",
         collector.url()
     );
-    for path in [
-        "/users/7",
-        "/items?page=2&token=abc",
-        "/me",
-        "/health",
-        "/nope",
+    for (header, path) in [
+        ("", "/users/7"),
+        ("", "/items?page=2&token=abc"),
+        ("-H 'Authorization: Bearer k1' ", "/me"),
+        ("", "/health"),
+        ("", "/nope"),
     ] {
-        println!("  curl 'http://{addr}{path}'");
+        println!("  curl {header}'http://{addr}{path}'");
     }
     println!("Ctrl-C to stop.");
 
