@@ -124,7 +124,9 @@ pub use sender::hyper_transport::HyperTransport;
 pub use sender::retry::RetryPolicy;
 #[cfg(feature = "reqwest")]
 pub use sender::transport::ReqwestTransport;
-pub use sender::transport::{BoxFuture, Outgoing, Reply, Transport, TransportError};
+pub use sender::transport::{
+    BoxFuture, Outgoing, Reply, Transport, TransportError, MAX_REPLY_BYTES,
+};
 pub use sender::Handle;
 pub use service::GaService;
 pub use stats::Stats;

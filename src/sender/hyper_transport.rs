@@ -12,14 +12,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, Method, Request, Uri};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
-use super::transport::{BoxFuture, Outgoing, Reply, Transport, TransportError};
+use super::transport::{
+    too_long, BoxFuture, Outgoing, Reply, Transport, TransportError, MAX_REPLY_BYTES,
+};
 
 const USER_AGENT: &str = concat!("tower-ga/", env!("CARGO_PKG_VERSION"));
 
@@ -162,7 +164,11 @@ impl Transport for HyperTransport {
         Box::pin(async move {
             let response = pending.await.map_err(|e| describe(&e))?;
             let (parts, body) = response.into_parts();
-            let body = body.collect().await.map_err(|e| describe(&e))?.to_bytes();
+            let body = match Limited::new(body, MAX_REPLY_BYTES).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(e) if e.is::<LengthLimitError>() => return Err(too_long()),
+                Err(e) => return Err(describe(&*e)),
+            };
             Ok(Reply {
                 status: parts.status,
                 headers: parts.headers,

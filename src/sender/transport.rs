@@ -72,6 +72,10 @@ impl fmt::Debug for Outgoing {
     }
 }
 
+/// The longest answer body a transport reads: Google's answers are a few kB at most (validation
+/// messages), and a collector streaming an endless body must not grow the sender's memory.
+pub const MAX_REPLY_BYTES: usize = 1 << 20;
+
 /// A collector's answer.
 #[derive(Clone, Debug)]
 pub struct Reply {
@@ -116,6 +120,13 @@ impl fmt::Display for TransportError {
 }
 
 impl std::error::Error for TransportError {}
+
+/// The error for an answer longer than [`MAX_REPLY_BYTES`].
+pub(crate) fn too_long() -> TransportError {
+    TransportError::new(format!(
+        "the collector's answer is longer than {MAX_REPLY_BYTES} bytes"
+    ))
+}
 
 /// Sends one request to a collector. Timeouts and retries are the sender's job: a transport makes
 /// one attempt.
@@ -205,14 +216,20 @@ impl Transport for ReqwestTransport {
         Box::pin(async move {
             // reqwest's errors name the URL, which holds the API secret: strip it.
             let clean = |e: reqwest::Error| TransportError::new(e.without_url().to_string());
-            let response = pending.await.map_err(clean)?;
+            let mut response = pending.await.map_err(clean)?;
             let status = response.status();
             let headers = response.headers().clone();
-            let body = response.bytes().await.map_err(clean)?;
+            let mut body = bytes::BytesMut::new();
+            while let Some(chunk) = response.chunk().await.map_err(clean)? {
+                if body.len() + chunk.len() > MAX_REPLY_BYTES {
+                    return Err(too_long());
+                }
+                body.extend_from_slice(&chunk);
+            }
             Ok(Reply {
                 status,
                 headers,
-                body,
+                body: body.freeze(),
             })
         })
     }
@@ -234,6 +251,52 @@ mod tests {
         };
         assert!(!format!("{o:?}").contains("hunter2"));
         assert_eq!(o.path(), "/mp/collect");
+    }
+
+    /// Points `transport` at a collector that answers with an endless body: it must stop
+    /// reading at [`MAX_REPLY_BYTES`] and report an error instead of growing without bound.
+    /// (Were there no limit, the body would end after 64 MiB and the send succeed.)
+    async fn check_endless_answer_is_cut_off(transport: &dyn Transport) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = vec![0u8; 4096];
+            let _ = socket.read(&mut request).await.unwrap();
+            let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+            socket.write_all(head).await.unwrap();
+            let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "x".repeat(64 * 1024));
+            for _ in 0..64 * MAX_REPLY_BYTES / (64 * 1024) {
+                if socket.write_all(chunk.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            let _ = socket.write_all(b"0\r\n\r\n").await;
+        });
+        let request = Outgoing {
+            url: format!("http://{addr}/mp/collect?api_secret=hunter2").into(),
+            redacted_url: "redacted".into(),
+            content_type: "application/json",
+            body: Bytes::from_static(b"{}"),
+            hits: 1,
+        };
+        let err = transport.send(request).await.unwrap_err();
+        assert!(err.to_string().contains("longer than"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[cfg(feature = "hyper-transport")]
+    #[tokio::test]
+    async fn hyper_cuts_off_an_endless_answer() {
+        let t = crate::sender::hyper_transport::HyperTransport::new(1).unwrap();
+        check_endless_answer_is_cut_off(&t).await;
+    }
+
+    #[cfg(feature = "reqwest")]
+    #[tokio::test]
+    async fn reqwest_cuts_off_an_endless_answer() {
+        check_endless_answer_is_cut_off(&ReqwestTransport::default_client(1).unwrap()).await;
     }
 
     #[cfg(feature = "reqwest")]
