@@ -129,7 +129,8 @@ pub(crate) fn too_long() -> TransportError {
 }
 
 /// Sends one request to a collector. Timeouts and retries are the sender's job: a transport makes
-/// one attempt.
+/// one attempt, and reads at most [`MAX_REPLY_BYTES`] of the answer (the sender reads the body
+/// only in validation mode; a longer one should be an error).
 pub trait Transport: Send + Sync + 'static {
     /// Makes one attempt.
     fn send(&self, request: Outgoing) -> BoxFuture<'static, Result<Reply, TransportError>>;
