@@ -122,10 +122,52 @@ impl fmt::Display for TransportError {
 impl std::error::Error for TransportError {}
 
 /// The error for an answer longer than [`MAX_REPLY_BYTES`].
+#[cfg(any(feature = "reqwest", feature = "hyper-transport"))]
 pub(crate) fn too_long() -> TransportError {
     TransportError::new(format!(
         "the collector's answer is longer than {MAX_REPLY_BYTES} bytes"
     ))
+}
+
+/// The last URL a transport sent to, parsed: the sender posts to the same one or two URLs all the
+/// time, and parsing one can cost more than encoding a hit.
+#[cfg(any(feature = "reqwest", feature = "hyper-transport", test))]
+pub(crate) struct LastParsed<T>(std::sync::Mutex<Option<(Arc<str>, T)>>);
+
+#[cfg(any(feature = "reqwest", feature = "hyper-transport", test))]
+impl<T: Clone> LastParsed<T> {
+    /// `url` parsed by `parse`, or the last result when `url` is the last URL. The URL holds the
+    /// API secret: `parse`'s errors must not show it (`url`'s and `http`'s don't).
+    pub(crate) fn get<E: fmt::Display>(
+        &self,
+        url: Arc<str>,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<T, TransportError> {
+        let mut last = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((raw, parsed)) = &*last {
+            if *raw == url {
+                return Ok(parsed.clone());
+            }
+        }
+        let parsed =
+            parse(&url).map_err(|e| TransportError::new(format!("invalid collector URL: {e}")))?;
+        *last = Some((url, parsed.clone()));
+        Ok(parsed)
+    }
+}
+
+#[cfg(any(feature = "reqwest", feature = "hyper-transport", test))]
+impl<T> Default for LastParsed<T> {
+    fn default() -> Self {
+        LastParsed(std::sync::Mutex::new(None))
+    }
+}
+
+#[cfg(any(feature = "reqwest", feature = "hyper-transport", test))]
+impl<T> fmt::Debug for LastParsed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LastParsed(<redacted>)")
+    }
 }
 
 /// Sends one request to a collector. Timeouts and retries are the sender's job: a transport makes
@@ -142,36 +184,7 @@ pub trait Transport: Send + Sync + 'static {
 #[derive(Clone, Debug)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
-    last_url: std::sync::Arc<std::sync::Mutex<LastUrl>>,
-}
-
-/// The last URL sent to, parsed: the sender posts to the same one or two URLs all the time, and
-/// parsing one costs more than encoding a hit.
-#[cfg(feature = "reqwest")]
-#[derive(Default)]
-struct LastUrl(Option<(Arc<str>, reqwest::Url)>);
-
-#[cfg(feature = "reqwest")]
-impl LastUrl {
-    fn parse(&mut self, url: Arc<str>) -> Result<reqwest::Url, TransportError> {
-        if let Some((raw, parsed)) = &self.0 {
-            if *raw == url {
-                return Ok(parsed.clone());
-            }
-        }
-        // The URL holds the API secret: the error must not show it.
-        let parsed = reqwest::Url::parse(&url)
-            .map_err(|e| TransportError::new(format!("invalid collector URL: {e}")))?;
-        self.0 = Some((url, parsed.clone()));
-        Ok(parsed)
-    }
-}
-
-#[cfg(feature = "reqwest")]
-impl fmt::Debug for LastUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("LastUrl(<redacted>)")
-    }
+    last_url: Arc<LastParsed<reqwest::Url>>,
 }
 
 #[cfg(feature = "reqwest")]
@@ -200,11 +213,7 @@ impl ReqwestTransport {
 #[cfg(feature = "reqwest")]
 impl Transport for ReqwestTransport {
     fn send(&self, request: Outgoing) -> BoxFuture<'static, Result<Reply, TransportError>> {
-        let url = match self.last_url.lock() {
-            Ok(mut last) => last.parse(request.url),
-            Err(_) => LastUrl::default().parse(request.url),
-        };
-        let url = match url {
+        let url = match self.last_url.get(request.url, reqwest::Url::parse) {
             Ok(url) => url,
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
@@ -300,22 +309,42 @@ mod tests {
         check_endless_answer_is_cut_off(&ReqwestTransport::default_client(1).unwrap()).await;
     }
 
-    #[cfg(feature = "reqwest")]
     #[test]
     fn the_parsed_url_follows_the_request_and_never_shows_the_secret() {
-        let mut last = LastUrl::default();
+        let last = LastParsed::<http::Uri>::default();
         let a: Arc<str> = "http://127.0.0.1:9/mp/collect?api_secret=hunter2".into();
         let b: Arc<str> = "http://127.0.0.1:9/debug/mp/collect?api_secret=hunter2".into();
-        assert_eq!(last.parse(a.clone()).unwrap().as_str(), &*a);
-        assert_eq!(last.parse(a.clone()).unwrap().as_str(), &*a);
-        assert_eq!(last.parse(b.clone()).unwrap().as_str(), &*b);
+        let parse = |u: &str| u.parse::<http::Uri>();
+        for url in [&a, &a, &b, &a] {
+            assert_eq!(last.get(url.clone(), parse).unwrap().to_string(), **url);
+        }
         assert!(!format!("{last:?}").contains("hunter2"));
         let err = last
-            .parse("http://[::1/?api_secret=hunter2".into())
+            .get("http://[::1/?api_secret=hunter2".into(), parse)
             .unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[cfg(feature = "reqwest")]
+    #[test]
+    fn reqwest_urls_parse_and_stay_hidden() {
         let t = ReqwestTransport::default_client(1).unwrap();
-        t.last_url.lock().unwrap().parse(a).unwrap();
+        let a: Arc<str> = "http://127.0.0.1:9/mp/collect?api_secret=hunter2".into();
+        assert_eq!(
+            t.last_url
+                .get(a.clone(), reqwest::Url::parse)
+                .unwrap()
+                .as_str(),
+            &*a
+        );
+        let err = t
+            .last_url
+            .get(
+                "http://[::1/?api_secret=hunter2".into(),
+                reqwest::Url::parse,
+            )
+            .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
         assert!(!format!("{t:?}").contains("hunter2"));
     }
 }
