@@ -25,6 +25,41 @@ pub(crate) struct PageBuf {
     has_referrer: bool,
     /// Which query parameter names are secret, as far as seen.
     verdicts: Verdicts,
+    last_host: LastHost,
+}
+
+/// The last `Host` header seen and the host it gave: an API's requests nearly all carry the same
+/// one, and checking it costs several times more than comparing it.
+#[derive(Debug, Default)]
+struct LastHost {
+    header: String,
+    /// [`header_host`] of `header`, lower-cased.
+    host: Option<String>,
+}
+
+impl LastHost {
+    /// Longer headers are checked every time, not kept.
+    const MAX_HEADER: usize = 255;
+
+    /// Appends the host a `Host` header gives, lower-cased; `false` if it gives none.
+    fn push(&mut self, out: &mut String, v: &str) -> bool {
+        if self.header != v {
+            let found = header_host(v).map(str::to_ascii_lowercase);
+            if v.len() > Self::MAX_HEADER {
+                return found.is_some_and(|h| {
+                    out.push_str(&h);
+                    true
+                });
+            }
+            self.header.clear();
+            self.header.push_str(v);
+            self.host = found;
+        }
+        self.host.as_deref().is_some_and(|h| {
+            out.push_str(h);
+            true
+        })
+    }
 }
 
 impl PageBuf {
@@ -41,7 +76,7 @@ impl PageBuf {
         loc.push_str(scheme);
         loc.push_str("://");
         let start = loc.len();
-        host_into(loc, hit, cfg, proxy);
+        host_into(loc, hit, cfg, proxy, &mut self.last_host);
         self.host = start..loc.len();
         let path = hit.path();
         if !path.starts_with('/') {
@@ -102,7 +137,13 @@ impl PageBuf {
 
 /// Appends the host: the override, a trusted proxy's, the URI's, the `Host` header's, or the
 /// fallback, lower-cased (the override and fallback as configured).
-fn host_into(out: &mut String, hit: &Hit, cfg: &Config, proxy: Option<&ProxyHeaders<'_>>) {
+fn host_into(
+    out: &mut String,
+    hit: &Hit,
+    cfg: &Config,
+    proxy: Option<&ProxyHeaders<'_>>,
+    last_host: &mut LastHost,
+) {
     if let Some(h) = &cfg.host_override {
         out.push_str(h);
         return;
@@ -112,16 +153,12 @@ fn host_into(out: &mut String, hit: &Hit, cfg: &Config, proxy: Option<&ProxyHead
         return;
     }
     // The URI's authority was captured without its credentials.
-    let found = hit
-        .authority()
-        .or_else(|| hit.host_header().and_then(header_host));
-    match found {
-        Some(h) => {
-            let start = out.len();
-            out.push_str(h);
-            out[start..].make_ascii_lowercase();
-        }
-        None => out.push_str(&cfg.fallback_host),
+    if let Some(h) = hit.authority() {
+        let start = out.len();
+        out.push_str(h);
+        out[start..].make_ascii_lowercase();
+    } else if !hit.host_header().is_some_and(|v| last_host.push(out, v)) {
+        out.push_str(&cfg.fallback_host);
     }
 }
 
@@ -349,6 +386,31 @@ mod tests {
             (p.location(), p.host(), p.path(), p.referrer()),
             ("http://localhost/b", "localhost", "/b", None)
         );
+    }
+
+    #[test]
+    fn the_last_host_header_is_remembered_and_follows_changes() {
+        let mut p = PageBuf::default();
+        let cfg = Config::default();
+        let long = format!("{}.example", "a".repeat(LastHost::MAX_HEADER));
+        for (host, expected) in [
+            ("API.example.com", "api.example.com"),
+            ("API.example.com", "api.example.com"),
+            ("bad host", "localhost"),
+            ("bad host", "localhost"),
+            ("", "localhost"),
+            ("other.example:8080", "other.example:8080"),
+            (long.as_str(), long.as_str()),
+            ("API.example.com", "api.example.com"),
+        ] {
+            let req = http::Request::get("/a")
+                .header("host", host)
+                .body(())
+                .unwrap();
+            p.fill(&hit_for(&req, false), &cfg);
+            assert_eq!(p.host(), expected, "{host:?}");
+            assert!(p.last_host.header.len() <= LastHost::MAX_HEADER);
+        }
     }
 
     #[test]

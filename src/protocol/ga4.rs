@@ -214,8 +214,12 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut S
     item.push_str(r#","session_id":"#);
     json::number(item, session_id);
     item.push_str(r#","engagement_time_msec":1"#);
-    item.push_str(r#","http_method":"#);
-    json::string(item, &limited(hit.method.as_str(), limit));
+    // A method is a token (`http` checks): nothing in it needs escaping.
+    let method = limited(hit.method.as_str(), limit);
+    debug_assert!(method.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'));
+    item.push_str(r#","http_method":""#);
+    item.push_str(&method);
+    item.push('"');
     if let Some(r) = hit.route() {
         item.push_str(r#","http_route":"#);
         json::string(item, &limited(r, limit));
