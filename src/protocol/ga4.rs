@@ -216,7 +216,9 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut S
     item.push_str(r#","engagement_time_msec":1"#);
     // A method is a token (`http` checks): nothing in it needs escaping.
     let method = limited(hit.method.as_str(), limit);
-    debug_assert!(method.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'));
+    debug_assert!(method
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'));
     item.push_str(r#","http_method":""#);
     item.push_str(&method);
     item.push('"');
