@@ -43,22 +43,19 @@ impl LastHost {
 
     /// Appends the host a `Host` header gives, lower-cased; `false` if it gives none.
     fn push(&mut self, out: &mut String, v: &str) -> bool {
-        if self.header != v {
-            let found = header_host(v).map(str::to_ascii_lowercase);
-            if v.len() > Self::MAX_HEADER {
-                return found.is_some_and(|h| {
-                    out.push_str(&h);
-                    true
-                });
-            }
+        let unkept;
+        let host = if self.header == v {
+            self.host.as_deref()
+        } else if v.len() > Self::MAX_HEADER {
+            unkept = header_host(v).map(str::to_ascii_lowercase);
+            unkept.as_deref()
+        } else {
             self.header.clear();
             self.header.push_str(v);
-            self.host = found;
-        }
-        self.host.as_deref().is_some_and(|h| {
-            out.push_str(h);
-            true
-        })
+            self.host = header_host(v).map(str::to_ascii_lowercase);
+            self.host.as_deref()
+        };
+        host.map(|h| out.push_str(h)).is_some()
     }
 }
 
