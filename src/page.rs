@@ -59,6 +59,46 @@ impl LastHost {
     }
 }
 
+/// Writes into `key` everything [`PageBuf::fill`] reads of a hit, as the key under which the
+/// sender keeps the page's encoded parameters ([`crate::protocol`]'s memo): two hits with the same
+/// key have the same page. `None` when the page can't be known by its inputs (a title hook may
+/// read anything). Anything `fill` comes to read must be added here; a test encodes hits that
+/// differ in one input at a time, with and without the memo, and compares.
+pub(crate) fn key_into(key: &mut Vec<u8>, hit: &Hit, cfg: &Config) -> Option<()> {
+    use crate::captured::Field;
+    use crate::protocol::memo::part;
+    if cfg.make_title.is_some() {
+        return None;
+    }
+    key.clear();
+    part(key, Some(hit.method.as_str().as_bytes()));
+    let t = &hit.text;
+    for field in [
+        Field::Scheme,
+        Field::Authority,
+        Field::Path,
+        Field::Query,
+        Field::Host,
+        Field::Referer,
+        Field::Route,
+    ] {
+        part(key, t.get(field));
+    }
+    // `X-Forwarded-For` is left out: it gives the client's address, never the page, and behind
+    // a proxy it differs from client to client.
+    if cfg.trust_proxy {
+        for field in [
+            Field::Forwarded,
+            Field::XForwardedProto,
+            Field::XForwardedHost,
+        ] {
+            part(key, t.get(field));
+        }
+    }
+    part(key, hit.title.as_ref().map(|t| t.as_str().as_bytes()));
+    Some(())
+}
+
 impl PageBuf {
     /// Fills the buffers with `hit`'s page.
     pub(crate) fn fill(&mut self, hit: &Hit, cfg: &Config) {

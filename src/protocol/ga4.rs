@@ -151,7 +151,6 @@ pub(crate) fn ip_to_send(hit: &Hit, mode: IpMode) -> Option<IpAddr> {
 /// Encodes a hit into `s.key` and `s.item`. The batch key is the request's top level (client,
 /// user, agent): events share a request only when all of it is equal.
 pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut Scratch) {
-    let limit = cfg.param_value_limit;
     let stable = client_id_into(&mut s.client_id, hit, cfg);
     let client_id = s.client_id.as_str();
     let micros = hit
@@ -192,28 +191,46 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut S
         json::string(key, "ENFORCE_RECOMMENDATIONS");
     }
 
-    s.page.fill(hit, cfg);
-    fit_url(s.page.location_mut(), limit, true);
-    if let Some(r) = s.page.referrer_mut() {
-        fit_url(r, limit, true);
-    }
-
     let item = &mut s.item;
     item.clear();
     item.push_str("{\"name\":\"page_view\",\"timestamp_micros\":");
     json::number(item, micros);
     item.push_str(",\"params\":{");
-    item.push_str(r#""page_location":"#);
-    json::string(item, s.page.location());
-    item.push_str(r#","page_title":"#);
-    json::string(item, &limited(s.page.title(), limit));
-    if let Some(r) = s.page.referrer() {
-        item.push_str(r#","page_referrer":"#);
-        json::string(item, r);
+    // The params a page determines, kept per page: an API serves its hot pages over and over.
+    let page = &mut s.page;
+    match page::key_into(&mut s.memo.key, hit, cfg) {
+        Some(()) => s
+            .memo
+            .append(item, |item| page_params(item, hit, cfg, page)),
+        None => page_params(item, hit, cfg, page),
     }
     item.push_str(r#","session_id":"#);
     json::number(item, session_id);
-    item.push_str(r#","engagement_time_msec":1"#);
+    item.push_str(r#","engagement_time_msec":1,"http_status_code":"#);
+    json::number(item, hit.status.as_u16().into());
+    item.push_str(r#","server_latency_ms":"#);
+    json::number(item, hit.latency().as_millis() as u64);
+    item.push_str("}}");
+}
+
+/// Writes the params that follow from the hit's page (its URL, title, referrer, method and route)
+/// and from the configuration, the first without a leading comma. Whatever this reads of a hit,
+/// [`page::key_into`] must name.
+fn page_params(item: &mut String, hit: &Hit, cfg: &Config, page: &mut page::PageBuf) {
+    let limit = cfg.param_value_limit;
+    page.fill(hit, cfg);
+    fit_url(page.location_mut(), limit, true);
+    if let Some(r) = page.referrer_mut() {
+        fit_url(r, limit, true);
+    }
+    item.push_str(r#""page_location":"#);
+    json::string(item, page.location());
+    item.push_str(r#","page_title":"#);
+    json::string(item, &limited(page.title(), limit));
+    if let Some(r) = page.referrer() {
+        item.push_str(r#","page_referrer":"#);
+        json::string(item, r);
+    }
     // A method is a token (`http` checks): nothing in it needs escaping.
     let method = limited(hit.method.as_str(), limit);
     debug_assert!(method
@@ -226,17 +243,12 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut S
         item.push_str(r#","http_route":"#);
         json::string(item, &limited(r, limit));
     }
-    item.push_str(r#","http_status_code":"#);
-    json::number(item, hit.status.as_u16().into());
-    item.push_str(r#","server_latency_ms":"#);
-    json::number(item, hit.latency().as_millis() as u64);
     item.push_str(r#","data_source":"#);
     json::string(item, &limited(&cfg.data_source, limit));
     for (name, value) in &cfg.extra_params {
         json::key(item, name, false);
         json::display(item, value);
     }
-    item.push_str("}}");
 }
 
 /// Assembles one request body from a batch key and its events.
@@ -637,6 +649,134 @@ mod tests {
         assert_eq!(params["page_location"], "http://api.test/b");
         assert!(params.get("page_referrer").is_none());
         assert_eq!(v["events"].as_array().unwrap().len(), 1);
+    }
+
+    /// Hits that differ from a first one in one input at a time (and some in nothing the page
+    /// depends on).
+    fn variants() -> Vec<http::Request<()>> {
+        type Change = fn(http::request::Builder) -> http::request::Builder;
+        let base = |uri: &str| {
+            http::Request::get(uri)
+                .header("host", "api.test")
+                .header("referer", "https://ref.test/a?x=1&token=t")
+                .header("authorization", "Bearer a")
+        };
+        let changes: Vec<(&str, Change)> = vec![
+            ("/users/7?page=2", |b| b),
+            ("/users/8?page=2", |b| b),
+            ("/users/7?page=3", |b| b),
+            ("/users/7", |b| b),
+            ("/users/7?page=2", |b| b.method("POST")),
+            ("/users/7?page=2", |b| b.header("host", "other.test")),
+            ("/users/7?page=2", |b| {
+                b.header("referer", "https://ref.test/b")
+            }),
+            ("/users/7?page=2", |b| b.header("authorization", "Bearer b")),
+            ("/users/7?page=2", |b| b.header("user-agent", "agent")),
+            ("/users/7?page=2", |b| {
+                b.header("x-forwarded-for", "192.0.2.1")
+            }),
+            ("/users/7?page=2", |b| {
+                b.header("x-forwarded-for", "192.0.2.2")
+            }),
+            ("/users/7?page=2", |b| {
+                b.header("x-forwarded-proto", "https")
+            }),
+            ("/users/7?page=2", |b| {
+                b.header("x-forwarded-host", "fwd.test")
+            }),
+            ("/users/7?page=2", |b| {
+                b.header("forwarded", "host=fwd2.test;proto=https")
+            }),
+            ("https://abs.test/users/7?page=2", |b| b),
+            ("http://abs.test/users/7?page=2", |b| b),
+        ];
+        let mut out = Vec::new();
+        for (uri, change) in changes {
+            for (route, title) in [
+                (Some("/users/{id}"), None),
+                (Some("/users/{uid}"), None),
+                (None, None),
+                (Some("/users/{id}"), Some("A title")),
+                (Some("/users/{id}"), Some("Another")),
+            ] {
+                let mut req = change(base(uri)).body(()).unwrap();
+                if let Some(r) = route {
+                    req.extensions_mut().insert(crate::MatchedRoute::new(r));
+                }
+                if let Some(t) = title {
+                    req.extensions_mut().insert(crate::PageTitle::new(t));
+                }
+                out.push(req);
+            }
+        }
+        // Without a `Host` header.
+        let mut bare = http::Request::get("/users/7?page=2")
+            .header("authorization", "Bearer a")
+            .body(())
+            .unwrap();
+        bare.extensions_mut()
+            .insert(crate::MatchedRoute::new("/users/{id}"));
+        out.push(bare);
+        out
+    }
+
+    #[test]
+    fn the_memo_gives_what_encoding_gives() {
+        for trust_proxy in [false, true] {
+            let cfg = Config {
+                trust_proxy,
+                ..Config::default()
+            };
+            let reqs = variants();
+            let hits: Vec<Hit> = reqs
+                .iter()
+                .map(|r| {
+                    let mut h = Hit::from_request(r, trust_proxy);
+                    h.text.settle();
+                    h.stamp();
+                    h
+                })
+                .collect();
+            let mut warm = Scratch::default();
+            let mut kept = std::collections::HashSet::new();
+            // Twice over, and backwards: each page is met again once the memo holds it and the
+            // others.
+            for hit in hits.iter().chain(hits.iter().rev()) {
+                let mut cold = Scratch::default();
+                encode(hit, &cfg, &mut Sessions::new(1800, 10), &mut cold);
+                encode(hit, &cfg, &mut Sessions::new(1800, 10), &mut warm);
+                assert_eq!(warm.item, cold.item, "trust_proxy {trust_proxy}");
+                assert_eq!(warm.key, cold.key);
+                kept.insert(cold.item.clone());
+            }
+            // Pages that differ were told apart (the variants are more than the pages).
+            assert!(kept.len() > 40, "{}", kept.len());
+        }
+    }
+
+    #[test]
+    fn a_title_hook_bypasses_the_memo() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        let cfg = Config {
+            make_title: Some(std::sync::Arc::new(|_: &Hit| {
+                let n = CALLS.fetch_add(1, Ordering::Relaxed);
+                Some(format!("call {n}"))
+            })),
+            ..Config::default()
+        };
+        let mut hit = Hit::from_request(&http::Request::get("/a").body(()).unwrap(), false);
+        hit.stamp();
+        let mut s = Scratch::default();
+        let mut titles = Vec::new();
+        for _ in 0..2 {
+            encode(&hit, &cfg, &mut Sessions::new(1800, 10), &mut s);
+            let body = super::body(&s.key, std::iter::once(s.item.as_str()));
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            titles.push(v["events"][0]["params"]["page_title"].clone());
+        }
+        assert_eq!(titles, ["call 0", "call 1"]);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) mod ga4;
 mod json;
+pub(crate) mod memo;
 pub(crate) mod ua;
 
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub(crate) struct Scratch {
     /// The hit's own part: a GA4 event, or a v1 payload line without `qt`.
     pub(crate) item: String,
     page: PageBuf,
+    /// GA4's page parameters of recent pages.
+    memo: memo::Memo,
     client_id: String,
 }
 

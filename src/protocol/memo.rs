@@ -1,0 +1,158 @@
+//! The encoded page parameters of recently seen pages, so that a page an API serves again and
+//! again (its hot endpoints: the ones this crate exists to find) is built, redacted and escaped
+//! once, not on every hit.
+//!
+//! A page is known by everything its parameters are made of ([`crate::page::key_into`]): the
+//! key's bytes are compared, not only its hash, so a memo can only return what encoding the same
+//! inputs would write. Memory is bounded: a fixed number of slots, each page going to one of them
+//! (a new page takes its slot's place), and pages with long inputs are never kept.
+
+use std::hash::BuildHasher;
+
+/// Slots: enough for an API's hot pages, few enough that the memo stays small (a few hundred
+/// bytes per page kept).
+const SLOTS: usize = 256;
+/// Pages whose key is longer than this are encoded every time and not kept: at most
+/// `SLOTS × (MAX_KEY + the fragment)` bytes are ever held.
+pub(crate) const MAX_KEY: usize = 1024;
+
+/// Fragments of encoded hits, keyed by the inputs they were made from.
+#[derive(Default)]
+pub(crate) struct Memo {
+    /// Seeded per process, as for the batches: which pages share a slot can't be chosen from
+    /// outside.
+    hasher: foldhash::fast::RandomState,
+    /// Made on first use.
+    slots: Vec<Slot>,
+    /// The key of the hit being encoded, written by the caller before [`Memo::append`].
+    pub(crate) key: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Slot {
+    hash: u64,
+    key: Vec<u8>,
+    fragment: String,
+}
+
+impl std::fmt::Debug for Memo {
+    // Keys hold request text (paths, queries before redaction): never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kept = self.slots.iter().filter(|s| !s.key.is_empty()).count();
+        f.debug_struct("Memo").field("kept", &kept).finish()
+    }
+}
+
+impl Memo {
+    /// Appends the fragment for [`Memo::key`]: the one kept for that key, or else what `encode`
+    /// writes, which is then kept. A key must never be empty (an empty slot has an empty key).
+    pub(crate) fn append(&mut self, out: &mut String, encode: impl FnOnce(&mut String)) {
+        debug_assert!(!self.key.is_empty());
+        if self.key.len() > MAX_KEY {
+            return encode(out);
+        }
+        if self.slots.is_empty() {
+            self.slots.resize_with(SLOTS, Slot::default);
+        }
+        let hash = self.hasher.hash_one(self.key.as_slice());
+        let slot = &mut self.slots[hash as usize % SLOTS];
+        if slot.hash == hash && slot.key == self.key {
+            out.push_str(&slot.fragment);
+            return;
+        }
+        let start = out.len();
+        encode(out);
+        slot.hash = hash;
+        slot.key.clear();
+        slot.key.extend_from_slice(&self.key);
+        slot.fragment.clear();
+        slot.fragment.push_str(&out[start..]);
+    }
+}
+
+/// Appends a key part: its length, then its bytes (`None` has a length no part can have).
+pub(crate) fn part(key: &mut Vec<u8>, v: Option<&[u8]>) {
+    match v {
+        Some(b) => {
+            key.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            key.extend_from_slice(b);
+        }
+        None => key.extend_from_slice(&u32::MAX.to_le_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn append(memo: &mut Memo, key: &[u8], value: &str, calls: &mut usize) -> String {
+        memo.key.clear();
+        memo.key.extend_from_slice(key);
+        let mut out = String::from("<");
+        memo.append(&mut out, |o| {
+            *calls += 1;
+            o.push_str(value);
+        });
+        out
+    }
+
+    #[test]
+    fn a_kept_fragment_is_returned_for_its_key_only() {
+        let mut memo = Memo::default();
+        let mut calls = 0;
+        assert_eq!(append(&mut memo, b"a", "A", &mut calls), "<A");
+        assert_eq!(append(&mut memo, b"a", "not encoded", &mut calls), "<A");
+        assert_eq!(calls, 1);
+        assert_eq!(append(&mut memo, b"b", "B", &mut calls), "<B");
+        assert_eq!(calls, 2);
+    }
+
+    #[test]
+    fn memory_stays_bounded_whatever_the_keys() {
+        let mut memo = Memo::default();
+        let mut calls = 0;
+        for i in 0..10_000u32 {
+            let key = format!("page {i}");
+            assert_eq!(
+                append(&mut memo, key.as_bytes(), &key, &mut calls),
+                format!("<{key}")
+            );
+        }
+        assert_eq!(calls, 10_000);
+        assert_eq!(memo.slots.len(), SLOTS);
+        // Long keys are never kept: each is encoded anew.
+        let long = vec![b'x'; MAX_KEY + 1];
+        append(&mut memo, &long, "L", &mut calls);
+        append(&mut memo, &long, "L", &mut calls);
+        assert_eq!(calls, 10_002);
+        assert!(memo.slots.iter().all(|s| s.key.len() <= MAX_KEY));
+    }
+
+    #[test]
+    fn parts_cannot_run_into_each_other() {
+        let mut a = Vec::new();
+        part(&mut a, Some(b"ab"));
+        part(&mut a, Some(b"c"));
+        let mut b = Vec::new();
+        part(&mut b, Some(b"a"));
+        part(&mut b, Some(b"bc"));
+        let mut c = Vec::new();
+        part(&mut c, None);
+        part(&mut c, Some(b""));
+        let mut d = Vec::new();
+        part(&mut d, Some(b""));
+        part(&mut d, None);
+        assert_ne!(a, b);
+        assert_ne!(c, d);
+    }
+
+    #[test]
+    fn debug_shows_no_key() {
+        let mut memo = Memo::default();
+        let mut calls = 0;
+        append(&mut memo, b"/login?token=hunter2", "x", &mut calls);
+        let shown = format!("{memo:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("kept: 1"), "{shown}");
+    }
+}
