@@ -271,6 +271,41 @@ impl Captured {
         }
     }
 
+    /// Appends `fields` as a key (their bytes, and their lengths so that no two captures' keys
+    /// run together): two captures with the same key have the same `fields`. Fields next to each
+    /// other in the buffer (path and query always are) are copied as one.
+    pub(crate) fn key_into(&self, fields: &[Field], out: &mut Vec<u8>) {
+        let mut lens = [0u8; 2 * FIELDS];
+        let mut total = 0;
+        for (i, &f) in fields.iter().enumerate() {
+            let (start, end) = self.spans[f as usize];
+            let len = if (start, end) == ABSENT {
+                u16::MAX
+            } else {
+                total += usize::from(end - start);
+                end - start
+            };
+            lens[2 * i..2 * i + 2].copy_from_slice(&len.to_le_bytes());
+        }
+        out.reserve(2 * fields.len() + total);
+        out.extend_from_slice(&lens[..2 * fields.len()]);
+        let bytes = self.buf.bytes();
+        let mut run = 0..0;
+        for &f in fields {
+            let (start, end) = self.spans[f as usize];
+            if (start, end) == ABSENT {
+                continue;
+            }
+            let (start, end) = (usize::from(start), usize::from(end));
+            if start != run.end {
+                out.extend_from_slice(&bytes[run]);
+                run = start..start;
+            }
+            run.end = end;
+        }
+        out.extend_from_slice(&bytes[run]);
+    }
+
     /// A header field, if it is visible ASCII (what `HeaderValue::to_str` admits).
     pub(crate) fn header_str(&self, field: Field) -> Option<&str> {
         debug_assert!(

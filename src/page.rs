@@ -70,31 +70,28 @@ pub(crate) fn key_into(key: &mut Vec<u8>, hit: &Hit, cfg: &Config) -> Option<()>
     if cfg.make_title.is_some() {
         return None;
     }
-    key.clear();
-    part(key, Some(hit.method.as_str().as_bytes()));
-    let t = &hit.text;
-    for field in [
-        Field::Scheme,
-        Field::Authority,
+    // `X-Forwarded-For` is left out: it gives the client's address, never the page, and behind
+    // a proxy it differs from client to client.
+    const FIELDS: [Field; 10] = [
         Field::Path,
         Field::Query,
         Field::Host,
         Field::Referer,
         Field::Route,
-    ] {
-        part(key, t.get(field));
-    }
-    // `X-Forwarded-For` is left out: it gives the client's address, never the page, and behind
-    // a proxy it differs from client to client.
-    if cfg.trust_proxy {
-        for field in [
-            Field::Forwarded,
-            Field::XForwardedProto,
-            Field::XForwardedHost,
-        ] {
-            part(key, t.get(field));
-        }
-    }
+        Field::Scheme,
+        Field::Authority,
+        Field::Forwarded,
+        Field::XForwardedProto,
+        Field::XForwardedHost,
+    ];
+    key.clear();
+    part(key, Some(hit.method.as_str().as_bytes()));
+    let fields = if cfg.trust_proxy {
+        &FIELDS
+    } else {
+        &FIELDS[..7]
+    };
+    hit.text.key_into(fields, key);
     part(key, hit.title.as_ref().map(|t| t.as_str().as_bytes()));
     Some(())
 }
