@@ -251,7 +251,9 @@ fn page_params(item: &mut String, hit: &Hit, cfg: &Config, page: &mut page::Page
     }
 }
 
-/// Assembles one request body from a batch key and its events.
+/// Assembles one request body from a batch key and its events: what a batch framed with
+/// [`FRAME`] holds once closed.
+#[cfg(test)]
 pub(crate) fn body<'a>(
     key: &str,
     items: impl ExactSizeIterator<Item = &'a str> + Clone,
@@ -272,6 +274,14 @@ pub(crate) fn body<'a>(
 
 /// Bytes a batch adds on top of its key and events.
 pub(crate) const BODY_OVERHEAD: usize = 14;
+
+/// The text of a request body around its key (the top level without its closing brace) and
+/// between its events.
+pub(crate) const FRAME: crate::sender::batch::Frame = crate::sender::batch::Frame {
+    open: ",\"events\":[",
+    between: ",",
+    close: "]}",
+};
 
 fn is_name(s: &str) -> bool {
     let mut b = s.bytes();
@@ -784,6 +794,29 @@ mod tests {
             titles.push(v["events"][0]["params"]["page_title"].clone());
         }
         assert_eq!(titles, ["call 0", "call 1"]);
+    }
+
+    #[test]
+    fn a_batch_is_built_as_its_request_body() {
+        use crate::sender::batch::Batcher;
+        let mut scratch = Scratch::default();
+        let mut batcher = Batcher::new(crate::Protocol::Ga4.limits(false));
+        let mut items = Vec::new();
+        // One key for all (each of these hits has a random client id).
+        encode_one(&mut scratch, "/", None);
+        let key = scratch.key.clone();
+        for path in ["/a", "/b?x=%22", "/c"] {
+            encode_one(&mut scratch, path, None);
+            batcher.add(0, &key, &scratch.item, std::time::SystemTime::now());
+            items.push(scratch.item.clone());
+        }
+        batcher.close_all();
+        let batch = batcher.next_ready().unwrap();
+        let expected = super::body(&key, items.iter().map(String::as_str));
+        assert_eq!(batch.body().as_bytes(), expected);
+        assert_eq!(validate(&expected, 100), vec![]);
+        let got: Vec<&str> = batch.items().map(|(item, _)| item).collect();
+        assert_eq!(got, items);
     }
 
     #[test]

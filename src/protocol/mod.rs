@@ -84,6 +84,7 @@ impl Protocol {
                 max_bytes: ga4::MAX_BODY_BYTES - 1,
                 per_item_overhead: 1,
                 per_batch_overhead: ga4::BODY_OVERHEAD,
+                frame: Some(ga4::FRAME),
             },
             Protocol::UniversalAnalytics => Limits {
                 // The validation endpoint takes one hit at a time.
@@ -91,6 +92,8 @@ impl Protocol {
                 max_bytes: ua::MAX_BATCH_BYTES,
                 per_item_overhead: 1 + ua::QT_ROOM,
                 per_batch_overhead: 0,
+                // Each line gets its queue time when sent.
+                frame: None,
             },
         }
     }
@@ -155,10 +158,8 @@ impl Protocol {
             urls.many.clone()
         };
         let (content_type, body) = match self {
-            Protocol::Ga4 => (
-                "application/json",
-                ga4::body(&batch.key, batch.items().map(|(item, _)| item)),
-            ),
+            // Built as the batch filled: one copy.
+            Protocol::Ga4 => ("application/json", batch.body().as_bytes().to_vec()),
             Protocol::UniversalAnalytics => (
                 "application/x-www-form-urlencoded",
                 ua::body(batch.items(), SystemTime::now()),

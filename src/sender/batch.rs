@@ -13,14 +13,32 @@ pub(crate) struct Limits {
     pub(crate) max_bytes: usize,
     pub(crate) per_item_overhead: usize,
     pub(crate) per_batch_overhead: usize,
+    /// For a protocol whose request body is the key and the items with fixed text around and
+    /// between them (GA4's JSON), that text: batches are then built as the body itself.
+    pub(crate) frame: Option<Frame>,
+}
+
+/// The text around and between a batch's items in its request body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Frame {
+    /// After the key, before the first item.
+    pub(crate) open: &'static str,
+    /// Between two items.
+    pub(crate) between: &'static str,
+    /// After the last item.
+    pub(crate) close: &'static str,
 }
 
 /// Hits ready to go out in one request.
 #[derive(Debug)]
 pub(crate) struct Batch {
     pub(crate) key: String,
-    /// The items back to back, in one buffer.
+    /// The items back to back in one buffer; framed, the whole body (complete once the batch is
+    /// closed).
     items: String,
+    /// Where the first item starts in `items`, and how many bytes come between two.
+    first: usize,
+    between: usize,
     /// Where each item ends in `items`, and when its request came.
     ends: Vec<(usize, SystemTime)>,
     bytes: usize,
@@ -39,10 +57,17 @@ impl Batch {
     /// Each item with the time its request came.
     pub(crate) fn items(&self) -> impl ExactSizeIterator<Item = (&str, SystemTime)> + Clone + '_ {
         (0..self.ends.len()).map(move |i| {
-            let start = i.checked_sub(1).map_or(0, |p| self.ends[p].0);
+            let start = i
+                .checked_sub(1)
+                .map_or(self.first, |p| self.ends[p].0 + self.between);
             let (end, at) = self.ends[i];
             (&self.items[start..end], at)
         })
+    }
+
+    /// A closed framed batch's request body: key, items and frame.
+    pub(crate) fn body(&self) -> &str {
+        &self.items
     }
 }
 
@@ -56,6 +81,10 @@ pub(crate) struct Batcher {
     /// Closed batches waiting for a free connection slot.
     pub(crate) ready: VecDeque<Batch>,
     ready_items: usize,
+    /// About the bytes recent batches took when closed: what a new batch's buffer starts with,
+    /// so that a batch that fills the way the last ones did never grows (and copies) its buffer,
+    /// while batches of a hit or two don't take room for a full one.
+    typical: usize,
 }
 
 impl Batcher {
@@ -66,6 +95,7 @@ impl Batcher {
             open_items: 0,
             ready: VecDeque::new(),
             ready_items: 0,
+            typical: 0,
         }
     }
 
@@ -86,11 +116,21 @@ impl Batcher {
                 if found.is_some() {
                     self.close(key);
                 }
+                // An eighth more: items differ by a few bytes.
+                let mut items = String::with_capacity(
+                    (self.typical + self.typical / 8)
+                        .clamp(key.len() + l.per_batch_overhead + size, l.max_bytes),
+                );
+                if let Some(f) = l.frame {
+                    items.push_str(key);
+                    items.push_str(f.open);
+                }
                 self.open.entry(key.to_owned()).or_insert(Batch {
                     key: String::new(),
-                    // Room for a few items; it doubles from there.
-                    items: String::with_capacity(item.len() * 4),
-                    ends: Vec::with_capacity(4),
+                    first: items.len(),
+                    between: l.frame.map_or(0, |f| f.between.len()),
+                    items,
+                    ends: Vec::with_capacity(l.max_items.min(32)),
                     bytes: key.len() + l.per_batch_overhead,
                     opened: Instant::now(),
                     epoch,
@@ -99,6 +139,9 @@ impl Batcher {
         };
         debug_assert_eq!(open.epoch, epoch, "a flush closes every open batch");
         open.bytes += size;
+        if let (Some(f), false) = (l.frame, open.ends.is_empty()) {
+            open.items.push_str(f.between);
+        }
         open.items.push_str(item);
         open.ends.push((open.items.len(), received_at));
         self.open_items += 1;
@@ -110,15 +153,18 @@ impl Batcher {
     fn close(&mut self, key: &str) {
         if let Some((key, batch)) = self.open.remove_entry(key) {
             self.open_items -= batch.len();
-            Self::ready(&mut self.ready, &mut self.ready_items, key, batch);
+            self.ready(key, batch);
         }
     }
 
     /// Closes every open batch (on `flush`, on shutdown, when the hold limit is reached).
     pub(crate) fn close_all(&mut self) {
-        for (key, batch) in self.open.drain() {
-            Self::ready(&mut self.ready, &mut self.ready_items, key, batch);
+        // Taken out and put back: the map keeps its capacity.
+        let mut open = std::mem::take(&mut self.open);
+        for (key, batch) in open.drain() {
+            self.ready(key, batch);
         }
+        self.open = open;
         self.open_items = 0;
     }
 
@@ -135,10 +181,15 @@ impl Batcher {
         }
     }
 
-    fn ready(ready: &mut VecDeque<Batch>, items: &mut usize, key: String, mut batch: Batch) {
-        *items += batch.len();
+    fn ready(&mut self, key: String, mut batch: Batch) {
+        if let Some(f) = self.limits.frame {
+            batch.items.push_str(f.close);
+        }
+        // Up at once, down by a quarter per batch.
+        self.typical = batch.items.len().max(self.typical - self.typical / 4);
+        self.ready_items += batch.len();
         batch.key = key;
-        ready.push_back(batch);
+        self.ready.push_back(batch);
     }
 
     pub(crate) fn next_ready(&mut self) -> Option<Batch> {
@@ -158,6 +209,7 @@ mod tests {
             max_bytes,
             per_item_overhead: 1,
             per_batch_overhead: 2,
+            frame: None,
         }
     }
 
@@ -227,6 +279,32 @@ mod tests {
         b.close_opened_before(Instant::now());
         assert_eq!(b.next_ready().map(|x| x.key), Some("new".to_owned()));
         assert_eq!(b.len(), 0);
+    }
+
+    #[test]
+    fn new_batches_start_with_the_room_recent_ones_took() {
+        let mut b = Batcher::new(limits(25, 100_000));
+        let item = "x".repeat(99);
+        let now = SystemTime::now();
+        // Full batches: after a few, a new one has room for all it will hold.
+        for _ in 0..25 * 8 {
+            b.add(0, "k", &item, now);
+        }
+        b.add(0, "k", &item, now);
+        let room = b.open["k"].items.capacity();
+        assert!(room >= 25 * 99, "{room}");
+        for _ in 1..25 {
+            b.add(0, "k", &item, now);
+        }
+        let full = b.ready.back().unwrap();
+        assert_eq!((full.len(), full.items.capacity()), (25, room));
+        // Batches of one hit (distinct clients): new ones stop taking room for 25.
+        for i in 0..50 {
+            b.add(0, &i.to_string(), &item, now);
+            b.close_all();
+        }
+        b.add(0, "last", &item, now);
+        assert!(b.open["last"].items.capacity() < 4 * 100);
     }
 
     #[test]
