@@ -151,25 +151,25 @@ impl Protocol {
 
     /// The HTTP request for one batch. Built per attempt: the legacy protocol's `qt` depends on
     /// the time of sending.
-    pub(crate) fn request(self, urls: &Urls, batch: &Batch) -> Outgoing {
+    pub(crate) fn request(self, urls: &Urls, batch: &mut Batch) -> Outgoing {
         let (url, redacted_url) = if batch.len() == 1 {
             urls.one.clone()
         } else {
             urls.many.clone()
         };
         let (content_type, body) = match self {
-            // Built as the batch filled: one copy.
-            Protocol::Ga4 => ("application/json", batch.body().as_bytes().to_vec()),
+            // Built as the batch filled, and shared by every attempt.
+            Protocol::Ga4 => ("application/json", batch.body()),
             Protocol::UniversalAnalytics => (
                 "application/x-www-form-urlencoded",
-                ua::body(batch.items(), SystemTime::now()),
+                Bytes::from(ua::body(batch.items(), SystemTime::now())),
             ),
         };
         Outgoing {
             url,
             redacted_url,
             content_type,
-            body: Bytes::from(body),
+            body,
             hits: batch.len(),
         }
     }

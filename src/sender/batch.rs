@@ -5,6 +5,8 @@ use std::collections::{HashMap, VecDeque};
 
 use std::time::{Instant, SystemTime};
 
+use bytes::Bytes;
+
 /// How big a batch may grow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Limits {
@@ -46,6 +48,9 @@ pub(crate) struct Batch {
     opened: Instant,
     /// The flush epoch all its hits were taken in (see `Worker`).
     pub(crate) epoch: u64,
+    /// A framed batch's body once sent: `items`, moved (not copied) into shared bytes, which
+    /// each attempt reuses.
+    frozen: Option<Bytes>,
 }
 
 impl Batch {
@@ -65,9 +70,14 @@ impl Batch {
         })
     }
 
-    /// A closed framed batch's request body: key, items and frame.
-    pub(crate) fn body(&self) -> &str {
-        &self.items
+    /// A closed framed batch's request body: key, items and frame. Its items can't be read
+    /// one by one after this.
+    pub(crate) fn body(&mut self) -> Bytes {
+        debug_assert!(self.first > 0, "a framed batch");
+        let items = &mut self.items;
+        self.frozen
+            .get_or_insert_with(|| Bytes::from(std::mem::take(items)))
+            .clone()
     }
 }
 
@@ -134,6 +144,7 @@ impl Batcher {
                     bytes: key.len() + l.per_batch_overhead,
                     opened: Instant::now(),
                     epoch,
+                    frozen: None,
                 })
             }
         };

@@ -421,7 +421,7 @@ async fn deliver(
     protocol: Protocol,
     urls: Arc<Urls>,
     transport: Arc<dyn Transport>,
-    batch: Batch,
+    mut batch: Batch,
 ) -> Done {
     let policy = &cfg.retry;
     let mut outcome = BatchOutcome {
@@ -434,7 +434,7 @@ async fn deliver(
     let mut refused = false;
     let end = loop {
         outcome.attempts += 1;
-        let request = protocol.request(&urls, &batch);
+        let request = protocol.request(&urls, &mut batch);
         let wait = match tokio::time::timeout(cfg.request_timeout, transport.send(request)).await {
             Ok(Ok(reply)) => {
                 outcome.status = Some(reply.status);
