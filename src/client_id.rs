@@ -96,38 +96,46 @@ pub(crate) fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Whether a hit's id under a strategy is derived from an identity (and so worth keeping a session
-/// for) rather than random.
-pub(crate) fn is_stable(hit: &Hit, strategy: ClientIdStrategy) -> bool {
-    strategy == ClientIdStrategy::Keyed
-        && (hit.user_id.is_some() || hit.credential().is_some() || hit.client_ip().is_some())
-}
-
 /// The raw client id of a hit under a strategy.
 pub(crate) fn raw_id(hit: &Hit, strategy: ClientIdStrategy, key: &Key) -> RawId {
-    if strategy == ClientIdStrategy::RandomPerRequest {
+    let mut identity = Vec::new();
+    if strategy == ClientIdStrategy::RandomPerRequest || !identity_into(&mut identity, hit) {
         return RawId::random();
     }
+    keyed_id(&identity, key)
+}
+
+/// Writes what a hit's keyed id is the hash of: the UTC day, then the best identity (its kind and
+/// bytes). `false`, with nothing written, when the hit has none (its id is random).
+pub(crate) fn identity_into(out: &mut Vec<u8>, hit: &Hit) -> bool {
     let day = unix_secs(hit.received_at) / 86_400;
-    let mut h = SipHasher13::new_with_key(&key.0);
-    h.write_u64(day);
+    out.clear();
+    out.extend_from_slice(&day.to_le_bytes());
     if let Some(user) = &hit.user_id {
-        h.write_u8(b'u');
-        h.write(user.as_str().as_bytes());
+        out.push(b'u');
+        out.extend_from_slice(user.as_str().as_bytes());
     } else if let Some(cred) = hit.credential() {
-        h.write_u8(b'c');
-        h.write(cred);
+        out.push(b'c');
+        out.extend_from_slice(cred);
     } else if let Some(ip) = hit.client_ip() {
-        h.write_u8(b'n');
+        out.push(b'n');
         match ip {
-            std::net::IpAddr::V4(v4) => h.write(&v4.octets()),
-            std::net::IpAddr::V6(v6) => h.write(&v6.octets()),
+            std::net::IpAddr::V4(v4) => out.extend_from_slice(&v4.octets()),
+            std::net::IpAddr::V6(v6) => out.extend_from_slice(&v6.octets()),
         }
-        h.write_u8(0);
-        h.write(hit.user_agent_bytes().unwrap_or_default());
+        out.push(0);
+        out.extend_from_slice(hit.user_agent_bytes().unwrap_or_default());
     } else {
-        return RawId::random();
+        out.clear();
+        return false;
     }
+    true
+}
+
+/// The keyed id of an identity written by [`identity_into`].
+pub(crate) fn keyed_id(identity: &[u8], key: &Key) -> RawId {
+    let mut h = SipHasher13::new_with_key(&key.0);
+    h.write(identity);
     RawId(h.finish128().as_u128())
 }
 
@@ -247,12 +255,15 @@ mod tests {
     fn anonymous_requests_get_random_ids() {
         let key = Key::random();
         let h = hit(None, 5);
-        assert!(!is_stable(&h, ClientIdStrategy::Keyed));
-        assert!(is_stable(&hit(Some("k"), 5), ClientIdStrategy::Keyed));
-        assert!(!is_stable(
-            &hit(Some("k"), 5),
-            ClientIdStrategy::RandomPerRequest
-        ));
+        let mut identity = Vec::new();
+        assert!(!identity_into(&mut identity, &h));
+        assert!(identity.is_empty());
+        assert!(identity_into(&mut identity, &hit(Some("k"), 5)));
+        let k = hit(Some("k"), 5);
+        assert_ne!(
+            raw_id(&k, ClientIdStrategy::RandomPerRequest, &key),
+            raw_id(&k, ClientIdStrategy::RandomPerRequest, &key)
+        );
         assert_ne!(
             raw_id(&h, ClientIdStrategy::Keyed, &key),
             raw_id(&h, ClientIdStrategy::Keyed, &key)

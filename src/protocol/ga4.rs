@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::{
     fit_url, json, truncate_chars, Scratch, ValidationCode as Code, ValidationMessage as Msg,
 };
-use crate::client_id::{is_stable, raw_id, Sessions};
+use super::memo::{self, Memo};
+use crate::client_id::{identity_into, keyed_id, raw_id, ClientIdStrategy, Sessions};
 use crate::config::{Config, IpMode};
 use crate::hit::Hit;
 use crate::page;
@@ -121,8 +122,15 @@ fn limited(s: &str, max: usize) -> Cow<'_, str> {
 }
 
 /// Writes the GA4 client id of a hit into `out`: an explicit [`ClientId`](crate::ClientId), else the
-/// user's hook, else the configured strategy. Returns whether the id is stable (not random).
-pub(crate) fn client_id_into(out: &mut String, hit: &Hit, cfg: &Config) -> bool {
+/// user's hook, else the configured strategy, a keyed id through the memo of recent identities
+/// (hashing an identity costs more than finding it). Returns whether the id is stable (not
+/// random).
+pub(crate) fn client_id_into(
+    out: &mut String,
+    ids: &mut Memo<{ memo::IDENTITY_KEY }>,
+    hit: &Hit,
+    cfg: &Config,
+) -> bool {
     out.clear();
     if let Some(c) = hit.client_id.as_ref().filter(|c| !c.as_str().is_empty()) {
         out.push_str(&limited(c.as_str(), MAX_ID_LEN));
@@ -136,8 +144,12 @@ pub(crate) fn client_id_into(out: &mut String, hit: &Hit, cfg: &Config) -> bool 
         out.push_str(&limited(&c, MAX_ID_LEN));
         return true;
     }
+    if cfg.client_id_strategy == ClientIdStrategy::Keyed && identity_into(&mut ids.key, hit) {
+        ids.append(out, |identity, out| keyed_id(identity, &cfg.key).ga4_into(out));
+        return true;
+    }
     raw_id(hit, cfg.client_id_strategy, &cfg.key).ga4_into(out);
-    is_stable(hit, cfg.client_id_strategy)
+    false
 }
 
 pub(crate) fn ip_to_send(hit: &Hit, mode: IpMode) -> Option<IpAddr> {
@@ -151,7 +163,7 @@ pub(crate) fn ip_to_send(hit: &Hit, mode: IpMode) -> Option<IpAddr> {
 /// Encodes a hit into `s.key` and `s.item`. The batch key is the request's top level (client,
 /// user, agent): events share a request only when all of it is equal.
 pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut Scratch) {
-    let stable = client_id_into(&mut s.client_id, hit, cfg);
+    let stable = client_id_into(&mut s.client_id, &mut s.ids, hit, cfg);
     let client_id = s.client_id.as_str();
     let micros = hit
         .received_at
@@ -198,10 +210,10 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut S
     item.push_str(",\"params\":{");
     // The params a page determines, kept per page: an API serves its hot pages over and over.
     let page = &mut s.page;
-    match page::key_into(&mut s.memo.key, hit, cfg) {
+    match page::key_into(&mut s.pages.key, hit, cfg) {
         Some(()) => s
-            .memo
-            .append(item, |item| page_params(item, hit, cfg, page)),
+            .pages
+            .append(item, |_, item| page_params(item, hit, cfg, page)),
         None => page_params(item, hit, cfg, page),
     }
     item.push_str(r#","session_id":"#);
@@ -734,6 +746,28 @@ mod tests {
                 }
                 out.push(req);
             }
+        }
+        // Other identities: a user id, or the client's address and agent.
+        for (user, ip, agent) in [
+            (Some("user-1"), None, None),
+            (Some("user-2"), None, None),
+            (None, Some([192, 0, 2, 9]), Some("agent a")),
+            (None, Some([192, 0, 2, 9]), Some("agent b")),
+            (None, Some([192, 0, 2, 10]), Some("agent a")),
+        ] {
+            let mut req = http::Request::get("/users/7?page=2")
+                .header("host", "api.test")
+                .header("user-agent", agent.unwrap_or("x"))
+                .body(())
+                .unwrap();
+            if let Some(u) = user {
+                req.extensions_mut().insert(crate::UserId::new(u));
+            }
+            if let Some(ip) = ip {
+                req.extensions_mut()
+                    .insert(crate::ClientIp(std::net::IpAddr::from(ip)));
+            }
+            out.push(req);
         }
         out
     }

@@ -9,16 +9,19 @@
 
 use std::hash::BuildHasher;
 
-/// Slots: enough for an API's hot pages, few enough that the memo stays small (a few hundred
-/// bytes per page kept).
+/// Slots: enough for an API's hot pages or active clients, few enough that a memo stays small
+/// (a few hundred bytes per entry kept).
 const SLOTS: usize = 256;
-/// Pages whose key is longer than this are encoded every time and not kept: at most
-/// `SLOTS × (MAX_KEY + the fragment)` bytes are ever held.
-pub(crate) const MAX_KEY: usize = 1024;
+/// The longest page key kept.
+pub(crate) const PAGE_KEY: usize = 1024;
+/// The longest identity kept: room for a whole captured credential (2 kB) after the day and kind.
+pub(crate) const IDENTITY_KEY: usize = 2048 + 9;
 
-/// Fragments of encoded hits, keyed by the inputs they were made from.
+/// Fragments of encoded hits, keyed by the inputs they were made from. Keys longer than
+/// `MAX_KEY` are encoded every time and never kept: at most `SLOTS × (MAX_KEY + the fragment)`
+/// bytes are ever held.
 #[derive(Default)]
-pub(crate) struct Memo {
+pub(crate) struct Memo<const MAX_KEY: usize> {
     /// Seeded per process, as for the batches: which pages share a slot can't be chosen from
     /// outside.
     hasher: foldhash::fast::RandomState,
@@ -35,7 +38,7 @@ struct Slot {
     fragment: String,
 }
 
-impl std::fmt::Debug for Memo {
+impl<const MAX_KEY: usize> std::fmt::Debug for Memo<MAX_KEY> {
     // Keys hold request text (paths, queries before redaction): never printed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kept = self.slots.iter().filter(|s| !s.key.is_empty()).count();
@@ -43,13 +46,14 @@ impl std::fmt::Debug for Memo {
     }
 }
 
-impl Memo {
+impl<const MAX_KEY: usize> Memo<MAX_KEY> {
     /// Appends the fragment for [`Memo::key`]: the one kept for that key, or else what `encode`
-    /// writes, which is then kept. A key must never be empty (an empty slot has an empty key).
-    pub(crate) fn append(&mut self, out: &mut String, encode: impl FnOnce(&mut String)) {
+    /// writes (given the key), which is then kept. A key must never be empty (an empty slot has
+    /// an empty key).
+    pub(crate) fn append(&mut self, out: &mut String, encode: impl FnOnce(&[u8], &mut String)) {
         debug_assert!(!self.key.is_empty());
         if self.key.len() > MAX_KEY {
-            return encode(out);
+            return encode(&self.key, out);
         }
         if self.slots.is_empty() {
             self.slots.resize_with(SLOTS, Slot::default);
@@ -61,7 +65,7 @@ impl Memo {
             return;
         }
         let start = out.len();
-        encode(out);
+        encode(&self.key, out);
         slot.hash = hash;
         slot.key.clear();
         slot.key.extend_from_slice(&self.key);
@@ -85,11 +89,15 @@ pub(crate) fn part(key: &mut Vec<u8>, v: Option<&[u8]>) {
 mod tests {
     use super::*;
 
-    fn append(memo: &mut Memo, key: &[u8], value: &str, calls: &mut usize) -> String {
+    const MAX_KEY: usize = 1024;
+    type TestMemo = Memo<MAX_KEY>;
+
+    fn append(memo: &mut TestMemo, key: &[u8], value: &str, calls: &mut usize) -> String {
         memo.key.clear();
         memo.key.extend_from_slice(key);
         let mut out = String::from("<");
-        memo.append(&mut out, |o| {
+        memo.append(&mut out, |k, o| {
+            assert_eq!(k, key);
             *calls += 1;
             o.push_str(value);
         });
@@ -98,7 +106,7 @@ mod tests {
 
     #[test]
     fn a_kept_fragment_is_returned_for_its_key_only() {
-        let mut memo = Memo::default();
+        let mut memo = TestMemo::default();
         let mut calls = 0;
         assert_eq!(append(&mut memo, b"a", "A", &mut calls), "<A");
         assert_eq!(append(&mut memo, b"a", "not encoded", &mut calls), "<A");
@@ -109,7 +117,7 @@ mod tests {
 
     #[test]
     fn memory_stays_bounded_whatever_the_keys() {
-        let mut memo = Memo::default();
+        let mut memo = TestMemo::default();
         let mut calls = 0;
         for i in 0..10_000u32 {
             let key = format!("page {i}");
@@ -148,7 +156,7 @@ mod tests {
 
     #[test]
     fn debug_shows_no_key() {
-        let mut memo = Memo::default();
+        let mut memo = TestMemo::default();
         let mut calls = 0;
         append(&mut memo, b"/login?token=hunter2", "x", &mut calls);
         let shown = format!("{memo:?}");

@@ -32,7 +32,9 @@ pub(crate) struct Scratch {
     pub(crate) item: String,
     page: PageBuf,
     /// GA4's page parameters of recent pages.
-    memo: memo::Memo,
+    pages: memo::Memo<{ memo::PAGE_KEY }>,
+    /// GA4's client ids of recent identities.
+    ids: memo::Memo<{ memo::IDENTITY_KEY }>,
     client_id: String,
 }
 
