@@ -6,10 +6,10 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
+use super::memo::{self, Memo};
 use super::{
     fit_url, json, truncate_chars, Scratch, ValidationCode as Code, ValidationMessage as Msg,
 };
-use super::memo::{self, Memo};
 use crate::client_id::{identity_into, keyed_id, raw_id, ClientIdStrategy, Sessions};
 use crate::config::{Config, IpMode};
 use crate::hit::Hit;
@@ -145,7 +145,9 @@ pub(crate) fn client_id_into(
         return true;
     }
     if cfg.client_id_strategy == ClientIdStrategy::Keyed && identity_into(&mut ids.key, hit) {
-        ids.append(out, |identity, out| keyed_id(identity, &cfg.key).ga4_into(out));
+        ids.append(out, |identity, out| {
+            keyed_id(identity, &cfg.key).ga4_into(out)
+        });
         return true;
     }
     raw_id(hit, cfg.client_id_strategy, &cfg.key).ga4_into(out);

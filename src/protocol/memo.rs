@@ -1,11 +1,16 @@
-//! The encoded page parameters of recently seen pages, so that a page an API serves again and
-//! again (its hot endpoints: the ones this crate exists to find) is built, redacted and escaped
-//! once, not on every hit.
+//! Memos of what the sender encoded for recent hits, so that what an API sees again and again is
+//! encoded once, not on every hit:
 //!
-//! A page is known by everything its parameters are made of ([`crate::page::key_into`]): the
-//! key's bytes are compared, not only its hash, so a memo can only return what encoding the same
-//! inputs would write. Memory is bounded: a fixed number of slots, each page going to one of them
-//! (a new page takes its slot's place), and pages with long inputs are never kept.
+//! - the page parameters of its hot pages (the ones this crate exists to find), built, redacted
+//!   and escaped once per page;
+//! - the client ids of its active consumers, hashed once per consumer and day.
+//!
+//! An entry is known by everything its fragment is made of ([`crate::page::key_into`],
+//! [`crate::client_id::identity_into`]): keys are compared byte for byte, not only by hash, so a
+//! memo can only return what encoding the same inputs would write. Memory is bounded: a fixed
+//! number of slots, each key going to one of them (a new key takes its slot's place), and long
+//! keys are never kept. Identity keys hold credentials, as the hits they came from did: they stay
+//! in the sender's memory, and are never printed (`Debug` shows a count) or sent.
 
 use std::hash::BuildHasher;
 
