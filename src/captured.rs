@@ -115,8 +115,6 @@ const ABSENT: (u16, u16) = (u16::MAX, u16::MAX);
 pub(crate) struct Captured {
     buf: Buf,
     spans: [(u16, u16); FIELDS],
-    /// Once settled: the fields that are visible ASCII, one bit per field.
-    visible: u16,
 }
 
 /// The buffer: bytes as captured, and text once [`Captured::settle`] has checked it.
@@ -223,15 +221,14 @@ impl Writer {
         Captured {
             buf: Buf::Bytes(self.buf),
             spans: self.spans,
-            visible: 0,
         }
     }
 }
 
 impl Captured {
     /// Checks the whole buffer for UTF-8 once (in the sender), so that reading a field as text
-    /// costs a boundary check instead of a UTF-8 check per field and per read.
-    /// Header fields are checked for visible ASCII here too, once each.
+    /// costs a boundary check instead of a UTF-8 check per field and per read. (Header fields
+    /// are checked for visible ASCII when read: most hits read only some of them.)
     pub(crate) fn settle(&mut self) {
         if let Buf::Bytes(b) = &mut self.buf {
             self.buf = match String::from_utf8(std::mem::take(b)) {
@@ -239,16 +236,6 @@ impl Captured {
                 Err(e) => Buf::Bytes(e.into_bytes()),
             };
         }
-        let mut visible = 0;
-        for (i, &(start, end)) in self.spans.iter().enumerate() {
-            if HEADERS & (1 << i) != 0
-                && (start, end) != ABSENT
-                && is_visible_ascii(&self.buf.bytes()[start as usize..end as usize])
-            {
-                visible |= 1 << i;
-            }
-        }
-        self.visible = visible;
     }
 
     pub(crate) fn get(&self, field: Field) -> Option<&[u8]> {
@@ -312,13 +299,6 @@ impl Captured {
             HEADERS & (1 << field as u16) != 0,
             "{field:?} is not a header"
         );
-        if let Buf::Text(s) = &self.buf {
-            if self.visible & (1 << field as u16) != 0 {
-                let (start, end) = self.spans[field as usize];
-                return s.get(start as usize..end as usize);
-            }
-            return None;
-        }
         self.get_str(field)
             .filter(|s| is_visible_ascii(s.as_bytes()))
     }
@@ -335,14 +315,12 @@ impl Captured {
         Captured {
             buf: Buf::Bytes(Vec::new()),
             spans: [ABSENT; FIELDS],
-            visible: 0,
         }
     }
 
     /// Takes the buffer out for the next capture, leaving nothing captured.
     pub(crate) fn take_buf(&mut self) -> Vec<u8> {
         self.spans = [ABSENT; FIELDS];
-        self.visible = 0;
         match std::mem::replace(&mut self.buf, Buf::Bytes(Vec::new())) {
             Buf::Bytes(b) => b,
             Buf::Text(s) => s.into_bytes(),

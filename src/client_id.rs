@@ -99,16 +99,17 @@ pub(crate) fn unix_secs(t: SystemTime) -> u64 {
 /// The raw client id of a hit under a strategy.
 pub(crate) fn raw_id(hit: &Hit, strategy: ClientIdStrategy, key: &Key) -> RawId {
     let mut identity = Vec::new();
-    if strategy == ClientIdStrategy::RandomPerRequest || !identity_into(&mut identity, hit) {
+    let day = unix_secs(hit.received_at) / 86_400;
+    if strategy == ClientIdStrategy::RandomPerRequest || !identity_into(&mut identity, hit, day) {
         return RawId::random();
     }
     keyed_id(&identity, key)
 }
 
-/// Writes what a hit's keyed id is the hash of: the UTC day, then the best identity (its kind and
-/// bytes). `false`, with nothing written, when the hit has none (its id is random).
-pub(crate) fn identity_into(out: &mut Vec<u8>, hit: &Hit) -> bool {
-    let day = unix_secs(hit.received_at) / 86_400;
+/// Writes what a hit's keyed id is the hash of: the UTC day of its request (`day`, days since the
+/// Unix epoch), then the best identity (its kind and bytes). `false`, with nothing written, when
+/// the hit has none (its id is random).
+pub(crate) fn identity_into(out: &mut Vec<u8>, hit: &Hit, day: u64) -> bool {
     out.clear();
     out.extend_from_slice(&day.to_le_bytes());
     if let Some(user) = &hit.user_id {
@@ -256,9 +257,9 @@ mod tests {
         let key = Key::random();
         let h = hit(None, 5);
         let mut identity = Vec::new();
-        assert!(!identity_into(&mut identity, &h));
+        assert!(!identity_into(&mut identity, &h, 0));
         assert!(identity.is_empty());
-        assert!(identity_into(&mut identity, &hit(Some("k"), 5)));
+        assert!(identity_into(&mut identity, &hit(Some("k"), 5), 0));
         let k = hit(Some("k"), 5);
         assert_ne!(
             raw_id(&k, ClientIdStrategy::RandomPerRequest, &key),

@@ -129,6 +129,7 @@ pub(crate) fn client_id_into(
     out: &mut String,
     ids: &mut Memo<{ memo::IDENTITY_KEY }>,
     hit: &Hit,
+    day: u64,
     cfg: &Config,
 ) -> bool {
     out.clear();
@@ -144,7 +145,7 @@ pub(crate) fn client_id_into(
         out.push_str(&limited(&c, MAX_ID_LEN));
         return true;
     }
-    if cfg.client_id_strategy == ClientIdStrategy::Keyed && identity_into(&mut ids.key, hit) {
+    if cfg.client_id_strategy == ClientIdStrategy::Keyed && identity_into(&mut ids.key, hit, day) {
         ids.append(out, |identity, out| {
             keyed_id(identity, &cfg.key).ga4_into(out)
         });
@@ -165,12 +166,13 @@ pub(crate) fn ip_to_send(hit: &Hit, mode: IpMode) -> Option<IpAddr> {
 /// Encodes a hit into `s.key` and `s.item`. The batch key is the request's top level (client,
 /// user, agent): events share a request only when all of it is equal.
 pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut Scratch) {
-    let stable = client_id_into(&mut s.client_id, &mut s.ids, hit, cfg);
-    let client_id = s.client_id.as_str();
     let micros = hit
         .received_at
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64);
+    let day = micros / 86_400_000_000;
+    let stable = client_id_into(&mut s.client_id, &mut s.ids, hit, day, cfg);
+    let client_id = s.client_id.as_str();
     let now_secs = micros / 1_000_000;
     // A random id is a new client: its session starts now, and keeping it would only fill the map.
     let session_id = if stable {

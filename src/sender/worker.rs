@@ -23,7 +23,7 @@ use super::transport::Transport;
 use super::{Control, RateLimited};
 use crate::client_id::Sessions;
 use crate::config::Config;
-use crate::hit::Hit;
+use crate::hit::{Clocks, Hit};
 use crate::hooks::BatchOutcome;
 use crate::protocol::{Protocol, Scratch, Urls};
 use crate::stats::{Counters, OwnLine};
@@ -256,9 +256,10 @@ impl Worker {
         } else {
             usize::MAX
         };
+        let clocks = Clocks::now();
         while self.batcher.len() < self.hold && taken < limit {
             let Some(hit) = self.queue.pop() else { break };
-            self.accept(hit);
+            self.accept(hit, &clocks);
             taken += 1;
             if taken % CHUNK == 0 && self.queue.len() < self.queue.capacity() / 2 {
                 std::thread::yield_now();
@@ -280,8 +281,8 @@ impl Worker {
         std::iter::from_fn(|| self.queue.pop()).count()
     }
 
-    fn accept(&mut self, mut hit: Box<Hit>) {
-        hit.stamp();
+    fn accept(&mut self, mut hit: Box<Hit>, clocks: &Clocks) {
+        hit.stamp_by(clocks);
         hit.text.settle();
         let s = &mut self.scratch;
         self.protocol.encode(&hit, &self.cfg, &mut self.sessions, s);
@@ -296,8 +297,9 @@ impl Worker {
 
     /// Takes everything queued now, ignoring the hold limit: the queue is bounded, so this is too.
     fn drain(&mut self) {
+        let clocks = Clocks::now();
         while let Some(hit) = self.queue.pop() {
-            self.accept(hit);
+            self.accept(hit, &clocks);
         }
         self.resume_capture();
     }
