@@ -27,12 +27,14 @@
 //!     Prints how many rounds of the work loop take one microsecond here (best of seven tries).
 //!
 //! cargo run --release --example load_api -- capacity [--pattern batch|distinct] [--hits N]
-//!                                                    [--collector URL]
+//!                                                    [--urls same|distinct] [--collector URL]
 //!     Pushes N hits through a GaLayer (queue big enough for all of them), waits for
 //!     `Handle::flush`, and prints hits delivered per second (wall) and per second of the sender
 //!     thread's CPU time. `batch`: one consumer (one client id), so GA4 requests carry 25 events;
-//!     `distinct`: every hit from another consumer, one event per request. Requests are built
-//!     the way hyper builds them: the URI and the header values are slices of one buffer.
+//!     `distinct`: every hit from another consumer, one event per request. `--urls distinct`
+//!     gives every request a path of its own (the sender's page memo never helps; by default all
+//!     share one). Requests are built the way hyper builds them: the URI and the header values
+//!     are slices of one buffer.
 //! ```
 //!
 //! Every address is on the loopback interface.
@@ -294,6 +296,7 @@ fn thread_cpu(name: &str) -> Option<Duration> {
 
 /// A request as hyper hands it over: the URI and every header value are slices of one buffer.
 fn hyper_like_request(
+    path: &str,
     auth: &str,
     route: tower_ga::MatchedRoute,
 ) -> Result<Request<Empty<bytes::Bytes>>, BoxError> {
@@ -302,7 +305,6 @@ fn hyper_like_request(
         "load_api/1.0",
         "https://app.example.com/",
     );
-    let path = "/users/42?page=2&sort=desc";
     let raw = bytes::Bytes::from([path, host, ua, auth, referer].concat());
     let mut at = 0;
     let mut next = |len: usize| {
@@ -331,6 +333,12 @@ async fn capacity(args: Args) -> Result<(), BoxError> {
         other => return Err(format!("unknown pattern {other:?}: batch or distinct").into()),
     };
     let hits: usize = args.num("--hits", if distinct { 50_000 } else { 200_000 });
+    // `--urls distinct`: every request a path of its own, so no page is ever seen twice.
+    let distinct_urls = match args.value("--urls").unwrap_or("same") {
+        "same" => false,
+        "distinct" => true,
+        other => return Err(format!("unknown --urls {other:?}: same or distinct").into()),
+    };
     let mut own = None;
     let url = match args.value("--collector") {
         Some(u) => u.to_owned(),
@@ -369,7 +377,12 @@ async fn capacity(args: Args) -> Result<(), BoxError> {
         } else {
             "Bearer the-one-consumer".to_owned()
         };
-        let req = hyper_like_request(&auth, route.clone())?;
+        let path = if distinct_urls {
+            format!("/users/{i}?page=2&sort=desc")
+        } else {
+            "/users/42?page=2&sort=desc".to_owned()
+        };
+        let req = hyper_like_request(&path, &auth, route.clone())?;
         std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
         svc.call(req).await?;
     }
@@ -379,7 +392,8 @@ async fn capacity(args: Args) -> Result<(), BoxError> {
     let cpu = thread_cpu("tower-ga-sender").unwrap_or_default() - cpu0;
     let s = handle.stats();
     println!(
-        "CAPACITY pattern={pattern} hits={hits} flushed={flushed} push_s={:.3} wall_s={:.3} hits_per_s={:.0} sender_cpu_s={:.3} hits_per_sender_cpu_s={:.0} sent={} dropped={} failed={} batches={} hits_per_batch={:.1}",
+        "CAPACITY pattern={pattern} urls={} hits={hits} flushed={flushed} push_s={:.3} wall_s={:.3} hits_per_s={:.0} sender_cpu_s={:.3} hits_per_sender_cpu_s={:.0} sent={} dropped={} failed={} batches={} hits_per_batch={:.1}",
+        if distinct_urls { "distinct" } else { "same" },
         pushed.as_secs_f64(),
         wall.as_secs_f64(),
         hits as f64 / wall.as_secs_f64(),
