@@ -9,13 +9,16 @@
 # Environment (defaults): DURATION=10 (s per run), WARMUP=2 (s, unmeasured, before each run),
 # ROUNDS=3, VARIANTS="bare ga work-bare work-ga hung refusing", CONNS=64 (wrk connections),
 # (also: trace, tower-http's TraceLayer added the same way as GaLayer, for comparison),
-# API_PORT=18080, COLLECTOR_PORT=18090, HUNG_PORT=18091, WORK_US=100, OUT=target/load.
+# API_PORT=18080, COLLECTOR_PORT=18090, HUNG_PORT=18091, WORK_US=100, OUT=target/load,
+# URLS=same (or distinct, see below).
 #
 # The API runs on core 0 (taskset -c 0, one tokio worker plus the sender thread), wrk and the
 # collectors on core 1. Variants alternate within each round, each round starting one variant
 # later than the one before (bare, ga, hung; ga, hung, bare; ...).
 # wrk sends GET /users/42?page=2&sort=desc with Host, User-Agent, Referer and one of 100
-# Authorization tokens (100 distinct API consumers, so 100 GA client ids).
+# Authorization tokens (100 distinct API consumers, so 100 GA client ids). With URLS=distinct,
+# every request has a path of its own (/users/1, /users/2, ...): no page is seen twice, so the
+# sender's page memo never helps.
 # Each run is bounded: DURATION + WARMUP seconds of load, then SIGTERM to the API.
 #
 # Optional variants ga-spare and work-ga-spare run ga / work-ga with the tower-ga-sender thread
@@ -38,6 +41,9 @@ COLLECTOR_PORT=${COLLECTOR_PORT:-18090}
 HUNG_PORT=${HUNG_PORT:-18091}
 WORK_US=${WORK_US:-100}
 OUT=${OUT:-target/load}
+URLS=${URLS:-same}
+case $URLS in same | distinct) ;; *) echo "URLS must be same or distinct" >&2; exit 1 ;; esac
+export URLS
 MODE=${1:-load}
 mkdir -p "$OUT"
 
@@ -106,12 +112,12 @@ if [ "$MODE" = capacity ]; then
     start_collector "$COLLECTOR_PORT" >/dev/null
     for run in $(seq 1 "$ROUNDS"); do
         for pattern in batch distinct; do
-            taskset -c 0 "$BIN" capacity --pattern "$pattern" --collector "http://127.0.0.1:$COLLECTOR_PORT" |
+            taskset -c 0 "$BIN" capacity --pattern "$pattern" --urls "$URLS" --collector "http://127.0.0.1:$COLLECTOR_PORT" |
                 tee -a "$OUT/capacity.txt" | grep CAPACITY
         done
     done
     echo
-    echo "## sender capacity: medians of $ROUNDS runs (sender thread on core 0, collector on core 1)"
+    echo "## sender capacity: medians of $ROUNDS runs (sender thread on core 0, collector on core 1), URLS=$URLS"
     echo
     echo "| pattern | hits | hits/s (wall, to flush) | hits per sender-CPU-second | hits per request |"
     echo "|---|---|---|---|---|"
@@ -131,21 +137,30 @@ fi
 # --- load runs -----------------------------------------------------------------------------------
 LUA="$OUT/consumers.lua"
 cat >"$LUA" <<'EOF'
--- 100 API consumers: each request carries one of 100 bearer tokens.
+-- 100 API consumers: each request carries one of 100 bearer tokens. URLS=distinct: every request
+-- a path of its own.
+local headers = {}
 local reqs = {}
 local i = 0
+local n = 0
+local distinct = os.getenv("URLS") == "distinct"
 function init(args)
     for k = 1, 100 do
-        reqs[k] = wrk.format("GET", "/users/42?page=2&sort=desc", {
+        headers[k] = {
             ["Host"] = "api.example.com",
             ["User-Agent"] = "load-test/1.0 (wrk)",
             ["Referer"] = "https://app.example.com/dashboard",
             ["Authorization"] = string.format("Bearer consumer-token-%03d", k),
-        })
+        }
+        reqs[k] = wrk.format("GET", "/users/42?page=2&sort=desc", headers[k])
     end
 end
 function request()
     i = i % 100 + 1
+    if distinct then
+        n = n + 1
+        return wrk.format("GET", "/users/" .. n .. "?page=2&sort=desc", headers[i])
+    end
     return reqs[i]
 end
 function done(summary, latency, requests)
@@ -243,7 +258,7 @@ done
 
 # --- summary -------------------------------------------------------------------------------------
 echo
-echo "## load: ${DURATION}s per run (+${WARMUP}s warm-up), $ROUNDS rounds, wrk -t1 -c$CONNS, API on core 0"
+echo "## load: ${DURATION}s per run (+${WARMUP}s warm-up), $ROUNDS rounds, wrk -t1 -c$CONNS, API on core 0, URLS=$URLS"
 echo
 echo "Ratios are medians over rounds of (variant / its baseline in the same round); baseline: bare,"
 echo "or work-bare for work-ga. Peak RSS is the API's VmHWM at the end of the run."
