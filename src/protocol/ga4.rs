@@ -146,9 +146,13 @@ pub(crate) fn client_id_into(
         return true;
     }
     if cfg.client_id_strategy == ClientIdStrategy::Keyed && identity_into(&mut ids.key, hit, day) {
-        ids.append(out, |identity, out| {
-            keyed_id(identity, &cfg.key).ga4_into(out)
-        });
+        if ids.wanted() {
+            ids.append(out, |identity, out| {
+                keyed_id(identity, &cfg.key).ga4_into(out)
+            });
+        } else {
+            keyed_id(&ids.key, &cfg.key).ga4_into(out);
+        }
         return true;
     }
     raw_id(hit, cfg.client_id_strategy, &cfg.key).ga4_into(out);
@@ -214,11 +218,11 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut S
     item.push_str(",\"params\":{");
     // The params a page determines, kept per page: an API serves its hot pages over and over.
     let page = &mut s.page;
-    match page::key_into(&mut s.pages.key, hit, cfg) {
-        Some(()) => s
-            .pages
-            .append(item, |_, item| page_params(item, hit, cfg, page)),
-        None => page_params(item, hit, cfg, page),
+    if s.pages.wanted() && page::key_into(&mut s.pages.key, hit, cfg).is_some() {
+        s.pages
+            .append(item, |_, item| page_params(item, hit, cfg, page));
+    } else {
+        page_params(item, hit, cfg, page);
     }
     item.push_str(r#","session_id":"#);
     json::number(item, session_id);

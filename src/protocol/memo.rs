@@ -17,6 +17,13 @@ use std::hash::BuildHasher;
 /// Slots: enough for an API's hot pages or active clients, few enough that a memo stays small
 /// (a few hundred bytes per entry kept).
 const SLOTS: usize = 256;
+/// Lookups per verdict on whether keys repeat.
+const WINDOW: u32 = 1024;
+/// When fewer than one lookup in this many finds its key, the memo costs more than it saves
+/// (building and copying a key costs about a tenth of what a found page saves): it stands aside
+/// for `IDLE_WINDOWS` windows, then looks again.
+const MIN_FOUND: u32 = 8;
+const IDLE_WINDOWS: u32 = 16;
 /// The longest page key kept.
 pub(crate) const PAGE_KEY: usize = 1024;
 /// The longest identity kept: room for a whole captured credential (2 kB) after the day and kind.
@@ -34,6 +41,11 @@ pub(crate) struct Memo<const MAX_KEY: usize> {
     slots: Vec<Slot>,
     /// The key of the hit being encoded, written by the caller before [`Memo::append`].
     pub(crate) key: Vec<u8>,
+    /// Lookups and finds in the current window.
+    lookups: u32,
+    found: u32,
+    /// Hits left to encode without the memo.
+    idle: u32,
 }
 
 #[derive(Default)]
@@ -52,6 +64,29 @@ impl<const MAX_KEY: usize> std::fmt::Debug for Memo<MAX_KEY> {
 }
 
 impl<const MAX_KEY: usize> Memo<MAX_KEY> {
+    /// Whether to use the memo for this hit (else encode without writing a key): `false` for a
+    /// while after a window of lookups that rarely found their key, such as an API whose every
+    /// request has a path of its own.
+    pub(crate) fn wanted(&mut self) -> bool {
+        if self.idle > 0 {
+            self.idle -= 1;
+            return false;
+        }
+        true
+    }
+
+    fn count(&mut self, found: bool) {
+        self.lookups += 1;
+        self.found += u32::from(found);
+        if self.lookups == WINDOW {
+            if self.found * MIN_FOUND < WINDOW {
+                self.idle = IDLE_WINDOWS * WINDOW;
+            }
+            self.lookups = 0;
+            self.found = 0;
+        }
+    }
+
     /// Appends the fragment for [`Memo::key`]: the one kept for that key, or else what `encode`
     /// writes (given the key), which is then kept. A key must never be empty (an empty slot has
     /// an empty key).
@@ -65,17 +100,19 @@ impl<const MAX_KEY: usize> Memo<MAX_KEY> {
         }
         let hash = self.hasher.hash_one(self.key.as_slice());
         let slot = &mut self.slots[hash as usize % SLOTS];
-        if slot.hash == hash && slot.key == self.key {
+        let found = slot.hash == hash && slot.key == self.key;
+        if found {
             out.push_str(&slot.fragment);
-            return;
+        } else {
+            let start = out.len();
+            encode(&self.key, out);
+            slot.hash = hash;
+            slot.key.clear();
+            slot.key.extend_from_slice(&self.key);
+            slot.fragment.clear();
+            slot.fragment.push_str(&out[start..]);
         }
-        let start = out.len();
-        encode(&self.key, out);
-        slot.hash = hash;
-        slot.key.clear();
-        slot.key.extend_from_slice(&self.key);
-        slot.fragment.clear();
-        slot.fragment.push_str(&out[start..]);
+        self.count(found);
     }
 }
 
@@ -139,6 +176,42 @@ mod tests {
         append(&mut memo, &long, "L", &mut calls);
         assert_eq!(calls, 10_002);
         assert!(memo.slots.iter().all(|s| s.key.len() <= MAX_KEY));
+    }
+
+    #[test]
+    fn it_stands_aside_while_keys_do_not_repeat() {
+        let mut memo = TestMemo::default();
+        let mut calls = 0;
+        // A window of keys never seen again: the memo stands aside.
+        for i in 0..WINDOW {
+            assert!(memo.wanted());
+            append(&mut memo, format!("once {i}").as_bytes(), "x", &mut calls);
+        }
+        let skipped = std::iter::repeat_with(|| memo.wanted())
+            .take_while(|w| !w)
+            .count();
+        assert_eq!(skipped as u32, IDLE_WINDOWS * WINDOW);
+        // Then it looks again, and keeps looking while keys repeat.
+        for i in 0..4 * WINDOW {
+            assert!(memo.wanted());
+            append(
+                &mut memo,
+                format!("hot {}", i % 10).as_bytes(),
+                "x",
+                &mut calls,
+            );
+        }
+        // One in eight found is enough to keep it.
+        for i in 0..WINDOW {
+            assert!(memo.wanted());
+            let key = if i % 6 == 0 {
+                "hot 0".to_owned()
+            } else {
+                format!("cold {i}")
+            };
+            append(&mut memo, key.as_bytes(), "x", &mut calls);
+        }
+        assert!(memo.wanted());
     }
 
     #[test]
