@@ -9,8 +9,9 @@
 //! [`crate::client_id::identity_into`]): keys are compared byte for byte, not only by hash, so a
 //! memo can only return what encoding the same inputs would write. Memory is bounded: a fixed
 //! number of slots, each key going to one of them (a new key takes its slot's place), and long
-//! keys are never kept. Identity keys hold credentials, as the hits they came from did: they stay
-//! in the sender's memory, and are never printed (`Debug` shows a count) or sent.
+//! keys are never kept. Keys hold what the hits they came from held: page keys the path, query and
+//! `Referer` before redaction, identity keys the credential or user id. They stay in the sender's
+//! memory, longer than a hit does, and are never printed (`Debug` shows a count) or sent.
 
 use std::hash::BuildHasher;
 

@@ -51,6 +51,8 @@ pub(crate) struct Batch {
     /// A framed batch's body once sent: `items`, moved (not copied) into shared bytes, which
     /// each attempt reuses.
     frozen: Option<Bytes>,
+    /// The room it reserved ahead when it opened.
+    ahead: usize,
 }
 
 impl Batch {
@@ -95,7 +97,14 @@ pub(crate) struct Batcher {
     /// so that a batch that fills the way the last ones did never grows (and copies) its buffer,
     /// while batches of a hit or two don't take room for a full one.
     typical: usize,
+    /// Room reserved ahead (beyond their first item) by the open batches, in all: at most
+    /// [`MAX_ROOM_AHEAD`], so that many clients opening batches of a hit or two after a spell
+    /// of full ones can't reserve a full batch each.
+    room_ahead: usize,
 }
+
+/// The most room open batches reserve ahead, in all.
+const MAX_ROOM_AHEAD: usize = 4 << 20;
 
 impl Batcher {
     pub(crate) fn new(limits: Limits) -> Self {
@@ -106,6 +115,7 @@ impl Batcher {
             ready: VecDeque::new(),
             ready_items: 0,
             typical: 0,
+            room_ahead: 0,
         }
     }
 
@@ -126,11 +136,17 @@ impl Batcher {
                 if found.is_some() {
                     self.close(key);
                 }
-                // An eighth more: items differ by a few bytes.
-                let mut items = String::with_capacity(
-                    (self.typical + self.typical / 8)
-                        .clamp(key.len() + l.per_batch_overhead + size, l.max_bytes),
-                );
+                // An eighth more than recent batches took (items differ by a few bytes), while
+                // the open batches' room ahead allows.
+                let need = key.len() + l.per_batch_overhead + size;
+                let mut ahead = (self.typical + self.typical / 8)
+                    .min(l.max_bytes)
+                    .saturating_sub(need);
+                if self.room_ahead + ahead > MAX_ROOM_AHEAD {
+                    ahead = 0;
+                }
+                self.room_ahead += ahead;
+                let mut items = String::with_capacity(need + ahead);
                 if let Some(f) = l.frame {
                     items.push_str(key);
                     items.push_str(f.open);
@@ -145,6 +161,7 @@ impl Batcher {
                     opened: Instant::now(),
                     epoch,
                     frozen: None,
+                    ahead,
                 })
             }
         };
@@ -198,6 +215,7 @@ impl Batcher {
         }
         // Up at once, down by a quarter per batch.
         self.typical = batch.items.len().max(self.typical - self.typical / 4);
+        self.room_ahead -= batch.ahead;
         self.ready_items += batch.len();
         batch.key = key;
         self.ready.push_back(batch);
@@ -316,6 +334,39 @@ mod tests {
         }
         b.add(0, "last", &item, now);
         assert!(b.open["last"].items.capacity() < 4 * 100);
+    }
+
+    #[test]
+    fn many_small_batches_after_full_ones_reserve_little() {
+        let mut b = Batcher::new(limits(25, 200_000));
+        let item = "x".repeat(4000);
+        let now = SystemTime::now();
+        for _ in 0..25 {
+            b.add(0, "full", &item, now);
+        }
+        // 1,000 clients with one hit each, all open at once: a full batch's room each would be
+        // 100 MB.
+        for i in 0..1000 {
+            b.add(0, &i.to_string(), &item, now);
+        }
+        let reserved: usize = b.open.values().map(|x| x.items.capacity()).sum();
+        assert!(reserved <= MAX_ROOM_AHEAD + 1000 * 4100, "{reserved}");
+        b.close_all();
+        assert_eq!(b.room_ahead, 0);
+    }
+
+    #[test]
+    fn an_item_over_the_byte_limit_goes_alone() {
+        let mut b = Batcher::new(limits(25, 100));
+        let now = SystemTime::now();
+        b.add(0, "k", "small", now);
+        b.add(0, "k", &"x".repeat(500), now);
+        b.add(0, "k", "small", now);
+        b.close_all();
+        let sizes: Vec<_> = std::iter::from_fn(|| b.next_ready())
+            .map(|x| x.len())
+            .collect();
+        assert_eq!(sizes, vec![1, 1, 1]);
     }
 
     #[test]

@@ -35,8 +35,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The default transport: HTTP/1.1 over kept-alive connections, rustls with Mozilla's roots (no
-/// OpenSSL), `TCP_NODELAY`, 5 s to connect (TLS handshake included), idle connections reused
-/// for 90 s.
+/// OpenSSL), `TCP_NODELAY`, 5 s to connect (TLS handshake included). An idle connection is
+/// reused for up to 90 s; after that it is closed at the next request (or by the collector),
+/// there being no timer to close it sooner.
 ///
 /// It follows no redirects: a `3xx` answer fails the batch (its status goes to `on_failure`),
 /// so point [`GaLayer::endpoint`](crate::GaLayer::endpoint) at the final URL.
@@ -150,7 +151,8 @@ impl tower_service::Service<Uri> for TimedConnector {
 }
 
 impl HyperTransport {
-    /// A transport keeping up to `max_idle_per_host` idle connections to the collector.
+    /// A transport keeping up to `max_idle_per_host` idle connections (to all collectors
+    /// together: the sender talks to one).
     pub fn new(max_idle_per_host: usize) -> Result<Self, TransportError> {
         Ok(HyperTransport {
             inner: Arc::new(Inner {
@@ -200,8 +202,16 @@ impl Inner {
         target: &Target,
     ) -> Result<http1::SendRequest<Full<Bytes>>, TransportError> {
         while let Some(mut sender) = self.checkout(&target.origin) {
-            // Ready once the previous exchange is wound up; an error means it closed meanwhile.
-            if sender.ready().await.is_ok() {
+            // A kept connection is ready once its last exchange is wound up, which its task does
+            // in a turn or so. One still busy after that (a collector that answered before
+            // reading the whole request, say) is left to finish on its own: a request never
+            // waits on it. An error means it closed.
+            let mut state = poll_ready_once(&mut sender).await;
+            if state.is_pending() {
+                tokio::task::yield_now().await;
+                state = poll_ready_once(&mut sender).await;
+            }
+            if let Poll::Ready(Ok(())) = state {
                 return Ok(sender);
             }
         }
@@ -230,6 +240,11 @@ impl Inner {
         });
         Ok(sender)
     }
+}
+
+/// Whether a connection can take a request now, without waiting for it.
+async fn poll_ready_once(sender: &mut http1::SendRequest<Full<Bytes>>) -> Poll<hyper::Result<()>> {
+    std::future::poll_fn(|cx| Poll::Ready(sender.poll_ready(cx))).await
 }
 
 impl fmt::Debug for HyperTransport {
@@ -428,6 +443,48 @@ mod tests {
             assert_eq!(reply.status, 204);
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 5);
+    }
+
+    /// A collector that answers as soon as it has a request's head, never reads its body, and
+    /// keeps the connection open: the connection stays busy sending the body, and the next
+    /// request goes out on a new one instead of waiting for it.
+    #[tokio::test]
+    async fn a_request_never_waits_on_a_connection_still_busy() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let mut chunk = [0u8; 1024];
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let _ = socket.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await;
+                    std::future::pending::<()>().await;
+                    drop(socket);
+                });
+            }
+        });
+        let t = HyperTransport::new(2).unwrap();
+        let mut big = outgoing(addr);
+        big.body = Bytes::from(vec![b' '; 16 << 20]);
+        let first = tokio::time::timeout(Duration::from_secs(10), t.send(big))
+            .await
+            .expect("the first answer came");
+        assert_eq!(first.unwrap().status, 204);
+        let second = tokio::time::timeout(Duration::from_secs(10), t.send(outgoing(addr)))
+            .await
+            .expect("the second request waited on the busy connection");
+        assert_eq!(second.unwrap().status, 204);
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
     /// A server that takes the TCP connection and never answers the TLS handshake: the connect
