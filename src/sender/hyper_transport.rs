@@ -345,58 +345,73 @@ mod tests {
         assert!(Target::parse("/relative").is_err());
     }
 
-    /// A loopback server answering `204` to every request; with `close`, each answer says
-    /// `Connection: close` and the connection ends. Returns its address and how many connections
-    /// it accepted.
-    async fn server(close: bool) -> (SocketAddr, Arc<AtomicUsize>) {
+    /// A loopback server handing every connection it accepts to `serve`. Returns its address
+    /// and how many connections it accepted.
+    async fn listen<F, Fut>(serve: F) -> (SocketAddr, Arc<AtomicUsize>)
+    where
+        F: Fn(TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
         let count = accepted.clone();
         tokio::spawn(async move {
             loop {
-                let (mut socket, _) = listener.accept().await.unwrap();
+                let (socket, _) = listener.accept().await.unwrap();
                 count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    loop {
-                        // Read one request: its head, then `Content-Length` bytes of body.
-                        let head_end = loop {
-                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                                break i + 4;
-                            }
-                            let mut chunk = [0u8; 4096];
-                            match socket.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                        };
-                        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-                        let len: usize = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .map_or(0, |v| v.trim().parse().unwrap());
-                        while buf.len() < head_end + len {
-                            let mut chunk = [0u8; 4096];
-                            match socket.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                        }
-                        buf.drain(..head_end + len);
-                        let answer: &[u8] = if close {
-                            b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n"
-                        } else {
-                            b"HTTP/1.1 204 No Content\r\n\r\n"
-                        };
-                        if socket.write_all(answer).await.is_err() || close {
-                            return;
-                        }
-                    }
-                });
+                tokio::spawn(serve(socket));
             }
         });
         (addr, accepted)
+    }
+
+    /// Reads into `buf` until it holds a request's head; returns where the head ends, or `None`
+    /// when the connection closes first.
+    async fn read_head(socket: &mut TcpStream, buf: &mut Vec<u8>) -> Option<usize> {
+        loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                return Some(i + 4);
+            }
+            let mut chunk = [0u8; 4096];
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// A loopback server answering `204` to every request; with `close`, each answer says
+    /// `Connection: close` and the connection ends.
+    async fn server(close: bool) -> (SocketAddr, Arc<AtomicUsize>) {
+        listen(move |mut socket| async move {
+            let mut buf = Vec::new();
+            // One request at a time: its head, then `Content-Length` bytes of body.
+            while let Some(head_end) = read_head(&mut socket, &mut buf).await {
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                while buf.len() < head_end + len {
+                    let mut chunk = [0u8; 4096];
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                buf.drain(..head_end + len);
+                let answer: &[u8] = if close {
+                    b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n"
+                } else {
+                    b"HTTP/1.1 204 No Content\r\n\r\n"
+                };
+                if socket.write_all(answer).await.is_err() || close {
+                    return;
+                }
+            }
+        })
+        .await
     }
 
     fn outgoing(addr: SocketAddr) -> Outgoing {
@@ -450,29 +465,13 @@ mod tests {
     /// request goes out on a new one instead of waiting for it.
     #[tokio::test]
     async fn a_request_never_waits_on_a_connection_still_busy() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            loop {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        let mut chunk = [0u8; 1024];
-                        match socket.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let _ = socket.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await;
-                    std::future::pending::<()>().await;
-                    drop(socket);
-                });
+        let (addr, accepted) = listen(|mut socket| async move {
+            if read_head(&mut socket, &mut Vec::new()).await.is_some() {
+                let _ = socket.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await;
+                std::future::pending::<()>().await;
             }
-        });
+        })
+        .await;
         let t = HyperTransport::new(2).unwrap();
         let mut big = outgoing(addr);
         big.body = Bytes::from(vec![b' '; 16 << 20]);
