@@ -425,27 +425,32 @@ mod tests {
         }
     }
 
+    /// Sends `n` requests one after another, each answered `204`.
+    async fn send_in_turn(t: &HyperTransport, addr: SocketAddr, n: usize) {
+        for _ in 0..n {
+            assert_eq!(t.send(outgoing(addr)).await.unwrap().status, 204);
+        }
+    }
+
+    /// Sends two requests at once, both answered `204`.
+    async fn send_two_at_once(t: &HyperTransport, addr: SocketAddr) {
+        let (a, b) = tokio::join!(t.send(outgoing(addr)), t.send(outgoing(addr)));
+        assert_eq!(
+            (a.unwrap().status.as_u16(), b.unwrap().status.as_u16()),
+            (204, 204)
+        );
+    }
+
     #[tokio::test]
     async fn connections_are_kept_and_reused() {
         let (addr, accepted) = server(false).await;
         let t = HyperTransport::new(2).unwrap();
-        for _ in 0..5 {
-            let reply = t.send(outgoing(addr)).await.unwrap();
-            assert_eq!(reply.status, 204);
-        }
+        send_in_turn(&t, addr, 5).await;
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
         // Two at once need two connections, and both are kept.
-        let (a, b) = tokio::join!(t.send(outgoing(addr)), t.send(outgoing(addr)));
-        assert_eq!(
-            (a.unwrap().status.as_u16(), b.unwrap().status.as_u16()),
-            (204, 204)
-        );
+        send_two_at_once(&t, addr).await;
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
-        let (a, b) = tokio::join!(t.send(outgoing(addr)), t.send(outgoing(addr)));
-        assert_eq!(
-            (a.unwrap().status.as_u16(), b.unwrap().status.as_u16()),
-            (204, 204)
-        );
+        send_two_at_once(&t, addr).await;
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
@@ -453,10 +458,7 @@ mod tests {
     async fn a_connection_the_collector_closes_is_not_reused() {
         let (addr, accepted) = server(true).await;
         let t = HyperTransport::new(2).unwrap();
-        for _ in 0..5 {
-            let reply = t.send(outgoing(addr)).await.unwrap();
-            assert_eq!(reply.status, 204);
-        }
+        send_in_turn(&t, addr, 5).await;
         assert_eq!(accepted.load(Ordering::SeqCst), 5);
     }
 
