@@ -261,7 +261,8 @@ echo
 echo "## load: ${DURATION}s per run (+${WARMUP}s warm-up), $ROUNDS rounds, wrk -t1 -c$CONNS, API on core 0, URLS=$URLS"
 echo
 echo "Ratios are medians over rounds of (variant / its baseline in the same round); baseline: bare,"
-echo "or work-bare for work-ga. Peak RSS is the API's VmHWM at the end of the run."
+echo "or work-bare for work-ga; in brackets, with 6 rounds or more, a 95 % confidence interval for"
+echo "that median (order statistics). Peak RSS is the API's VmHWM at the end of the run."
 echo
 echo "| variant | req/s (median) | ratio vs baseline | p99 ms (median) | p99 ratio | peak RSS MB (max) | RSS - baseline MB | sender CPU µs/hit | tracked | sent | dropped | failed | pending | errors |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
@@ -270,6 +271,18 @@ awk -v variants="$VARIANTS" '
         for (i = 1; i <= n; i++) b[i] = a[i]
         for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (b[j] < b[i]) { t = b[i]; b[i] = b[j]; b[j] = t }
         return (n % 2) ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
+    }
+    # A 95 % confidence interval for the median of a[1..n], free of any assumption about how the
+    # values are spread: the k-th smallest and k-th largest values, for the largest k such that
+    # fewer than k of n values fall below the median with probability at most 2.5 % (binomial,
+    # p = 1/2). Needs at least 6 values.
+    function ci(a, n,   i, j, t, b, k, cdf, term) {
+        if (n < 6) return ""
+        for (i = 1; i <= n; i++) b[i] = a[i]
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (b[j] < b[i]) { t = b[i]; b[i] = b[j]; b[j] = t }
+        term = 0.5 ^ n; cdf = term; k = 0
+        for (i = 0; cdf <= 0.025; i++) { k = i + 1; term = term * (n - i) / (i + 1); cdf += term }
+        return (k < 1) ? "" : sprintf(" (%.3f–%.3f)", b[k], b[n + 1 - k])
     }
     {
         delete v
@@ -301,7 +314,7 @@ awk -v variants="$VARIANTS" '
             }
             if (n == 0) continue
             printf "| %s | %.0f | %s | %.2f | %s | %.1f | %s | %s | %d | %d | %d | %d | %d | %d |\n", x, med(a, n),
-                (nb ? sprintf("%.3f", med(r, nb)) : "-"), med(p, n), (nb ? sprintf("%.2f", med(pr, nb)) : "-"),
+                (nb ? sprintf("%.3f%s", med(r, nb), ci(r, nb)) : "-"), med(p, n), (nb ? sprintf("%.2f", med(pr, nb)) : "-"),
                 maxrss / 1024, (nb ? sprintf("%+.1f", (maxrss - maxbrss) / 1024) : "-"),
                 (nh ? sprintf("%.2f", med(h, nh)) : "-"),
                 sum_tracked[x], sum_sent[x], sum_dropped[x], sum_failed[x], sum_pending[x], sum_err[x]
