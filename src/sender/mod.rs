@@ -8,6 +8,7 @@
 pub(crate) mod batch;
 #[cfg(feature = "hyper-transport")]
 pub(crate) mod hyper_transport;
+mod nudge;
 pub(crate) mod pool;
 pub(crate) mod retry;
 pub(crate) mod transport;
@@ -73,6 +74,8 @@ pub(crate) struct Core {
     queue: OnceLock<Arc<ArrayQueue<Box<Hit>>>>,
     /// Hits the worker hands back for reuse, made with the queue.
     pool: OnceLock<Arc<HitPool>>,
+    /// Wakes the worker early when hits pile up, made with the queue (if it could be).
+    nudge: OnceLock<Arc<nudge::Nudge>>,
     /// Set when the sender shuts down: later hits are dropped at once.
     closed: Arc<AtomicBool>,
     /// Set when a hit found the queue full (or the sender shut down), cleared by the worker when
@@ -95,6 +98,7 @@ impl Core {
         Core {
             queue: OnceLock::new(),
             pool: OnceLock::new(),
+            nudge: OnceLock::new(),
             closed: Arc::default(),
             shedding: Arc::default(),
             ctl,
@@ -140,10 +144,15 @@ impl Core {
 
     /// Hands a hit to the sender. Never waits, never allocates.
     pub(crate) fn offer(&self, hit: Box<Hit>) {
-        Counters::add(&self.counters.tracked, 1);
+        let count = self.counters.tracked.fetch_add(1, Ordering::Relaxed);
         let why = match (self.refusing(), self.queue.get()) {
             (None, Some(queue)) => match queue.push(hit) {
-                Ok(()) => return,
+                Ok(()) => {
+                    if let Some(nudge) = self.nudge.get() {
+                        nudge.after_push(count, queue);
+                    }
+                    return;
+                }
                 Err(hit) => {
                     // Until the worker takes hits again, later requests skip the capture.
                     self.shedding.store(true, Ordering::Relaxed);
@@ -197,6 +206,18 @@ impl Core {
         let _ = self.queue.set(queue.clone());
         let pool = Arc::new(HitPool::new(cfg.queue_capacity));
         let _ = self.pool.set(pool.clone());
+        // Without a nudge (no socket pair), the worker polls at its shorter idle interval.
+        let nudged = match nudge::Nudge::new(cfg.queue_capacity.max(1)) {
+            Ok((nudge, rx)) => {
+                let nudge = Arc::new(nudge);
+                let _ = self.nudge.set(nudge.clone());
+                Some((nudge, rx))
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "tower-ga: no early wake-up for the sender");
+                None
+            }
+        };
         let worker = worker::Worker::new(
             cfg,
             protocol,
@@ -207,6 +228,7 @@ impl Core {
             pool,
             self.closed.clone(),
             self.shedding.clone(),
+            nudged,
         );
         let spawned = std::thread::Builder::new()
             .name("tower-ga-sender".into())

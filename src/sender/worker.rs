@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::batch::{Batch, Batcher};
+use super::nudge::{Listener, Nudge, NudgeRx};
 use super::pool::HitPool;
 use super::retry::{self, Verdict};
 use super::transport::Transport;
@@ -31,14 +32,27 @@ use crate::stats::{Counters, OwnLine};
 /// Most session entries kept (about 100 bytes each).
 const MAX_SESSIONS: usize = 100_000;
 /// The queue is polled at intervals between these two: each wake-up costs the application's
-/// core two context switches, so the interval doubles while a wake-up finds few hits (an eighth
-/// of the queue or less) and drops back to the shortest when it finds more.
+/// core two context switches and the sender's caches, so the interval doubles while a wake-up
+/// finds few hits (an eighth of the queue or less) and drops back to the shortest when it finds
+/// more. The request path nudges the worker when the queue is a quarter full (`nudge`), so a
+/// burst after quiet traffic doesn't wait for the next poll.
 const BUSY_POLL: Duration = Duration::from_millis(1);
-const IDLE_POLL: Duration = Duration::from_millis(20);
+const IDLE_POLL: Duration = Duration::from_millis(100);
+/// The longest interval without nudges (no socket pair): short enough that a burst can't fill a
+/// queue of the default size at 100,000 requests per second before the next poll.
+const IDLE_POLL_UNNUDGED: Duration = Duration::from_millis(20);
 /// Hits encoded between two yields of the thread while the sender is ahead (the queue is less
 /// than half full), so that on a busy core the application's threads never wait long behind it.
 /// When it falls behind it stops yielding and catches up, rather than let the queue overflow.
 const CHUNK: usize = 64;
+
+/// Waits for a nudge, or forever without one.
+async fn nudged(listener: &mut Option<Listener>) {
+    match listener {
+        Some(l) => l.nudged().await,
+        None => std::future::pending().await,
+    }
+}
 
 /// How a batch ended.
 enum End {
@@ -93,6 +107,11 @@ pub(crate) struct Worker {
     probing: bool,
     /// Hits in a probe: one full batch.
     probe_size: usize,
+    /// How the request path wakes the worker early, if it can.
+    nudge: Option<Arc<Nudge>>,
+    nudge_rx: Option<NudgeRx>,
+    /// The shortest and longest poll intervals (a test stretches them).
+    polls: (Duration, Duration),
 }
 
 impl Worker {
@@ -107,7 +126,9 @@ impl Worker {
         pool: Arc<HitPool>,
         closed: Arc<AtomicBool>,
         shedding: Arc<OwnLine<AtomicBool>>,
+        nudged: Option<(Arc<Nudge>, NudgeRx)>,
     ) -> Self {
+        let (nudge, nudge_rx) = nudged.unzip();
         let limits = protocol.limits(cfg.validation);
         Worker {
             sessions: Sessions::new(cfg.session_timeout.as_secs(), MAX_SESSIONS),
@@ -124,6 +145,9 @@ impl Worker {
             unreachable_streak: 0,
             probing: false,
             probe_size: limits.max_items,
+            nudge,
+            nudge_rx,
+            polls: (BUSY_POLL, IDLE_POLL),
             urls: Arc::new(protocol.urls(&cfg)),
             protocol,
             counters,
@@ -146,7 +170,12 @@ impl Worker {
         let period = (max_wait / 4).max(Duration::from_millis(1));
         let mut tick = tokio::time::interval_at(Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut poll = BUSY_POLL;
+        let mut listener = self.nudge_rx.take().map(NudgeRx::listen);
+        let (busy_poll, mut idle_poll) = self.polls;
+        if !listener.as_ref().is_some_and(Listener::active) {
+            idle_poll = idle_poll.min(IDLE_POLL_UNNUDGED);
+        }
+        let mut poll = busy_poll;
         // When to look at the queue next. A deadline, not a fresh sleep per turn of the loop:
         // other events (ticks, finished requests) must not keep postponing it.
         let mut next_take = Instant::now();
@@ -178,10 +207,12 @@ impl Worker {
                     // Every handle and layer is gone: deliver what we have, briefly.
                     None => break (Instant::now() + Duration::from_secs(2), None),
                 },
+                // Hits piled up before the next poll: look now (unless paused).
+                _ = nudged(&mut listener), if accept => next_take = Instant::now(),
                 _ = tokio::time::sleep_until(wake), if accept => {
                     if self.paused_until.is_none_or(|p| p <= Instant::now()) {
                         let busy = self.take() > self.queue.capacity() / 8;
-                        poll = if busy { BUSY_POLL } else { (poll * 2).min(IDLE_POLL) };
+                        poll = if busy { busy_poll } else { (poll * 2).min(idle_poll) };
                     }
                     next_take = Instant::now() + poll;
                 }
@@ -243,13 +274,17 @@ impl Worker {
             if Arc::strong_count(&self.queue) == 1 {
                 break;
             }
-            tokio::time::sleep(IDLE_POLL).await;
+            tokio::time::sleep(idle_poll).await;
         }
     }
 
     /// Takes hits off the queue up to the hold limit (one batch's worth while probing). Returns
     /// how many it took.
     fn take(&mut self) -> usize {
+        // Cleared before the queue is read: a pile-up after this nudges again.
+        if let Some(nudge) = &self.nudge {
+            nudge.clear();
+        }
         let mut taken = 0;
         let limit = if self.probing {
             self.probe_size
@@ -297,6 +332,9 @@ impl Worker {
 
     /// Takes everything queued now, ignoring the hold limit: the queue is bounded, so this is too.
     fn drain(&mut self) {
+        if let Some(nudge) = &self.nudge {
+            nudge.clear();
+        }
         let clocks = Clocks::now();
         while let Some(hit) = self.queue.pop() {
             self.accept(hit, &clocks);
@@ -480,5 +518,84 @@ async fn deliver(
         unreachable: matches!(end, End::Failed) && !refused,
         end,
         outcome,
+    }
+}
+
+#[cfg(all(test, unix, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::testing::RecordingTransport;
+
+    /// A worker whose polls are an hour apart takes a pile-up of hits when nudged: only the
+    /// nudge can have woken it.
+    #[test]
+    fn a_pile_up_wakes_a_worker_whose_next_poll_is_an_hour_away() {
+        let capacity = 256;
+        let cfg = Arc::new(Config {
+            queue_capacity: capacity,
+            ..Config::default()
+        });
+        let recorder = Arc::new(RecordingTransport::new());
+        let queue = Arc::new(ArrayQueue::new(capacity));
+        let (nudge, rx) = Nudge::new(capacity).unwrap();
+        let nudge = Arc::new(nudge);
+        let mut worker = Worker::new(
+            cfg,
+            Protocol::Ga4,
+            Arc::default(),
+            recorder.clone(),
+            Arc::new(RateLimited::new(Duration::from_secs(10))),
+            queue.clone(),
+            Arc::new(HitPool::new(capacity)),
+            Arc::default(),
+            Arc::default(),
+            Some((nudge.clone(), rx)),
+        );
+        let hour = Duration::from_secs(3600);
+        worker.polls = (hour, hour);
+        let hit = |client: &str| {
+            let req = http::Request::get("https://api.test/a")
+                .header("authorization", format!("Bearer {client}"))
+                .body(())
+                .unwrap();
+            let mut hit = Box::new(Hit::from_request(&req, false));
+            hit.stamp();
+            hit
+        };
+        let wait_for = |requests: usize| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while recorder.requests().len() < requests && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            recorder.requests().len()
+        };
+        // Queued before the worker starts, so its first take finds it; its batch goes out at the
+        // flush interval. After that take, the next poll is an hour away.
+        queue.push(hit("first")).unwrap();
+        let (ctl, ctl_rx) = mpsc::unbounded_channel();
+        let thread = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(worker.run(ctl_rx))
+        });
+        assert_eq!(wait_for(1), 1);
+
+        // Another client, whose every 25 hits fill a batch that goes out as soon as it is full.
+        for count in 1..=100u64 {
+            queue.push(hit("second")).unwrap();
+            nudge.after_push(count, &queue);
+        }
+        assert_eq!(wait_for(5), 5, "only the nudge can have woken the worker");
+        assert!(queue.is_empty());
+
+        let (tx, rx) = oneshot::channel();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        ctl.send(Control::Shutdown(deadline, tx)).ok().unwrap();
+        // The worker counts late hits for as long as anyone holds the queue.
+        drop(queue);
+        thread.join().unwrap();
+        assert_eq!(rx.blocking_recv(), Ok(true));
     }
 }
