@@ -124,6 +124,11 @@ impl Batcher {
         self.open_items + self.ready_items
     }
 
+    /// Whether any batch is open (waiting to fill or for the flush interval).
+    pub(crate) fn has_open(&self) -> bool {
+        self.open_items > 0
+    }
+
     /// Adds a hit's item to the open batch of its key, taken in flush epoch `epoch`. Copies
     /// `key` only when it opens a batch.
     pub(crate) fn add(&mut self, epoch: u64, key: &str, item: &str, received_at: SystemTime) {

@@ -217,7 +217,9 @@ impl Worker {
                     next_take = Instant::now() + poll;
                 }
                 _ = sleep_until(next_deadline) => {}
-                _ = tick.tick() => {
+                // Only while a batch is open: an idle sender doesn't wake for it. (A tick
+                // missed meanwhile fires at once, closing nothing younger than the interval.)
+                _ = tick.tick(), if self.batcher.has_open() => {
                     // `None` (a flush interval longer than the clock has run) closes nothing.
                     if let Some(cutoff) = std::time::Instant::now().checked_sub(max_wait) {
                         self.batcher.close_opened_before(cutoff);
