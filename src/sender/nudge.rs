@@ -24,6 +24,11 @@ pub(crate) struct Nudge {
     threshold: usize,
     #[cfg(unix)]
     tx: std::os::unix::net::UnixStream,
+    /// A handle on the worker's end, so that it never closes while the request path can write:
+    /// a write to a closed socket raises SIGPIPE where the standard library doesn't suppress it
+    /// (older Rust, Apple), and a host that restored SIGPIPE's default would die of it.
+    #[cfg(unix)]
+    _reader: std::os::unix::net::UnixStream,
 }
 
 /// The worker's end, until its runtime listens on it ([`NudgeRx::listen`]).
@@ -41,26 +46,25 @@ impl Nudge {
         let every = (capacity / 8).clamp(1, 64);
         let every = 1u64 << (usize::BITS - 1 - every.leading_zeros());
         #[cfg(unix)]
-        let (tx, rx) = {
+        {
             let (tx, rx) = std::os::unix::net::UnixStream::pair()?;
             tx.set_nonblocking(true)?;
             rx.set_nonblocking(true)?;
-            (tx, rx)
-        };
-        let nudge = Nudge {
-            pending: AtomicBool::new(false),
-            mask: every - 1,
-            threshold: (capacity / 4).max(1),
-            #[cfg(unix)]
-            tx,
-        };
-        Ok((
-            nudge,
-            NudgeRx(
-                #[cfg(unix)]
-                rx,
-            ),
-        ))
+            let nudge = Nudge {
+                pending: AtomicBool::new(false),
+                mask: every - 1,
+                threshold: (capacity / 4).max(1),
+                _reader: rx.try_clone()?,
+                tx,
+            };
+            Ok((nudge, NudgeRx(rx)))
+        }
+        // Elsewhere there is no nudge, and the request path doesn't look.
+        #[cfg(not(unix))]
+        {
+            let _ = every;
+            Err(std::io::ErrorKind::Unsupported.into())
+        }
     }
 
     /// Called on the request path with the count of requests before this one, after its hit
@@ -149,8 +153,9 @@ impl Listener {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
     #[test]
-    fn it_looks_every_few_requests_and_nudges_once_until_cleared() {
+    fn it_looks_every_few_requests() {
         let (nudge, _rx) = Nudge::new(256).unwrap();
         // 256 / 8 = 32 requests between looks; a quarter of the queue is 64 hits.
         assert_eq!((nudge.mask, nudge.threshold), (31, 64));
