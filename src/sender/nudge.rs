@@ -31,11 +31,18 @@ pub(crate) struct Nudge {
     _reader: std::os::unix::net::UnixStream,
 }
 
-/// The worker's end, until its runtime listens on it ([`NudgeRx::listen`]).
-pub(crate) struct NudgeRx(#[cfg(unix)] std::os::unix::net::UnixStream);
+/// The worker's end, until its runtime listens on it ([`NudgeRx::listen`]). Off Unix there is
+/// none: the type can't be made.
+#[cfg(unix)]
+pub(crate) struct NudgeRx(std::os::unix::net::UnixStream);
+#[cfg(not(unix))]
+pub(crate) struct NudgeRx(std::convert::Infallible);
 
 /// The worker's end, listened on.
-pub(crate) struct Listener(#[cfg(unix)] Option<tokio::net::UnixStream>);
+#[cfg(unix)]
+pub(crate) struct Listener(Option<tokio::net::UnixStream>);
+#[cfg(not(unix))]
+pub(crate) struct Listener(std::convert::Infallible);
 
 impl Nudge {
     /// A nudge for a queue of `capacity` hits, and the worker's end of it. Unix only; elsewhere
@@ -108,7 +115,7 @@ impl NudgeRx {
             Listener(tokio::net::UnixStream::from_std(self.0).ok())
         }
         #[cfg(not(unix))]
-        Listener()
+        match self.0 {}
     }
 }
 
@@ -120,32 +127,36 @@ impl Listener {
             self.0.is_some()
         }
         #[cfg(not(unix))]
-        false
+        match self.0 {}
     }
 
     /// Waits for a nudge and consumes it (every byte written so far). Never returns once the
     /// request path's end is gone, or if the socket fails.
     pub(crate) async fn nudged(&mut self) {
+        #[cfg(not(unix))]
+        match self.0 {}
         #[cfg(unix)]
-        if let Some(rx) = &self.0 {
-            let mut buf = [0u8; 64];
-            loop {
-                if rx.readable().await.is_err() {
-                    break;
-                }
-                match rx.try_read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(_) => {
-                        while matches!(rx.try_read(&mut buf), Ok(n) if n > 0) {}
-                        return;
+        {
+            if let Some(rx) = &self.0 {
+                let mut buf = [0u8; 64];
+                loop {
+                    if rx.readable().await.is_err() {
+                        break;
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                    Err(_) => break,
+                    match rx.try_read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(_) => {
+                            while matches!(rx.try_read(&mut buf), Ok(n) if n > 0) {}
+                            return;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        Err(_) => break,
+                    }
                 }
+                self.0 = None;
             }
-            self.0 = None;
+            std::future::pending::<()>().await
         }
-        std::future::pending::<()>().await
     }
 }
 
