@@ -345,12 +345,14 @@ impl Hit {
     }
 
     /// The client address, from axum's `ConnectInfo`, a [`ClientIp`] extension, or (behind a
-    /// trusted proxy) `X-Forwarded-For` / `Forwarded`.
+    /// trusted proxy) `X-Forwarded-For` / `Forwarded`. An IPv4 client of a dual-stack socket
+    /// (`::ffff:a.b.c.d`) is given as its IPv4 address.
     pub fn client_ip(&self) -> Option<IpAddr> {
         self.proxy()
             .as_ref()
             .and_then(crate::page::forwarded_for)
             .or(self.peer_ip)
+            .map(|ip| ip.to_canonical())
     }
 }
 

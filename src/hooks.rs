@@ -9,6 +9,29 @@ use http::{Method, StatusCode};
 use crate::hit::Hit;
 use crate::protocol::ValidationMessage;
 
+/// Runs a hook on the sender's thread, catching a panic: a hook that panics must not take the
+/// sender down with it (every hit after would be lost). `None` when it panicked; the hit then goes
+/// on without it. Logged at the 1st, 2nd, 4th… panic, so that a hook that always panics doesn't
+/// flood the log (the panic hook still prints each one).
+pub(crate) fn guarded<T>(hook: &'static str, f: impl FnOnce() -> T) -> Option<T> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PANICS: AtomicU64 = AtomicU64::new(0);
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            let n = PANICS.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::error!(
+                    hook,
+                    panics_total = n,
+                    "tower-ga: a hook panicked; the hit goes on without it"
+                );
+            }
+            None
+        }
+    }
+}
+
 /// Decides, once the response is produced, whether a request is reported. Runs on the request path:
 /// keep it cheap.
 pub trait Filter: Send + Sync + 'static {

@@ -202,7 +202,7 @@ fn title_into(out: &mut String, hit: &Hit, cfg: &Config) {
         return;
     }
     if let Some(hook) = &cfg.make_title {
-        if let Some(t) = hook.make_title(hit) {
+        if let Some(t) = crate::hooks::guarded("title_with", || hook.make_title(hit)).flatten() {
             out.push_str(&t);
             return;
         }
@@ -361,7 +361,8 @@ fn referrer_into(out: &mut String, v: &str, redact: &SecretWords, seen: &mut Ver
 
 /// Truncates an IP address to its network: IPv4 to /24, IPv6 to /48.
 pub(crate) fn truncate_ip(ip: IpAddr) -> IpAddr {
-    match ip {
+    // `::ffff:a.b.c.d` would otherwise keep only its leading zeros: `::`.
+    match ip.to_canonical() {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();
             IpAddr::from([a, b, c, 0])
@@ -679,6 +680,10 @@ mod tests {
         assert_eq!(
             truncate_ip("2001:db8:1:2:3::4".parse().unwrap()).to_string(),
             "2001:db8:1::"
+        );
+        assert_eq!(
+            truncate_ip("::ffff:203.0.113.7".parse().unwrap()).to_string(),
+            "203.0.113.0"
         );
     }
 }

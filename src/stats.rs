@@ -44,6 +44,9 @@ pub(crate) struct Counters {
     pub(crate) retried: AtomicU64,
     pub(crate) batches: AtomicU64,
     pub(crate) invalid: AtomicU64,
+    /// Hits the worker has taken off the queue and not yet counted as sent, failed or dropped:
+    /// what is lost if the worker dies, counted as dropped then.
+    pub(crate) held: AtomicU64,
 }
 
 /// A value alone on its cache line (128 bytes: two lines, for CPUs that fetch lines in pairs).

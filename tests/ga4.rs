@@ -952,6 +952,30 @@ async fn extra_params_and_data_source() {
     assert_eq!(events[0].param_str("data_source"), Some("billing-api"));
 }
 
+/// A dual-stack socket (`[::]`) gives IPv4 clients as `::ffff:a.b.c.d`: they are IPv4 clients.
+#[tokio::test]
+async fn an_ipv4_client_of_a_dual_stack_socket_is_sent_as_ipv4() {
+    for (mode, expected) in [
+        (IpMode::Truncated, "203.0.113.0"),
+        (IpMode::Full, "203.0.113.7"),
+    ] {
+        let c = collector().await;
+        let ga = layer(&c).send_client_ip(mode);
+        let handle = ga.handle();
+        let app = Router::new()
+            .route("/a", get(|| async { "x" }))
+            .layer(ga)
+            .layer(middleware::from_fn(|mut req: Request, next: Next| async {
+                let mapped = "::ffff:203.0.113.7".parse().unwrap();
+                req.extensions_mut().insert(tower_ga::ClientIp(mapped));
+                next.run(req).await
+            }));
+        get_req(&app, "/a", &[]).await;
+        let events = settle(&handle, &c).await;
+        assert_eq!(events[0].ip_override.as_deref(), Some(expected), "{mode:?}");
+    }
+}
+
 #[tokio::test]
 async fn trusted_proxy_headers() {
     let c = collector().await;

@@ -139,7 +139,7 @@ pub(crate) fn client_id_into(
     }
     let hook = cfg.make_client_id.as_ref();
     if let Some(c) = hook
-        .and_then(|h| h.make_client_id(hit))
+        .and_then(|h| crate::hooks::guarded("client_id_with", || h.make_client_id(hit)).flatten())
         .filter(|c| !c.is_empty())
     {
         out.push_str(&limited(&c, MAX_ID_LEN));

@@ -203,7 +203,6 @@ impl Core {
             },
         };
         let queue = Arc::new(ArrayQueue::new(cfg.queue_capacity.max(1)));
-        let _ = self.queue.set(queue.clone());
         let pool = Arc::new(HitPool::new(cfg.queue_capacity));
         let _ = self.pool.set(pool.clone());
         // Without a nudge (no socket pair), the worker polls at its shorter idle interval.
@@ -224,27 +223,47 @@ impl Core {
             self.counters.clone(),
             transport,
             self.drop_warning.clone(),
-            queue,
+            queue.clone(),
             pool,
             self.closed.clone(),
             self.shedding.clone(),
             nudged,
         );
+        let orphans = Orphans {
+            counters: self.counters.clone(),
+            closed: self.closed.clone(),
+            shedding: self.shedding.clone(),
+            queue: queue.clone(),
+        };
         let spawned = std::thread::Builder::new()
             .name("tower-ga-sender".into())
             .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                match runtime {
-                    Ok(rt) => rt.block_on(worker.run(ctl)),
-                    Err(e) => {
-                        tracing::error!(error = %e, "tower-ga: cannot start the sender's runtime")
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
+                    match runtime {
+                        Ok(rt) => rt.block_on(worker.run(ctl)),
+                        Err(e) => {
+                            tracing::error!(error = %e, "tower-ga: cannot start the sender's runtime");
+                            return false;
+                        }
                     }
+                    true
+                }));
+                if !matches!(ran, Ok(true)) {
+                    if ran.is_err() {
+                        tracing::error!("tower-ga: the sender panicked; hits are dropped from now on");
+                    }
+                    orphans.count_forever();
                 }
             });
         match spawned {
-            Ok(_) => self.started.store(true, Ordering::Release),
+            // Only now can requests queue hits: someone takes them.
+            Ok(_) => {
+                let _ = self.queue.set(queue);
+                self.started.store(true, Ordering::Release);
+            }
             Err(e) => tracing::error!(error = %e, "tower-ga: cannot start the sender thread"),
         }
     }
@@ -267,8 +286,9 @@ impl Core {
             .send(make(Instant::now() + timeout - margin, tx))
             .is_err()
         {
-            // The worker has stopped; whatever it held was counted when it did.
-            return true;
+            // The worker has stopped: whatever it held was counted when it did, unless it died
+            // just now and that is under way.
+            return self.counters.snapshot().pending == 0;
         }
         // The worker answers by its deadline itself; the caller's own timer, when it has a tokio
         // runtime, only guards against a worker stuck in a user hook or starved of CPU.
@@ -276,6 +296,33 @@ impl Core {
             matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(true)))
         } else {
             matches!(rx.await, Ok(true))
+        }
+    }
+}
+
+/// What is left to count when the worker dies (a panic) or never runs (no runtime).
+struct Orphans {
+    counters: Arc<Counters>,
+    closed: Arc<AtomicBool>,
+    shedding: Arc<OwnLine<AtomicBool>>,
+    queue: Arc<ArrayQueue<Box<Hit>>>,
+}
+
+impl Orphans {
+    /// Stops capture, counts what the worker held as dropped, then whatever reaches the queue,
+    /// for as long as the layer lives: nothing tracked stays pending.
+    fn count_forever(self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.shedding.store(true, Ordering::Relaxed);
+        let held = self.counters.held.swap(0, Ordering::Relaxed);
+        Counters::add(&self.counters.dropped, held as usize);
+        loop {
+            let late = std::iter::from_fn(|| self.queue.pop()).count();
+            Counters::add(&self.counters.dropped, late);
+            if Arc::strong_count(&self.queue) == 1 {
+                break;
+            }
+            std::thread::sleep(worker::LATE_POLL);
         }
     }
 }
@@ -336,8 +383,53 @@ impl fmt::Debug for Handle {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A request to this path makes the worker panic (`Worker::accept`, tests only).
+    pub(crate) const PANIC_PATH: &str = "/__tower_ga_worker_panics__";
+
+    #[tokio::test]
+    async fn if_the_worker_dies_every_hit_is_still_counted() {
+        use tower::{Layer, ServiceExt};
+        let recorder = crate::testing::RecordingTransport::new();
+        let ga = crate::GaLayer::new("G-TEST123")
+            .api_secret("s")
+            .transport(recorder.clone());
+        let handle = ga.handle();
+        let svc = ga.layer(tower::service_fn(|_: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(()))
+        }));
+        let call = |path: &str| {
+            let req = http::Request::get(path)
+                .header("host", "api.test")
+                .body(())
+                .unwrap();
+            svc.clone().oneshot(req)
+        };
+        for _ in 0..3 {
+            call("/a").await.unwrap();
+        }
+        assert!(handle.flush(Duration::from_secs(10)).await);
+        assert_eq!(handle.stats().sent, 3);
+
+        call("/b").await.unwrap();
+        call(PANIC_PATH).await.unwrap();
+        // The worker dies taking these; what it held, and every hit after, counts as dropped.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while handle.stats().pending > 0 || !handle.flush(Duration::from_secs(1)).await {
+            assert!(std::time::Instant::now() < deadline, "{:?}", handle.stats());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for _ in 0..4 {
+            // Requests are still answered.
+            assert_eq!(call("/c").await.unwrap().status(), http::StatusCode::OK);
+        }
+        let s = handle.stats();
+        assert_eq!((s.tracked, s.sent, s.failed), (9, 3, 0), "{s:?}");
+        assert_eq!((s.dropped, s.pending), (6, 0), "{s:?}");
+        assert!(handle.flush(Duration::from_secs(1)).await);
+    }
 
     #[test]
     fn rate_limited_lets_one_through_per_interval() {

@@ -5,7 +5,7 @@
 //! application runs a multi-thread runtime, a current-thread one, or none, and a blocking flush in
 //! the application can never deadlock it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -25,7 +25,7 @@ use super::{Control, RateLimited};
 use crate::client_id::Sessions;
 use crate::config::Config;
 use crate::hit::{Clocks, Hit};
-use crate::hooks::BatchOutcome;
+use crate::hooks::{guarded, BatchOutcome};
 use crate::protocol::{Protocol, Scratch, Urls};
 use crate::stats::{Counters, OwnLine};
 
@@ -42,7 +42,7 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 /// queue of the default size at 100,000 requests per second before the next poll.
 const IDLE_POLL_UNNUDGED: Duration = Duration::from_millis(20);
 /// After shutdown, how often hits pushed as the queue closed are looked for and counted.
-const LATE_POLL: Duration = Duration::from_millis(20);
+pub(crate) const LATE_POLL: Duration = Duration::from_millis(20);
 /// Hits encoded between two yields of the thread while the sender is ahead (the queue is less
 /// than half full), so that on a busy core the application's threads never wait long behind it.
 /// When it falls behind it stops yielding and catches up, rather than let the queue overflow.
@@ -91,6 +91,9 @@ pub(crate) struct Worker {
     /// Flushes waiting: the epoch they closed, their deadline, their answer.
     waiters: Vec<(u64, Instant, oneshot::Sender<bool>)>,
     tasks: JoinSet<Done>,
+    /// The flush epoch and hit count of each batch in `tasks`: what a task that panicked (a
+    /// `Transport` is user code) failed, since its `Done` never comes.
+    in_flight: HashMap<tokio::task::Id, (u64, usize)>,
     warn: Arc<RateLimited>,
     queue: Arc<ArrayQueue<Box<Hit>>>,
     /// Where encoded hits go back to the request path, for reuse.
@@ -158,6 +161,7 @@ impl Worker {
             unresolved: VecDeque::new(),
             waiters: Vec::new(),
             tasks: JoinSet::new(),
+            in_flight: HashMap::new(),
             warn,
             cfg,
         }
@@ -195,10 +199,8 @@ impl Worker {
             let next_deadline = self.waiters.iter().map(|w| w.1).min();
             tokio::select! {
                 biased;
-                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
-                    if let Ok(done) = done {
-                        self.finish(done);
-                    }
+                Some(joined) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
+                    self.joined(joined);
                 }
                 msg = ctl.recv() => match msg {
                     Some(Control::Flush(deadline, reply)) => {
@@ -242,9 +244,9 @@ impl Worker {
         let finished = tokio::time::timeout_at(deadline, async {
             while !self.unresolved.is_empty() {
                 self.dispatch();
-                match self.tasks.join_next().await {
-                    Some(Ok(done)) => self.finish(done),
-                    Some(Err(_)) | None => break,
+                match self.tasks.join_next_with_id().await {
+                    Some(joined) => self.joined(joined),
+                    None => break,
                 }
             }
         })
@@ -254,6 +256,9 @@ impl Worker {
         if !finished {
             self.tasks.abort_all();
             let abandoned = self.unresolved.iter().map(|u| u.1).sum();
+            self.counters
+                .held
+                .fetch_sub(abandoned as u64, Ordering::Relaxed);
             Counters::add(&self.counters.dropped, abandoned);
             tracing::warn!(
                 abandoned,
@@ -323,8 +328,15 @@ impl Worker {
     }
 
     fn accept(&mut self, mut hit: Box<Hit>, clocks: &Clocks) {
+        // First: if encoding it panics, the hit is still counted (see `Sender::start`).
+        Counters::add(&self.counters.held, 1);
         hit.stamp_by(clocks);
         hit.text.settle();
+        // A stand-in for a bug of ours, for the test of what happens then.
+        #[cfg(test)]
+        if hit.path() == super::tests::PANIC_PATH {
+            panic!("the worker's test panic");
+        }
         let s = &mut self.scratch;
         self.protocol.encode(&hit, &self.cfg, &mut self.sessions, s);
         self.batcher
@@ -368,13 +380,52 @@ impl Worker {
             let transport = self.transport.clone();
             let protocol = self.protocol;
             let urls = self.urls.clone();
-            self.tasks
+            let counted = (batch.epoch, batch.len());
+            let task = self
+                .tasks
                 .spawn(deliver(cfg, protocol, urls, transport, batch));
+            self.in_flight.insert(task.id(), counted);
+        }
+    }
+
+    /// A delivery task ended: with its `Done`, or with a panic (or, at shutdown, aborted), when
+    /// its batch counts as failed.
+    fn joined(&mut self, joined: Result<(tokio::task::Id, Done), tokio::task::JoinError>) {
+        let id = match &joined {
+            Ok((id, _)) => *id,
+            Err(e) => e.id(),
+        };
+        let counted = self.in_flight.remove(&id);
+        match (joined, counted) {
+            (Ok((_, done)), _) => self.finish(done),
+            (Err(e), Some((epoch, hits))) => {
+                let error = if e.is_panic() {
+                    "the transport panicked"
+                } else {
+                    "the delivery was cancelled"
+                };
+                tracing::error!("tower-ga: {error}; the batch counts as failed");
+                self.finish(Done {
+                    epoch,
+                    hits,
+                    end: End::Failed,
+                    unreachable: false,
+                    outcome: BatchOutcome {
+                        hits,
+                        attempts: 1,
+                        status: None,
+                        error: Some(error.into()),
+                        validation_messages: Vec::new(),
+                    },
+                });
+            }
+            (Err(_), None) => {}
         }
     }
 
     fn finish(&mut self, done: Done) {
         let n = done.hits;
+        self.counters.held.fetch_sub(n as u64, Ordering::Relaxed);
         if let Some(u) = self.unresolved.iter_mut().find(|u| u.0 == done.epoch) {
             u.1 -= n;
         }
@@ -389,7 +440,9 @@ impl Worker {
                 self.probing = false;
                 Counters::add(&c.sent, n);
                 if done.outcome.validation_messages.is_empty() {
-                    self.cfg.on_success.on_success(&done.outcome);
+                    guarded("on_success", || {
+                        self.cfg.on_success.on_success(&done.outcome)
+                    });
                 } else {
                     Counters::add(&c.invalid, n);
                     for m in &done.outcome.validation_messages {
@@ -400,7 +453,9 @@ impl Worker {
                             m.description
                         );
                     }
-                    self.cfg.on_failure.on_failure(&done.outcome);
+                    guarded("on_failure", || {
+                        self.cfg.on_failure.on_failure(&done.outcome)
+                    });
                 }
             }
             End::Failed => {
@@ -424,7 +479,9 @@ impl Worker {
                         "tower-ga: gave up on a batch"
                     );
                 }
-                self.cfg.on_failure.on_failure(&done.outcome);
+                guarded("on_failure", || {
+                    self.cfg.on_failure.on_failure(&done.outcome)
+                });
             }
         }
     }
