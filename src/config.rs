@@ -150,7 +150,7 @@ impl fmt::Debug for Config {
             .field("tracking_id", &self.tracking_id)
             .field("protocol", &self.protocol)
             .field("api_secret", &self.api_secret)
-            .field("endpoint", &self.base_url())
+            .field("endpoint", &without_userinfo(self.base_url()))
             .field("validation", &self.validation)
             .field("host_override", &self.host_override)
             .field("trust_proxy", &self.trust_proxy)
@@ -166,5 +166,22 @@ impl fmt::Debug for Config {
             .field("retry", &self.retry)
             .field("filter", &HookName("dyn Filter"))
             .finish_non_exhaustive()
+    }
+}
+
+/// A URL with any `user:pass@` before its host replaced, for `Debug` and errors.
+pub(crate) fn without_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| after_scheme + i);
+    match url[after_scheme..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}REDACTED{}",
+            &url[..after_scheme],
+            &url[after_scheme + at..]
+        )
+        .into(),
+        None => url.into(),
     }
 }

@@ -43,8 +43,11 @@ pub enum ConfigError {
     MissingApiSecret,
     /// An extra param has an invalid or reserved name, or there are too many.
     InvalidParam(String),
-    /// The endpoint is not an `http://` or `https://` URL.
+    /// The endpoint is not an `http://` or `https://` URL, or carries credentials
+    /// (`user:pass@`), which the transports don't send.
     InvalidEndpoint(String),
+    /// `request_timeout` is zero.
+    ZeroRequestTimeout,
 }
 
 impl fmt::Display for ConfigError {
@@ -56,7 +59,8 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::MissingApiSecret => f.write_str("GA4 needs an API secret: call .api_secret(..)"),
             ConfigError::InvalidParam(why) => write!(f, "invalid extra param: {why}"),
-            ConfigError::InvalidEndpoint(e) => write!(f, "endpoint {e:?} is not an http:// or https:// URL"),
+            ConfigError::InvalidEndpoint(e) => write!(f, "endpoint {e:?} is not an http:// or https:// URL without credentials"),
+            ConfigError::ZeroRequestTimeout => f.write_str("request_timeout is zero: no request could finish"),
         }
     }
 }
@@ -87,9 +91,10 @@ impl GaLayer {
         self
     }
 
-    /// The GA4 API secret. Never logged, never in `Debug` output.
+    /// The GA4 API secret. Never logged, never in `Debug` output. Surrounding whitespace (a
+    /// secret read from a file ends in a newline) is trimmed.
     pub fn api_secret(self, secret: impl Into<String>) -> Self {
-        let secret = secret.into();
+        let secret = secret.into().trim().to_owned();
         self.with(|c| c.api_secret = Some(Secret(secret)))
     }
 
@@ -198,17 +203,24 @@ impl GaLayer {
     }
 
     /// A constant param added to every event, e.g. `("app_version", "1.4.2")`. Checked by
-    /// [`build`](Self::build): names must be valid, unreserved and not clash with the crate's own.
+    /// [`build`](Self::build): names must be valid, unreserved and not clash with the crate's own;
+    /// values are strings or numbers. The same name again replaces the value (an event can't carry
+    /// a name twice).
     pub fn param(self, name: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
         let (name, value) = (name.into(), value.into());
-        self.with(|c| c.extra_params.push((name, value)))
+        self.with(
+            |c| match c.extra_params.iter_mut().find(|(n, _)| *n == name) {
+                Some(param) => param.1 = value,
+                None => c.extra_params.push((name, value)),
+            },
+        )
     }
 
     /// Longest param value in characters (default 100, GA4's documented limit for standard
-    /// properties; GA 360 allows 500). Longer values are truncated at a character boundary, and
-    /// URLs lose their query first.
+    /// properties; GA 360 allows 500, the most this takes). Longer values are truncated at a
+    /// character boundary, and URLs lose their query first.
     pub fn param_value_limit(self, chars: usize) -> Self {
-        self.with(|c| c.param_value_limit = chars.clamp(16, 1000))
+        self.with(|c| c.param_value_limit = chars.clamp(16, 500))
     }
 
     /// Replaces the filter that decides which requests are reported (default
@@ -267,7 +279,8 @@ impl GaLayer {
         self.with(|c| c.max_concurrency = n.max(1))
     }
 
-    /// Timeout of one request to the collector (default 5 s).
+    /// Timeout of one request to the collector (default 5 s). Zero is refused by
+    /// [`build`](Self::build): no request could ever finish.
     pub fn request_timeout(self, timeout: Duration) -> Self {
         self.with(|c| c.request_timeout = timeout)
     }
@@ -344,9 +357,16 @@ fn check(cfg: &Config) -> Result<Protocol, ConfigError> {
     }
     let base = cfg.base_url();
     let valid_base = (base.starts_with("http://") || base.starts_with("https://"))
-        && base.parse::<http::Uri>().is_ok_and(|u| u.host().is_some());
+        && base.parse::<http::Uri>().is_ok_and(|u| {
+            u.host().is_some() && !u.authority().is_some_and(|a| a.as_str().contains('@'))
+        });
     if !valid_base {
-        return Err(ConfigError::InvalidEndpoint(base.to_owned()));
+        return Err(ConfigError::InvalidEndpoint(
+            crate::config::without_userinfo(base).into_owned(),
+        ));
+    }
+    if cfg.request_timeout.is_zero() {
+        return Err(ConfigError::ZeroRequestTimeout);
     }
     let builtin = BUILTIN_PARAMS.len();
     if builtin + cfg.extra_params.len() > MAX_PARAMS {
@@ -356,6 +376,11 @@ fn check(cfg: &Config) -> Result<Protocol, ConfigError> {
         )));
     }
     for (name, value) in &cfg.extra_params {
+        if !(value.is_string() || value.is_number()) {
+            return Err(ConfigError::InvalidParam(format!(
+                "{name}: values are strings or numbers"
+            )));
+        }
         let probe = serde_json::json!({
             "client_id": "1.1",
             "events": [{ "name": "page_view", "params": { name.as_str(): value } }],
@@ -438,6 +463,68 @@ mod tests {
             .param("app_version", "1.2")
             .build()
             .is_ok());
+    }
+
+    #[test]
+    fn build_refuses_what_could_never_deliver() {
+        let ga = || GaLayer::new("G-ABC123").api_secret("s");
+        assert_eq!(
+            ga().request_timeout(Duration::ZERO).build().unwrap_err(),
+            ConfigError::ZeroRequestTimeout
+        );
+        // Credentials in the endpoint are never sent: refused, and never shown.
+        let err = ga()
+            .endpoint("https://user:hunter2@collector.test")
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::InvalidEndpoint("https://REDACTED@collector.test".into())
+        );
+        let debug = format!(
+            "{:?}",
+            ga().endpoint("https://user:hunter2@collector.test/x@y")
+        );
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(
+            debug.contains("https://REDACTED@collector.test/x@y"),
+            "{debug}"
+        );
+        for value in [
+            serde_json::json!(true),
+            serde_json::json!([1]),
+            serde_json::Value::Null,
+        ] {
+            assert!(matches!(
+                ga().param("flag", value).build(),
+                Err(ConfigError::InvalidParam(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_param_set_twice_keeps_the_last_value() {
+        let ga = GaLayer::new("G-ABC123")
+            .api_secret("s")
+            .param("app_version", "1")
+            .param("tier", "gold")
+            .param("app_version", "2");
+        assert_eq!(
+            ga.config.extra_params,
+            vec![
+                ("app_version".to_owned(), serde_json::json!("2")),
+                ("tier".to_owned(), serde_json::json!("gold")),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_secret_is_trimmed_and_the_value_limit_is_ga360s_at_most() {
+        let ga = GaLayer::new("G-ABC123")
+            .api_secret(" s3cret\n")
+            .param_value_limit(1000);
+        assert_eq!(ga.config.api_secret.as_ref().unwrap().0, "s3cret");
+        assert_eq!(ga.config.param_value_limit, 500);
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub const DEFAULT_REDACTED_PARAMS: &[&str] = &[
     "credential",
     "jwt",
     "code",
+    "pass",
+    "pw",
+    "otp",
+    "bearer",
 ];
 
 /// The words that make a parameter name secret, normalised, with an index by first byte: a name
@@ -231,6 +235,10 @@ mod tests {
             format!("{long}=REDACTED")
         );
         assert_eq!(w.redact_query("q=pass"), "q=pass");
+        assert_eq!(
+            w.redact_query("passphrase=1&new_pw=2&otp=3&bearer=4&page=5"),
+            "passphrase=REDACTED&new_pw=REDACTED&otp=REDACTED&bearer=REDACTED&page=5"
+        );
         assert_eq!(
             w.redact_query("a=1;token=x&b=2;"),
             "a=1;token=REDACTED&b=2;"

@@ -619,6 +619,33 @@ async fn random_per_request_strategy_and_custom_hooks() {
     assert_eq!(events[0].param_str("page_title"), Some("GET (status 200)"));
 }
 
+/// "As long as it takes", said with `Duration::MAX`, must not overflow a deadline.
+#[tokio::test]
+async fn flush_and_shutdown_take_duration_max() {
+    let c = collector().await;
+    let ga = layer(&c);
+    let handle = ga.handle();
+    let app = Router::new().route("/a", get(|| async { "x" })).layer(ga);
+    get_req(&app, "/a", &[]).await;
+    assert!(handle.flush(Duration::MAX).await);
+    get_req(&app, "/a", &[]).await;
+    assert!(handle.shutdown(Duration::MAX).await);
+    assert_eq!(handle.stats().sent, 2);
+}
+
+/// A secret read from a file keeps its newline; it must not reach the URL.
+#[tokio::test]
+async fn the_api_secret_is_trimmed() {
+    let c = collector().await;
+    let ga = layer(&c).api_secret("test-secret\n");
+    let handle = ga.handle();
+    let app = Router::new().route("/a", get(|| async { "x" })).layer(ga);
+    get_req(&app, "/a", &[]).await;
+    settle(&handle, &c).await;
+    let query = &c.requests()[0].query;
+    assert!(query.ends_with("api_secret=test%2Dsecret"), "{query}");
+}
+
 #[tokio::test]
 async fn events_are_batched_by_client() {
     let c = collector().await;

@@ -213,9 +213,14 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut S
 
     let item = &mut s.item;
     item.clear();
-    item.push_str("{\"name\":\"page_view\",\"timestamp_micros\":");
-    json::number(item, micros);
-    item.push_str(",\"params\":{");
+    item.push_str("{\"name\":\"page_view\",");
+    // A clock before 1970 says nothing of when: Google then uses the time it receives the event.
+    if micros > 0 {
+        item.push_str("\"timestamp_micros\":");
+        json::number(item, micros);
+        item.push(',');
+    }
+    item.push_str("\"params\":{");
     // The params a page determines, kept per page: an API serves its hot pages over and over.
     let page = &mut s.page;
     if s.pages.wanted() && page::key_into(&mut s.pages.key, hit, cfg).is_some() {
@@ -657,6 +662,31 @@ mod tests {
         let body = super::body(&scratch.key, std::iter::once(scratch.item.as_str()));
         assert_eq!(validate(&body, 100), vec![]);
         serde_json::from_slice(&body).unwrap()
+    }
+
+    #[test]
+    fn a_clock_before_1970_leaves_the_timestamp_to_google() {
+        let req = http::Request::get("/a")
+            .header("host", "api.test")
+            .body(())
+            .unwrap();
+        let mut hit = Hit::from_request(&req, false);
+        hit.received_at = std::time::UNIX_EPOCH - std::time::Duration::from_secs(60);
+        let mut scratch = Scratch::default();
+        encode(
+            &hit,
+            &Config::default(),
+            &mut Sessions::new(1800, 10),
+            &mut scratch,
+        );
+        let body = super::body(&scratch.key, std::iter::once(scratch.item.as_str()));
+        assert_eq!(validate(&body, 100), vec![]);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert!(v["events"][0].get("timestamp_micros").is_none(), "{v}");
+        assert_eq!(
+            v["events"][0]["params"]["page_location"],
+            "http://api.test/a"
+        );
     }
 
     #[test]

@@ -281,11 +281,11 @@ impl Core {
         // what it abandoned before the caller returns.
         let margin = (timeout / 10).min(Duration::from_millis(100));
         let (tx, rx) = oneshot::channel();
-        if self
-            .ctl
-            .send(make(Instant::now() + timeout - margin, tx))
-            .is_err()
-        {
+        // `Duration::MAX` ("as long as it takes") would overflow an `Instant`: a year will do.
+        let deadline = Instant::now()
+            .checked_add(timeout - margin)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 86_400));
+        if self.ctl.send(make(deadline, tx)).is_err() {
             // The worker has stopped: whatever it held was counted when it did, unless it died
             // just now and that is under way.
             return self.counters.snapshot().pending == 0;
