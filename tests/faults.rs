@@ -17,7 +17,7 @@
 //!   abandoned by the client while the collector slept)`, and the collector's request count equals
 //!   the sum of `BatchOutcome::attempts` over all batches.
 //! - retries stop at their bound and honour `Retry-After` (a lower bound on the gap between
-//!   arrivals, which is deterministic).
+//!   arrivals, which is deterministic), and a batch failed with `Retry-After` holds back new hits.
 //! - `shutdown(deadline)` returns by its deadline; the queue bound holds under load.
 //! - every payload the collector read, answered or not, passes its validation.
 
@@ -646,6 +646,46 @@ async fn retry_after_beyond_the_policy_gives_up_at_once() {
     assert_eq!(c.counts().requests, s.batches);
     assert_collector_agrees(&c, &s, &outcomes);
     assert_payloads_valid(&c);
+}
+
+/// `Retry-After` holds the whole sender, not only the batch it came with: a batch that fails
+/// with `429` and `Retry-After: 3` keeps every later hit from going out for three seconds (a
+/// failure without an answer pauses the sender one second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_holds_back_new_hits_too() {
+    let c = collector(Faults {
+        status: Some(StatusCode::TOO_MANY_REQUESTS),
+        retry_after: Some(3),
+        ..Faults::none()
+    })
+    .await;
+    let outcomes = Outcomes::default();
+    // No retries: the batch fails at its first answer, and only the pause can space what follows.
+    let ga = layer(
+        &c.url(),
+        Duration::from_secs(2),
+        policy(0, ms(10)),
+        &outcomes,
+    );
+    let handle = ga.handle();
+    let app = router(ga);
+
+    drive_bounded(&app, 0..1).await;
+    until("the first batch failed", || handle.stats().failed == 1).await;
+    // Queued while the sender waits; the flush interval (20 ms) would send them at once.
+    drive_bounded(&app, 1..10).await;
+    until("every hit failed", || handle.stats().failed == 10).await;
+    assert!(handle.flush(MARGIN).await);
+    let s = handle.stats();
+    assert_accounted(&s);
+    let at: Vec<Instant> = c.arrivals().iter().map(|a| a.at).collect();
+    assert!(at.len() >= 2, "{s:?}");
+    let gap = at[1] - at[0];
+    assert!(
+        gap >= Duration::from_secs(3),
+        "the next request came after {gap:?}"
+    );
+    assert_collector_agrees(&c, &s, &outcomes);
 }
 
 /// The collector sends a status line and part of a body, then closes the connection: the sender

@@ -68,6 +68,9 @@ struct Done {
     end: End,
     /// Failed for want of an answer (after every retry), not for a refusal.
     unreachable: bool,
+    /// Failed with the collector asking to wait (`Retry-After` on its last answer, capped at
+    /// the policy's `max_retry_after`): the whole sender waits that long.
+    wait: Option<Duration>,
     outcome: BatchOutcome,
 }
 
@@ -410,6 +413,7 @@ impl Worker {
                     hits,
                     end: End::Failed,
                     unreachable: false,
+                    wait: None,
                     outcome: BatchOutcome {
                         hits,
                         attempts: 1,
@@ -468,6 +472,13 @@ impl Worker {
                         .saturating_mul(1 << (self.unreachable_streak - 1).min(10))
                         .min(self.cfg.retry.max_backoff.max(Duration::from_secs(1)));
                     self.paused_until = Some(Instant::now() + pause);
+                    self.probing = true;
+                }
+                if let Some(wait) = done.wait {
+                    // Rate-limited: no new hits go out before the collector said (what is already
+                    // in flight or ready can't be recalled), then one probe.
+                    let until = Instant::now() + wait;
+                    self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
                     self.probing = true;
                 }
                 if self.warn.allow() {
@@ -535,13 +546,19 @@ async fn deliver(
         validation_messages: Vec::new(),
     };
     let mut refused = false;
+    // The last answer's `Retry-After`, capped.
+    let mut asked_to_wait: Option<Duration>;
     let end = loop {
         outcome.attempts += 1;
         let request = protocol.request(&urls, &mut batch);
         let wait = match tokio::time::timeout(cfg.request_timeout, transport.send(request)).await {
             Ok(Ok(reply)) => {
                 outcome.status = Some(reply.status);
-                match retry::verdict(reply.status, &reply.headers, policy, SystemTime::now()) {
+                let now = SystemTime::now();
+                asked_to_wait = retry::retry_after(&reply.headers, now)
+                    .filter(|_| !reply.status.is_success())
+                    .map(|d| d.min(policy.max_retry_after));
+                match retry::verdict(reply.status, &reply.headers, policy, now) {
                     Verdict::Delivered => {
                         outcome.error = None;
                         if cfg.validation {
@@ -562,10 +579,12 @@ async fn deliver(
             }
             Ok(Err(e)) => {
                 outcome.error = Some(e.to_string());
+                asked_to_wait = None;
                 None
             }
             Err(_) => {
                 outcome.error = Some(format!("no answer within {:?}", cfg.request_timeout));
+                asked_to_wait = None;
                 None
             }
         };
@@ -579,6 +598,7 @@ async fn deliver(
         epoch: batch.epoch,
         hits: batch.len(),
         unreachable: matches!(end, End::Failed) && !refused,
+        wait: asked_to_wait.filter(|_| matches!(end, End::Failed)),
         end,
         outcome,
     }
