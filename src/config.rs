@@ -169,13 +169,12 @@ impl fmt::Debug for Config {
     }
 }
 
-/// A URL with any `user:pass@` before its host replaced, for `Debug` and errors.
+/// A URL with everything between its scheme and its last `@` replaced, for `Debug` and errors:
+/// `user:pass@` goes even when the password holds a `/`, `?` or `#` (which would end the
+/// authority), at the price of hiding more of a URL whose path has an `@`.
 pub(crate) fn without_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let authority_end = url[after_scheme..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| after_scheme + i);
-    match url[after_scheme..authority_end].rfind('@') {
+    match url[after_scheme..].rfind('@') {
         Some(at) => format!(
             "{}REDACTED{}",
             &url[..after_scheme],

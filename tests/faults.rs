@@ -688,6 +688,77 @@ async fn retry_after_holds_back_new_hits_too() {
     assert_collector_agrees(&c, &s, &outcomes);
 }
 
+/// A flush doesn't override `Retry-After`: what it sends waits until the collector's time is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_waits_out_retry_after() {
+    let c = collector(Faults {
+        status: Some(StatusCode::TOO_MANY_REQUESTS),
+        retry_after: Some(2),
+        ..Faults::none()
+    })
+    .await;
+    let outcomes = Outcomes::default();
+    let ga = layer(
+        &c.url(),
+        Duration::from_secs(2),
+        policy(0, ms(10)),
+        &outcomes,
+    );
+    let handle = ga.handle();
+    let app = router(ga);
+    drive_bounded(&app, 0..1).await;
+    assert!(handle.flush(MARGIN).await);
+    drive_bounded(&app, 1..2).await;
+    assert!(handle.flush(MARGIN).await, "sent once the wait is over");
+    let s = handle.stats();
+    assert_accounted(&s);
+    assert_eq!((s.failed, s.batches), (2, 2), "{s:?}");
+    let at: Vec<Instant> = c.arrivals().iter().map(|a| a.at).collect();
+    assert_eq!(at.len(), 2);
+    assert!(
+        at[1] - at[0] >= Duration::from_secs(2),
+        "{:?}",
+        at[1] - at[0]
+    );
+}
+
+/// A `max_retry_after` of `Duration::MAX` and a collector asking for `u64::MAX` seconds: the
+/// sender waits (a year), it doesn't overflow an `Instant` and die.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_retry_after_is_waited_not_fatal() {
+    let c = collector(Faults {
+        status: Some(StatusCode::TOO_MANY_REQUESTS),
+        retry_after: Some(u64::MAX),
+        ..Faults::none()
+    })
+    .await;
+    let outcomes = Outcomes::default();
+    let retry = RetryPolicy {
+        max_retry_after: Duration::MAX,
+        ..policy(0, ms(10))
+    };
+    let ga = layer(&c.url(), Duration::from_secs(2), retry, &outcomes);
+    let handle = ga.handle();
+    let app = router(ga);
+    drive_bounded(&app, 0..1).await;
+    assert!(handle.flush(MARGIN).await);
+    assert_eq!(handle.stats().failed, 1);
+    drive_bounded(&app, 1..6).await;
+    // Alive and waiting: the flush runs out of time with the hits held, none dropped (a dead
+    // worker's hits would be counted dropped, and the flush would say true).
+    assert!(!handle.flush(ms(300)).await);
+    let s = handle.stats();
+    assert_eq!(
+        (s.tracked, s.failed, s.dropped, s.pending),
+        (6, 1, 0, 5),
+        "{s:?}"
+    );
+    assert!(!handle.shutdown(ms(300)).await);
+    let s = handle.stats();
+    assert_eq!((s.dropped, s.pending), (5, 0), "{s:?}");
+    assert_eq!(c.counts().requests, 1);
+}
+
 /// The collector sends a status line and part of a body, then closes the connection: the sender
 /// can't know whether the hits were taken, retries to the bound and fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -94,6 +94,28 @@ async fn client_id_and_outcome_hooks_that_panic_leave_the_sender_running() {
     );
 }
 
+#[tokio::test]
+async fn the_legacy_protocols_client_id_hook_is_guarded_too() {
+    let c = Collector::start_local().await.unwrap();
+    let ga =
+        GaLayer::new("UA-1-1")
+            .endpoint(c.url())
+            .client_id_with(|hit: &Hit| -> Option<String> {
+                if hit.query() == Some("boom") {
+                    panic!("a hook with a bug")
+                }
+                None
+            });
+    let handle = ga.handle();
+    let app = app(ga);
+    get_req(&app, "/a?boom", &[]).await;
+    for _ in 0..5 {
+        get_req(&app, "/a", &[]).await;
+    }
+    all_sent(&handle, 6).await;
+    assert_eq!(c.counts().ua_hits, 6);
+}
+
 /// A user's transport (a mock, say) that panics on its first request, then answers 204.
 struct PanicsOnce {
     fired: AtomicBool,

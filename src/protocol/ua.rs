@@ -49,9 +49,9 @@ fn client_id(hit: &Hit, cfg: &Config) -> String {
         .as_ref()
         .map(|c| c.as_str().to_owned())
         .or_else(|| {
-            cfg.make_client_id
-                .as_ref()
-                .and_then(|h| h.make_client_id(hit))
+            cfg.make_client_id.as_ref().and_then(|h| {
+                crate::hooks::guarded("client_id_with", || h.make_client_id(hit)).flatten()
+            })
         })
         .filter(|c| !c.is_empty())
         .map(|mut c| {

@@ -107,6 +107,9 @@ pub(crate) struct Worker {
     /// While the collector is unreachable, the worker stops taking hits (they wait in the
     /// queue, or are dropped when it is full) instead of encoding hits bound to fail.
     paused_until: Option<Instant>,
+    /// Until when the collector asked to be left alone (`Retry-After` on a failed batch):
+    /// nothing is taken or sent before then, not even for a flush. A success doesn't end it.
+    rate_limited_until: Option<Instant>,
     unreachable_streak: u32,
     /// After a pause, the worker takes only one batch's worth of hits and sends it as a probe; it
     /// takes more once a batch is delivered. Without this, each pause's end meant encoding a full
@@ -150,6 +153,7 @@ impl Worker {
             closed,
             shedding,
             paused_until: None,
+            rate_limited_until: None,
             unreachable_streak: 0,
             probing: false,
             probe_size: limits.max_items,
@@ -198,7 +202,14 @@ impl Worker {
             // While probing, nothing more is taken until the probe (and anything else in flight)
             // has an answer.
             let accept = self.batcher.len() < self.hold && (!self.probing || self.tasks.is_empty());
-            let wake = self.paused_until.map_or(next_take, |p| p.max(next_take));
+            let wake = [self.paused_until, self.rate_limited_until]
+                .into_iter()
+                .flatten()
+                .fold(next_take, Instant::max);
+            // Batches held back by a `Retry-After` go out when it ends.
+            let held_back = self
+                .rate_limited_until
+                .filter(|_| !self.batcher.ready.is_empty());
             let next_deadline = self.waiters.iter().map(|w| w.1).min();
             tokio::select! {
                 biased;
@@ -219,13 +230,14 @@ impl Worker {
                 // Hits piled up before the next poll: look now (unless paused).
                 _ = nudged(&mut listener), if accept => next_take = Instant::now(),
                 _ = tokio::time::sleep_until(wake), if accept => {
-                    if self.paused_until.is_none_or(|p| p <= Instant::now()) {
+                    if wake <= Instant::now() {
                         let busy = self.take() > self.queue.capacity() / 8;
                         poll = if busy { busy_poll } else { (poll * 2).min(idle_poll) };
                     }
                     next_take = Instant::now() + poll;
                 }
                 _ = sleep_until(next_deadline) => {}
+                _ = sleep_until(held_back) => {}
                 // Only while a batch is open: an idle sender doesn't wake for it. (A tick
                 // missed meanwhile fires at once, closing nothing younger than the interval.)
                 _ = tick.tick(), if self.batcher.has_open() => {
@@ -247,6 +259,11 @@ impl Worker {
         let finished = tokio::time::timeout_at(deadline, async {
             while !self.unresolved.is_empty() {
                 self.dispatch();
+                if let (true, Some(until)) = (self.tasks.is_empty(), self.rate_limited_until) {
+                    // Held back by a `Retry-After`: sent when it ends, if the deadline allows.
+                    tokio::time::sleep_until(until).await;
+                    continue;
+                }
                 match self.tasks.join_next_with_id().await {
                     Some(joined) => self.joined(joined),
                     None => break,
@@ -375,6 +392,12 @@ impl Worker {
     }
 
     fn dispatch(&mut self) {
+        if let Some(until) = self.rate_limited_until {
+            if until > Instant::now() {
+                return;
+            }
+            self.rate_limited_until = None;
+        }
         while self.tasks.len() < self.cfg.max_concurrency.max(1) {
             let Some(batch) = self.batcher.next_ready() else {
                 break;
@@ -475,10 +498,15 @@ impl Worker {
                     self.probing = true;
                 }
                 if let Some(wait) = done.wait {
-                    // Rate-limited: no new hits go out before the collector said (what is already
-                    // in flight or ready can't be recalled), then one probe.
-                    let until = Instant::now() + wait;
-                    self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
+                    // Rate-limited: nothing more goes out before the collector said (what is
+                    // already in flight can't be recalled), then one probe. A `max_retry_after`
+                    // of `Duration::MAX` could overflow an `Instant`: a year will do.
+                    let now = Instant::now();
+                    let until = now
+                        .checked_add(wait)
+                        .unwrap_or(now + Duration::from_secs(365 * 86_400));
+                    self.rate_limited_until =
+                        Some(self.rate_limited_until.map_or(until, |t| t.max(until)));
                     self.probing = true;
                 }
                 if self.warn.allow() {
