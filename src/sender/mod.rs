@@ -393,8 +393,10 @@ pub(crate) mod tests {
     async fn if_the_worker_dies_every_hit_is_still_counted() {
         use tower::{Layer, ServiceExt};
         let recorder = crate::testing::RecordingTransport::new();
+        // Batches close only on flush: `/b` is still held when the worker dies.
         let ga = crate::GaLayer::new("G-TEST123")
             .api_secret("s")
+            .flush_interval(Duration::from_secs(3600))
             .transport(recorder.clone());
         let handle = ga.handle();
         let svc = ga.layer(tower::service_fn(|_: http::Request<()>| async {
