@@ -338,6 +338,13 @@ pub(crate) fn validate(body: &[u8], param_value_limit: usize) -> Vec<Msg> {
             return out;
         }
     };
+    for path in json::duplicate_keys(body) {
+        out.push(Msg::new(
+            path,
+            Code::NameDuplicated,
+            "the same name is given twice in one object",
+        ));
+    }
     let Some(top) = v.as_object() else {
         out.push(Msg::new(
             "",
@@ -662,6 +669,18 @@ mod tests {
         let body = super::body(&scratch.key, std::iter::once(scratch.item.as_str()));
         assert_eq!(validate(&body, 100), vec![]);
         serde_json::from_slice(&body).unwrap()
+    }
+
+    #[test]
+    fn a_name_given_twice_is_reported() {
+        let body =
+            br#"{"client_id":"1.1","events":[{"name":"page_view","params":{"a":1,"b":2,"a":3}}]}"#;
+        let msgs = validate(body, 100);
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        assert_eq!(msgs[0].field_path, "events[0].params.a");
+        assert_eq!(msgs[0].validation_code, Code::NameDuplicated);
+        let ok = br#"{"client_id":"1.1","events":[{"name":"page_view","params":{"a":1}},{"name":"page_view","params":{"a":1}}]}"#;
+        assert_eq!(validate(ok, 100), vec![]);
     }
 
     #[test]
