@@ -36,7 +36,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_ga::collector::{Collector, CollectorConfig, Faults};
 use tower_ga::{
-    BatchOutcome, BoxFuture, GaLayer, HyperTransport, Outgoing, Reply, ReqwestTransport,
+    BatchOutcome, BoxFuture, GaLayer, Handle, HyperTransport, Outgoing, Reply, ReqwestTransport,
     RetryPolicy, Stats, Transport, TransportError,
 };
 
@@ -648,27 +648,28 @@ async fn retry_after_beyond_the_policy_gives_up_at_once() {
     assert_payloads_valid(&c);
 }
 
+/// A collector answering `429` with `Retry-After: secs` to everything, and an app behind a layer
+/// with the `retry` policy (2 s request timeout).
+async fn rate_limited(secs: u64, retry: RetryPolicy) -> (Collector, Outcomes, Handle, Router) {
+    let c = collector(Faults {
+        status: Some(StatusCode::TOO_MANY_REQUESTS),
+        retry_after: Some(secs),
+        ..Faults::none()
+    })
+    .await;
+    let outcomes = Outcomes::default();
+    let ga = layer(&c.url(), Duration::from_secs(2), retry, &outcomes);
+    let handle = ga.handle();
+    (c, outcomes, handle, router(ga))
+}
+
 /// `Retry-After` holds the whole sender, not only the batch it came with: a batch that fails
 /// with `429` and `Retry-After: 3` keeps every later hit from going out for three seconds (a
 /// failure without an answer pauses the sender one second).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_holds_back_new_hits_too() {
-    let c = collector(Faults {
-        status: Some(StatusCode::TOO_MANY_REQUESTS),
-        retry_after: Some(3),
-        ..Faults::none()
-    })
-    .await;
-    let outcomes = Outcomes::default();
     // No retries: the batch fails at its first answer, and only the pause can space what follows.
-    let ga = layer(
-        &c.url(),
-        Duration::from_secs(2),
-        policy(0, ms(10)),
-        &outcomes,
-    );
-    let handle = ga.handle();
-    let app = router(ga);
+    let (c, outcomes, handle, app) = rate_limited(3, policy(0, ms(10))).await;
 
     drive_bounded(&app, 0..1).await;
     until("the first batch failed", || handle.stats().failed == 1).await;
@@ -691,21 +692,7 @@ async fn retry_after_holds_back_new_hits_too() {
 /// A flush doesn't override `Retry-After`: what it sends waits until the collector's time is up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flush_waits_out_retry_after() {
-    let c = collector(Faults {
-        status: Some(StatusCode::TOO_MANY_REQUESTS),
-        retry_after: Some(2),
-        ..Faults::none()
-    })
-    .await;
-    let outcomes = Outcomes::default();
-    let ga = layer(
-        &c.url(),
-        Duration::from_secs(2),
-        policy(0, ms(10)),
-        &outcomes,
-    );
-    let handle = ga.handle();
-    let app = router(ga);
+    let (c, _, handle, app) = rate_limited(2, policy(0, ms(10))).await;
     drive_bounded(&app, 0..1).await;
     assert!(handle.flush(MARGIN).await);
     drive_bounded(&app, 1..2).await;
@@ -726,20 +713,11 @@ async fn a_flush_waits_out_retry_after() {
 /// sender waits (a year), it doesn't overflow an `Instant` and die.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_retry_after_is_waited_not_fatal() {
-    let c = collector(Faults {
-        status: Some(StatusCode::TOO_MANY_REQUESTS),
-        retry_after: Some(u64::MAX),
-        ..Faults::none()
-    })
-    .await;
-    let outcomes = Outcomes::default();
     let retry = RetryPolicy {
         max_retry_after: Duration::MAX,
         ..policy(0, ms(10))
     };
-    let ga = layer(&c.url(), Duration::from_secs(2), retry, &outcomes);
-    let handle = ga.handle();
-    let app = router(ga);
+    let (c, _, handle, app) = rate_limited(u64::MAX, retry).await;
     drive_bounded(&app, 0..1).await;
     assert!(handle.flush(MARGIN).await);
     assert_eq!(handle.stats().failed, 1);
