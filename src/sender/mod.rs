@@ -229,7 +229,7 @@ impl Core {
             self.shedding.clone(),
             nudged,
         );
-        let orphans = Orphans {
+        let leftovers = Leftovers {
             counters: self.counters.clone(),
             closed: self.closed.clone(),
             shedding: self.shedding.clone(),
@@ -245,18 +245,15 @@ impl Core {
                     match runtime {
                         Ok(rt) => rt.block_on(worker.run(ctl)),
                         Err(e) => {
-                            tracing::error!(error = %e, "tower-ga: cannot start the sender's runtime");
-                            return false;
+                            tracing::error!(error = %e, "tower-ga: cannot start the sender's runtime")
                         }
                     }
-                    true
                 }));
-                if !matches!(ran, Ok(true)) {
-                    if ran.is_err() {
-                        tracing::error!("tower-ga: the sender panicked; hits are dropped from now on");
-                    }
-                    orphans.count_forever();
+                if ran.is_err() {
+                    tracing::error!("tower-ga: the sender panicked; hits are dropped from now on");
                 }
+                // However the worker ended (shut down, panicked, never ran).
+                leftovers.count_forever();
             });
         match spawned {
             // Only now can requests queue hits: someone takes them.
@@ -300,15 +297,19 @@ impl Core {
     }
 }
 
-/// What is left to count when the worker dies (a panic) or never runs (no runtime).
-struct Orphans {
+/// After the worker stopped, how often hits pushed as the queue closed are looked for and counted.
+const LATE_POLL: Duration = Duration::from_millis(20);
+
+/// What is left to count once the worker has stopped: after a shutdown, hits pushed as the queue
+/// closed; after a panic (or with no runtime), also what the worker held.
+struct Leftovers {
     counters: Arc<Counters>,
     closed: Arc<AtomicBool>,
     shedding: Arc<OwnLine<AtomicBool>>,
     queue: Arc<ArrayQueue<Box<Hit>>>,
 }
 
-impl Orphans {
+impl Leftovers {
     /// Stops capture, counts what the worker held as dropped, then whatever reaches the queue,
     /// for as long as the layer lives: nothing tracked stays pending.
     fn count_forever(self) {
@@ -322,7 +323,7 @@ impl Orphans {
             if Arc::strong_count(&self.queue) == 1 {
                 break;
             }
-            std::thread::sleep(worker::LATE_POLL);
+            std::thread::sleep(LATE_POLL);
         }
     }
 }

@@ -41,8 +41,6 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 /// The longest interval without nudges (no socket pair): short enough that a burst can't fill a
 /// queue of the default size at 100,000 requests per second before the next poll.
 const IDLE_POLL_UNNUDGED: Duration = Duration::from_millis(20);
-/// After shutdown, how often hits pushed as the queue closed are looked for and counted.
-pub(crate) const LATE_POLL: Duration = Duration::from_millis(20);
 /// Hits encoded between two yields of the thread while the sender is ahead (the queue is less
 /// than half full), so that on a busy core the application's threads never wait long behind it.
 /// When it falls behind it stops yielding and catches up, rather than let the queue overflow.
@@ -297,16 +295,7 @@ impl Worker {
         if let Some(reply) = reply {
             let _ = reply.send(finished);
         }
-        // A hit pushed just as the queue closed is counted as dropped here, for as long as the
-        // layer lives.
-        loop {
-            let late = self.drain_dropped();
-            Counters::add(&self.counters.dropped, late);
-            if Arc::strong_count(&self.queue) == 1 {
-                break;
-            }
-            tokio::time::sleep(LATE_POLL).await;
-        }
+        // A hit pushed just as the queue closed is counted by `Leftovers`, on this thread.
     }
 
     /// Takes hits off the queue up to the hold limit (one batch's worth while probing). Returns
@@ -341,10 +330,6 @@ impl Worker {
         }
         self.resume_capture();
         taken
-    }
-
-    fn drain_dropped(&mut self) -> usize {
-        std::iter::from_fn(|| self.queue.pop()).count()
     }
 
     fn accept(&mut self, mut hit: Box<Hit>, clocks: &Clocks) {
