@@ -167,9 +167,31 @@ pub(crate) fn ip_to_send(hit: &Hit, mode: IpMode) -> Option<IpAddr> {
     }
 }
 
-/// Encodes a hit into `s.key` and `s.item`. The batch key is the request's top level (client,
-/// user, agent): events share a request only when all of it is equal.
+/// What a hit's event takes from the encoding of its request's top level.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stamp {
+    /// When its request came, in microseconds since the Unix epoch (0 before it).
+    micros: u64,
+    session_id: u64,
+}
+
+/// Encodes a hit into `s.key` and `s.item`.
+#[cfg(test)]
 pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut Scratch) {
+    let stamp = encode_key(hit, cfg, sessions, s);
+    s.item.clear();
+    encode_event(hit, cfg, &mut s.page, &mut s.pages, stamp, &mut s.item);
+}
+
+/// Encodes a hit's batch key into `s.key`: the request's top level (client, user, agent)
+/// without its closing brace (the batch appends `,"events":[…]}`). Events share a request only
+/// when all of it is equal.
+pub(crate) fn encode_key(
+    hit: &Hit,
+    cfg: &Config,
+    sessions: &mut Sessions,
+    s: &mut Scratch,
+) -> Stamp {
     let micros = hit
         .received_at
         .duration_since(std::time::UNIX_EPOCH)
@@ -185,7 +207,6 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut S
         now_secs.max(1)
     };
 
-    // The request's top level, without its closing brace: the batch appends `,"events":[…]}`.
     let key = &mut s.key;
     key.clear();
     key.push('{');
@@ -210,9 +231,20 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut S
         key.push_str(r#","validation_behavior":"#);
         json::string(key, "ENFORCE_RECOMMENDATIONS");
     }
+    Stamp { micros, session_id }
+}
 
-    let item = &mut s.item;
-    item.clear();
+/// Appends a hit's `page_view` event to `item` (its batch's buffer): the page's params through
+/// the memo of recent pages, then the hit's own.
+pub(crate) fn encode_event(
+    hit: &Hit,
+    cfg: &Config,
+    page: &mut page::PageBuf,
+    pages: &mut Memo<{ memo::PAGE_KEY }>,
+    stamp: Stamp,
+    item: &mut String,
+) {
+    let Stamp { micros, session_id } = stamp;
     item.push_str("{\"name\":\"page_view\",");
     // A clock before 1970 says nothing of when: Google then uses the time it receives the event.
     if micros > 0 {
@@ -222,10 +254,8 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut S
     }
     item.push_str("\"params\":{");
     // The params a page determines, kept per page: an API serves its hot pages over and over.
-    let page = &mut s.page;
-    if s.pages.wanted() && page::key_into(&mut s.pages.key, hit, cfg).is_some() {
-        s.pages
-            .append(item, |_, item| page_params(item, hit, cfg, page));
+    if pages.wanted() && page::key_into(&mut pages.key, hit, cfg).is_some() {
+        pages.append(item, |_, item| page_params(item, hit, cfg, page));
     } else {
         page_params(item, hit, cfg, page);
     }

@@ -18,7 +18,7 @@ use crate::client_id::Sessions;
 use crate::config::Config;
 use crate::hit::Hit;
 use crate::page::PageBuf;
-use crate::sender::batch::{Batch, Limits};
+use crate::sender::batch::{Batch, Batcher, Limits};
 use crate::sender::transport::Outgoing;
 
 /// The buffers the sender encodes each hit into, reused from hit to hit so that encoding
@@ -28,7 +28,8 @@ pub(crate) struct Scratch {
     /// Groups hits that may share one request: GA4's request top level; empty for the legacy
     /// protocol, whose batches may mix clients.
     pub(crate) key: String,
-    /// The hit's own part: a GA4 event, or a v1 payload line without `qt`.
+    /// The hit's own part when it isn't written straight into its batch: a v1 payload line
+    /// without `qt` (and a GA4 event in tests).
     pub(crate) item: String,
     page: PageBuf,
     /// GA4's page parameters of recent pages.
@@ -100,17 +101,29 @@ impl Protocol {
         }
     }
 
-    /// Encodes a hit into `scratch.key` and `scratch.item`.
-    pub(crate) fn encode(
+    /// Encodes a hit straight into the open batch of its key (taken in flush epoch `epoch`).
+    pub(crate) fn encode_into(
         self,
         hit: &Hit,
         cfg: &Config,
         sessions: &mut Sessions,
-        scratch: &mut Scratch,
+        s: &mut Scratch,
+        batcher: &mut Batcher,
+        epoch: u64,
     ) {
         match self {
-            Protocol::Ga4 => ga4::encode(hit, cfg, sessions, scratch),
-            Protocol::UniversalAnalytics => ua::encode(hit, cfg, scratch),
+            Protocol::Ga4 => {
+                let stamp = ga4::encode_key(hit, cfg, sessions, s);
+                let (page, pages) = (&mut s.page, &mut s.pages);
+                batcher.add_with(epoch, &s.key, hit.received_at, |out| {
+                    ga4::encode_event(hit, cfg, page, pages, stamp, out)
+                });
+            }
+            Protocol::UniversalAnalytics => {
+                ua::encode(hit, cfg, s);
+                let item = &s.item;
+                batcher.add_with(epoch, &s.key, hit.received_at, |out| out.push_str(item));
+            }
         }
     }
 

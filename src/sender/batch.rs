@@ -131,56 +131,91 @@ impl Batcher {
 
     /// Adds a hit's item to the open batch of its key, taken in flush epoch `epoch`. Copies
     /// `key` only when it opens a batch.
+    #[cfg(test)]
     pub(crate) fn add(&mut self, epoch: u64, key: &str, item: &str, received_at: SystemTime) {
+        self.add_with(epoch, key, received_at, |out| out.push_str(item));
+    }
+
+    /// Adds a hit to the open batch of its key, taken in flush epoch `epoch`: `write` appends
+    /// the hit's item straight into the batch's buffer, so the item is never copied on the way.
+    /// Copies `key` only when it opens a batch.
+    pub(crate) fn add_with(
+        &mut self,
+        epoch: u64,
+        key: &str,
+        received_at: SystemTime,
+        write: impl FnOnce(&mut String),
+    ) {
         let l = self.limits;
-        let size = item.len() + l.per_item_overhead;
         // One hash look-up on the common path: the batch is open and has room.
         let open = match self.open.get_mut(key) {
-            Some(open) if open.len() < l.max_items && open.bytes + size <= l.max_bytes => open,
+            Some(open) if open.len() < l.max_items => open,
             found => {
                 if found.is_some() {
                     self.close(key);
                 }
-                // An eighth more than recent batches took (items differ by a few bytes), while
-                // the open batches' room ahead allows.
-                let need = key.len() + l.per_batch_overhead + size;
-                let mut ahead = (self.typical + self.typical / 8)
-                    .min(l.max_bytes)
-                    .saturating_sub(need);
-                if self.room_ahead + ahead > MAX_ROOM_AHEAD {
-                    ahead = 0;
-                }
-                self.room_ahead += ahead;
-                let mut items = String::with_capacity(need + ahead);
-                if let Some(f) = l.frame {
-                    items.push_str(key);
-                    items.push_str(f.open);
-                }
-                self.open.entry(key.to_owned()).or_insert(Batch {
-                    key: String::new(),
-                    first: items.len(),
-                    between: l.frame.map_or(0, |f| f.between.len()),
-                    items,
-                    ends: Vec::with_capacity(l.max_items.min(32)),
-                    bytes: key.len() + l.per_batch_overhead,
-                    opened: Instant::now(),
-                    epoch,
-                    frozen: None,
-                    ahead,
-                })
+                self.open_batch(epoch, key)
             }
         };
         debug_assert_eq!(open.epoch, epoch, "a flush closes every open batch");
-        open.bytes += size;
+        let before = open.items.len();
         if let (Some(f), false) = (l.frame, open.ends.is_empty()) {
             open.items.push_str(f.between);
         }
-        open.items.push_str(item);
+        let start = open.items.len();
+        write(&mut open.items);
+        let size = open.items.len() - start + l.per_item_overhead;
+        let open = if open.bytes + size <= l.max_bytes || open.ends.is_empty() {
+            open
+        } else {
+            // Past the byte limit: the item starts the key's next batch (rare: only hits of
+            // kilobytes come near it). An item over the limit on its own goes alone.
+            let item = open.items[start..].to_owned();
+            open.items.truncate(before);
+            self.close(key);
+            let open = self.open_batch(epoch, key);
+            open.items.push_str(&item);
+            open
+        };
+        open.bytes += size;
         open.ends.push((open.items.len(), received_at));
+        let full = open.len() >= l.max_items;
         self.open_items += 1;
-        if open.len() >= l.max_items {
+        if full {
             self.close(key);
         }
+    }
+
+    /// Opens a batch for `key`, with room for what recent batches took.
+    fn open_batch(&mut self, epoch: u64, key: &str) -> &mut Batch {
+        let l = self.limits;
+        // An eighth more than recent batches took (items differ by a few bytes), while the open
+        // batches' room ahead allows.
+        let need = key.len() + l.per_batch_overhead;
+        let mut ahead = (self.typical + self.typical / 8)
+            .min(l.max_bytes)
+            .saturating_sub(need);
+        if self.room_ahead + ahead > MAX_ROOM_AHEAD {
+            ahead = 0;
+        }
+        self.room_ahead += ahead;
+        let mut items = String::with_capacity(need + ahead);
+        if let Some(f) = l.frame {
+            items.push_str(key);
+            items.push_str(f.open);
+        }
+        self.open.entry(key.to_owned()).or_insert(Batch {
+            key: String::new(),
+            first: items.len(),
+            between: l.frame.map_or(0, |f| f.between.len()),
+            items,
+            ends: Vec::with_capacity(l.max_items.min(32)),
+            bytes: key.len() + l.per_batch_overhead,
+            opened: Instant::now(),
+            epoch,
+            frozen: None,
+            ahead,
+        })
     }
 
     fn close(&mut self, key: &str) {
@@ -372,6 +407,33 @@ mod tests {
             .map(|x| x.len())
             .collect();
         assert_eq!(sizes, vec![1, 1, 1]);
+    }
+
+    #[test]
+    fn a_framed_batch_past_its_byte_limit_leaves_no_trace_of_the_item_it_refused() {
+        // Written straight into the buffer, then moved to the next batch: the first body must
+        // end exactly where its last item did.
+        let mut b = Batcher::new(Limits {
+            frame: Some(Frame {
+                open: "[",
+                between: ",",
+                close: "]",
+            }),
+            ..limits(25, 16)
+        });
+        let now = SystemTime::now();
+        for item in ["aaaa", "bbbb", "cccc"] {
+            b.add_with(0, "k", now, |out| out.push_str(item));
+        }
+        b.close_all();
+        let bodies: Vec<_> = std::iter::from_fn(|| b.next_ready())
+            .map(|mut x| (x.len(), String::from_utf8(x.body().to_vec()).unwrap()))
+            .collect();
+        assert_eq!(
+            bodies,
+            vec![(2, "k[aaaa,bbbb]".to_owned()), (1, "k[cccc]".to_owned())]
+        );
+        assert_eq!(b.len(), 0);
     }
 
     #[test]

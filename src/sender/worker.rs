@@ -342,10 +342,14 @@ impl Worker {
         if hit.path() == super::tests::PANIC_PATH {
             panic!("the worker's test panic");
         }
-        let s = &mut self.scratch;
-        self.protocol.encode(&hit, &self.cfg, &mut self.sessions, s);
-        self.batcher
-            .add(self.epoch, &s.key, &s.item, hit.received_at);
+        self.protocol.encode_into(
+            &hit,
+            &self.cfg,
+            &mut self.sessions,
+            &mut self.scratch,
+            &mut self.batcher,
+            self.epoch,
+        );
         self.pool.give(hit);
         match self.unresolved.back_mut() {
             Some((epoch, n)) if *epoch == self.epoch => *n += 1,
