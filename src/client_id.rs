@@ -176,8 +176,18 @@ impl Sessions {
 
     /// The session id (unix seconds of the session's first hit) for a client seen at `now_secs`.
     pub(crate) fn session_id(&mut self, client: &str, now_secs: u64) -> u64 {
+        self.session_id_of(self.key_of(client), now_secs)
+    }
+
+    /// What a client's session is kept by: its id's seeded hash (see `map`), which the sender
+    /// may keep in turn to skip hashing the id on every hit.
+    pub(crate) fn key_of(&self, client: &str) -> u64 {
+        self.hasher.hash_one(client)
+    }
+
+    /// [`Sessions::session_id`] for a client known by [`Sessions::key_of`].
+    pub(crate) fn session_id_of(&mut self, key: u64, now_secs: u64) -> u64 {
         let timeout = self.timeout_secs;
-        let key = self.hasher.hash_one(client);
         if let Some((start, last)) = self.map.get_mut(&key) {
             if now_secs.saturating_sub(*last) < timeout {
                 *last = (*last).max(now_secs);

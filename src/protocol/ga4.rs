@@ -122,19 +122,11 @@ fn limited(s: &str, max: usize) -> Cow<'_, str> {
 }
 
 /// Writes the GA4 client id of a hit into `out`: an explicit [`ClientId`](crate::ClientId), else the
-/// user's hook, else the configured strategy, a keyed id through the memo of recent identities
-/// (hashing an identity costs more than finding it). Returns whether the id is stable (not
-/// random).
-pub(crate) fn client_id_into(
-    out: &mut String,
-    ids: &mut Memo<{ memo::IDENTITY_KEY }>,
-    hit: &Hit,
-    day: u64,
-    cfg: &Config,
-) -> bool {
+/// user's hook, else the configured strategy. Returns whether the id is stable (not random).
+pub(crate) fn client_id_into(out: &mut String, hit: &Hit, day: u64, cfg: &Config) -> bool {
     out.clear();
-    if let Some(c) = hit.client_id.as_ref().filter(|c| !c.as_str().is_empty()) {
-        out.push_str(&limited(c.as_str(), MAX_ID_LEN));
+    if let Some(c) = explicit_client_id(hit) {
+        out.push_str(&limited(c, MAX_ID_LEN));
         return true;
     }
     let hook = cfg.make_client_id.as_ref();
@@ -145,18 +137,48 @@ pub(crate) fn client_id_into(
         out.push_str(&limited(&c, MAX_ID_LEN));
         return true;
     }
-    if cfg.client_id_strategy == ClientIdStrategy::Keyed && identity_into(&mut ids.key, hit, day) {
-        if ids.wanted() {
-            ids.append(out, |identity, out| {
-                keyed_id(identity, &cfg.key).ga4_into(out)
-            });
-        } else {
-            keyed_id(&ids.key, &cfg.key).ga4_into(out);
-        }
+    let mut identity = Vec::new();
+    if cfg.client_id_strategy == ClientIdStrategy::Keyed && identity_into(&mut identity, hit, day) {
+        keyed_id(&identity, &cfg.key).ga4_into(out);
         return true;
     }
     raw_id(hit, cfg.client_id_strategy, &cfg.key).ga4_into(out);
     false
+}
+
+fn explicit_client_id(hit: &Hit) -> Option<&str> {
+    hit.client_id
+        .as_ref()
+        .map(|c| c.as_str())
+        .filter(|c| !c.is_empty())
+}
+
+/// Writes into `key` everything [`encode_key`] reads of a hit whose client id is keyed (no
+/// explicit id, no hook): the identity the id is the hash of, then the agent and address that
+/// go out beside it. Returns the identity's length (what the id hashes), or `None` when the id
+/// isn't keyed. The user id is part of the identity whenever there is one.
+fn consumer_key_into(key: &mut Vec<u8>, hit: &Hit, day: u64, cfg: &Config) -> Option<usize> {
+    use memo::part;
+    if cfg.client_id_strategy != ClientIdStrategy::Keyed
+        || cfg.make_client_id.is_some()
+        || explicit_client_id(hit).is_some()
+        || !identity_into(key, hit, day)
+    {
+        return None;
+    }
+    let identity = key.len();
+    part(
+        key,
+        hit.user_agent()
+            .filter(|_| cfg.send_user_agent)
+            .map(str::as_bytes),
+    );
+    match ip_to_send(hit, cfg.ip_mode) {
+        Some(IpAddr::V4(ip)) => part(key, Some(&ip.octets())),
+        Some(IpAddr::V6(ip)) => part(key, Some(&ip.octets())),
+        None => part(key, None),
+    }
+    Some(identity)
 }
 
 pub(crate) fn ip_to_send(hit: &Hit, mode: IpMode) -> Option<IpAddr> {
@@ -185,7 +207,8 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut S
 
 /// Encodes a hit's batch key into `s.key`: the request's top level (client, user, agent)
 /// without its closing brace (the batch appends `,"events":[…]}`). Events share a request only
-/// when all of it is equal.
+/// when all of it is equal. A consumer's is kept in a memo with its session's key: an API's
+/// active consumers come again and again, and their id is a keyed hash.
 pub(crate) fn encode_key(
     hit: &Hit,
     cfg: &Config,
@@ -197,18 +220,37 @@ pub(crate) fn encode_key(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64);
     let day = micros / 86_400_000_000;
-    let stable = client_id_into(&mut s.client_id, &mut s.ids, hit, day, cfg);
-    let client_id = s.client_id.as_str();
     let now_secs = micros / 1_000_000;
+    s.key.clear();
+    let memo = &mut s.consumers;
+    if let Some(identity) = memo
+        .wanted()
+        .then(|| consumer_key_into(&mut memo.key, hit, day, cfg))
+        .flatten()
+    {
+        let client_id = &mut s.client_id;
+        let session = memo.append(&mut s.key, |key, out| {
+            client_id.clear();
+            keyed_id(&key[..identity], &cfg.key).ga4_into(client_id);
+            write_key(out, client_id, hit, cfg);
+            sessions.key_of(client_id)
+        });
+        let session_id = sessions.session_id_of(session, now_secs);
+        return Stamp { micros, session_id };
+    }
+    let stable = client_id_into(&mut s.client_id, hit, day, cfg);
     // A random id is a new client: its session starts now, and keeping it would only fill the map.
     let session_id = if stable {
-        sessions.session_id(client_id, now_secs)
+        sessions.session_id(&s.client_id, now_secs)
     } else {
         now_secs.max(1)
     };
+    write_key(&mut s.key, &s.client_id, hit, cfg);
+    Stamp { micros, session_id }
+}
 
-    let key = &mut s.key;
-    key.clear();
+/// Writes a request's top level, without its closing brace.
+fn write_key(key: &mut String, client_id: &str, hit: &Hit, cfg: &Config) {
     key.push('{');
     key.push_str(r#""client_id":"#);
     json::string(key, client_id);
@@ -231,7 +273,6 @@ pub(crate) fn encode_key(
         key.push_str(r#","validation_behavior":"#);
         json::string(key, "ENFORCE_RECOMMENDATIONS");
     }
-    Stamp { micros, session_id }
 }
 
 /// Appends a hit's `page_view` event to `item` (its batch's buffer): the page's params through
@@ -255,7 +296,10 @@ pub(crate) fn encode_event(
     item.push_str("\"params\":{");
     // The params a page determines, kept per page: an API serves its hot pages over and over.
     if pages.wanted() && page::key_into(&mut pages.key, hit, cfg).is_some() {
-        pages.append(item, |_, item| page_params(item, hit, cfg, page));
+        pages.append(item, |_, item| {
+            page_params(item, hit, cfg, page);
+            0
+        });
     } else {
         page_params(item, hit, cfg, page);
     }
@@ -860,10 +904,19 @@ mod tests {
     }
 
     #[test]
-    fn the_memo_gives_what_encoding_gives() {
-        for trust_proxy in [false, true] {
+    fn the_memos_give_what_encoding_gives() {
+        let configs = [false, true].into_iter().flat_map(|trust_proxy| {
+            [IpMode::Off, IpMode::Truncated, IpMode::Full]
+                .into_iter()
+                .flat_map(move |ip_mode| {
+                    [true, false].map(|send_user_agent| (trust_proxy, ip_mode, send_user_agent))
+                })
+        });
+        for (trust_proxy, ip_mode, send_user_agent) in configs {
             let cfg = Config {
                 trust_proxy,
+                ip_mode,
+                send_user_agent,
                 ..Config::default()
             };
             let reqs = variants();
@@ -878,18 +931,22 @@ mod tests {
                 .collect();
             let mut warm = Scratch::default();
             let mut kept = std::collections::HashSet::new();
+            let mut keys = std::collections::HashSet::new();
             // Twice over, and backwards: each page is met again once the memo holds it and the
             // others.
             for hit in hits.iter().chain(hits.iter().rev()) {
-                let mut cold = Scratch::default();
+                let mut cold = Scratch::without_memos();
                 encode(hit, &cfg, &mut Sessions::new(1800, 10), &mut cold);
                 encode(hit, &cfg, &mut Sessions::new(1800, 10), &mut warm);
                 assert_eq!(warm.item, cold.item, "trust_proxy {trust_proxy}");
-                assert_eq!(warm.key, cold.key);
+                assert_eq!(warm.key, cold.key, "{ip_mode:?} agent {send_user_agent}");
+                keys.insert(cold.key.clone());
                 kept.insert(cold.item.clone());
             }
-            // Pages that differ were told apart (the variants are more than the pages).
+            // Pages that differ were told apart (the variants are more than the pages), and so
+            // were consumers.
             assert!(kept.len() > 40, "{}", kept.len());
+            assert!(keys.len() >= 6, "{}", keys.len());
         }
     }
 

@@ -3,7 +3,9 @@
 //!
 //! - the page parameters of its hot pages (the ones this crate exists to find), built, redacted
 //!   and escaped once per page;
-//! - the client ids of its active consumers, hashed once per consumer and day.
+//! - the top level of the requests of its active consumers (client id, user id, agent, address),
+//!   the id hashed once per consumer and day, with what the sender keeps of the consumer by it
+//!   (the key of its session).
 //!
 //! An entry is known by everything its fragment is made of ([`crate::page::key_into`],
 //! [`crate::client_id::identity_into`]): keys are compared byte for byte, not only by hash, so a
@@ -33,8 +35,9 @@ const MIN_FOUND: u32 = 8;
 const IDLE_WINDOWS: u32 = 16;
 /// The longest page key kept.
 pub(crate) const PAGE_KEY: usize = 1024;
-/// The longest identity kept: room for a whole captured credential (2 kB) after the day and kind.
-pub(crate) const IDENTITY_KEY: usize = 2048 + 9;
+/// The longest consumer key kept: room for a whole captured credential (2 kB) after the day and
+/// kind, and for an agent and an address.
+pub(crate) const CONSUMER_KEY: usize = 4096;
 
 /// Fragments of encoded hits, keyed by the inputs they were made from. Keys longer than
 /// `MAX_KEY` are encoded every time and never kept: at most `SLOTS × (MAX_KEY + the fragment)`
@@ -65,6 +68,8 @@ pub(crate) struct Memo<const MAX_KEY: usize> {
 struct Slot {
     key: Vec<u8>,
     fragment: String,
+    /// What `encode` returned with the fragment.
+    extra: u64,
 }
 
 impl<const MAX_KEY: usize> std::fmt::Debug for Memo<MAX_KEY> {
@@ -76,6 +81,15 @@ impl<const MAX_KEY: usize> std::fmt::Debug for Memo<MAX_KEY> {
 }
 
 impl<const MAX_KEY: usize> Memo<MAX_KEY> {
+    /// A memo that always stands aside, for tests comparing encodings with and without one.
+    #[cfg(test)]
+    pub(crate) fn disabled() -> Self {
+        Memo {
+            idle: u32::MAX,
+            ..Memo::default()
+        }
+    }
+
     /// Whether to use the memo for this hit (else encode without writing a key): `false` for a
     /// while after a window of lookups that rarely found their key, such as an API whose every
     /// request has a path of its own.
@@ -100,9 +114,13 @@ impl<const MAX_KEY: usize> Memo<MAX_KEY> {
     }
 
     /// Appends the fragment for [`Memo::key`]: the one kept for that key, or else what `encode`
-    /// writes (given the key), which is then kept. A key must never be empty (an empty slot has
-    /// an empty key).
-    pub(crate) fn append(&mut self, out: &mut String, encode: impl FnOnce(&[u8], &mut String)) {
+    /// writes (given the key), which is then kept, with the number `encode` returns: that
+    /// number is returned. A key must never be empty (an empty slot has an empty key).
+    pub(crate) fn append(
+        &mut self,
+        out: &mut String,
+        encode: impl FnOnce(&[u8], &mut String) -> u64,
+    ) -> u64 {
         debug_assert!(!self.key.is_empty());
         if self.key.len() > MAX_KEY {
             return encode(&self.key, out);
@@ -134,8 +152,9 @@ impl<const MAX_KEY: usize> Memo<MAX_KEY> {
                     .max_by_key(|&i| clock.wrapping_sub(self.used[i]))
                     .unwrap_or(set);
                 let start = out.len();
-                encode(&self.key, out);
+                let extra = encode(&self.key, out);
                 let slot = &mut self.slots[i];
+                slot.extra = extra;
                 self.hashes[i] = hash;
                 slot.key.clear();
                 slot.key.extend_from_slice(&self.key);
@@ -146,6 +165,7 @@ impl<const MAX_KEY: usize> Memo<MAX_KEY> {
         };
         self.used[i] = self.clock;
         self.count(found);
+        self.slots[i].extra
     }
 }
 
@@ -171,11 +191,17 @@ mod tests {
         memo.key.clear();
         memo.key.extend_from_slice(key);
         let mut out = String::from("<");
-        memo.append(&mut out, |k, o| {
+        let extra = memo.append(&mut out, |k, o| {
             assert_eq!(k, key);
             *calls += 1;
             o.push_str(value);
+            value.len() as u64
         });
+        assert_eq!(
+            extra,
+            out.len() as u64 - 1,
+            "the number kept with the fragment"
+        );
         out
     }
 

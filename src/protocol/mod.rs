@@ -34,9 +34,21 @@ pub(crate) struct Scratch {
     page: PageBuf,
     /// GA4's page parameters of recent pages.
     pages: memo::Memo<{ memo::PAGE_KEY }>,
-    /// GA4's client ids of recent identities.
-    ids: memo::Memo<{ memo::IDENTITY_KEY }>,
+    /// GA4's request top levels of recent consumers.
+    consumers: memo::Memo<{ memo::CONSUMER_KEY }>,
     client_id: String,
+}
+
+#[cfg(test)]
+impl Scratch {
+    /// Buffers whose memos always stand aside.
+    pub(crate) fn without_memos() -> Self {
+        Scratch {
+            pages: memo::Memo::disabled(),
+            consumers: memo::Memo::disabled(),
+            ..Scratch::default()
+        }
+    }
 }
 
 /// Where batches go: `one` for a batch of one hit, `many` for more (the legacy protocol has a
