@@ -13,6 +13,8 @@
 //!              work-ga    ga, with the same work
 //!              hung       GaLayer, to a collector that never answers (Faults { hang: true })
 //!              refusing   GaLayer, to a closed loopback port (connection refused)
+//!              ga-nonet   GaLayer with a transport that answers every batch at once and sends
+//!                         nothing: the sender's work without its HTTP requests (a diagnostic)
 //!     Without --collector the GA variants start an in-process collector (or, for `refusing`,
 //!     pick a closed port). The script passes a collector running in another process, on the
 //!     other core, so the collector's own work is not charged to the API.
@@ -49,7 +51,7 @@ use http::{header, Request, Response};
 use http_body_util::Empty;
 use tower::{Layer, Service};
 use tower_ga::collector::{Collector, CollectorConfig, Faults};
-use tower_ga::{GaLayer, Handle};
+use tower_ga::{BoxFuture, GaLayer, Handle, Outgoing, Reply, Transport, TransportError};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -183,6 +185,14 @@ async fn serve(args: Args) -> Result<(), BoxError> {
     let mut own_collector = None;
     let ga = match variant.as_str() {
         "bare" | "work-bare" | "trace" => None,
+        // The sender with no network: every batch "delivered" at once. What the sender costs
+        // without its HTTP requests (a diagnostic, not a target).
+        "ga-nonet" => {
+            let layer = GaLayer::new("G-LOADTEST01")
+                .api_secret("load-secret")
+                .transport(NoNetwork);
+            Some((layer.build()?, "none (no network)".to_owned()))
+        }
         "ga" | "work-ga" | "hung" | "refusing" => {
             let url = match (args.value("--collector"), variant.as_str()) {
                 (Some(url), _) => url.to_owned(),
@@ -409,4 +419,20 @@ async fn capacity(args: Args) -> Result<(), BoxError> {
         println!("CAPACITY_COLLECTOR {:?}", c.counts());
     }
     Ok(())
+}
+
+/// A transport that answers every batch with `204` at once, sending nothing.
+#[derive(Debug)]
+struct NoNetwork;
+
+impl Transport for NoNetwork {
+    fn send(&self, _request: Outgoing) -> BoxFuture<'static, Result<Reply, TransportError>> {
+        Box::pin(async {
+            Ok(Reply {
+                status: http::StatusCode::NO_CONTENT,
+                headers: http::HeaderMap::new(),
+                body: bytes::Bytes::new(),
+            })
+        })
+    }
 }

@@ -25,6 +25,9 @@
 # moved to core 1 (with wrk and the collector) once it has started: the API's own thread keeps
 # core 0 to itself, as it would on a host whose other cores aren't saturated.
 #
+# Optional variant ga-nonet: ga with a transport that answers every batch at once and sends
+# nothing, so the sender does all its work but the HTTP requests: what they cost is ga's gap to it.
+#
 # A/B between builds: with OLD_BIN=path/to/an/older/load_api, a variant suffixed `@old` (e.g.
 # VARIANTS="bare ga ga@old") runs that binary instead; its baseline is still this build's bare.
 # A relative OLD_BIN is taken from the repository's root.
