@@ -14,6 +14,7 @@ use crate::client_id::{identity_into, keyed_id, raw_id, ClientIdStrategy, Sessio
 use crate::config::{Config, IpMode};
 use crate::hit::Hit;
 use crate::page;
+use crate::sender::batch::{KeyHashers, KeyId};
 
 /// Collection path.
 pub(crate) const COLLECT_PATH: &str = "/mp/collect";
@@ -200,21 +201,23 @@ pub(crate) struct Stamp {
 /// Encodes a hit into `s.key` and `s.item`.
 #[cfg(test)]
 pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut Scratch) {
-    let stamp = encode_key(hit, cfg, sessions, s);
+    let (stamp, _) = encode_key(hit, cfg, sessions, &KeyHashers::default(), s);
     s.item.clear();
     encode_event(hit, cfg, &mut s.page, &mut s.pages, stamp, &mut s.item);
 }
 
 /// Encodes a hit's batch key into `s.key`: the request's top level (client, user, agent)
 /// without its closing brace (the batch appends `,"events":[…]}`). Events share a request only
-/// when all of it is equal. A consumer's is kept in a memo with its session's key: an API's
-/// active consumers come again and again, and their id is a keyed hash.
+/// when all of it is equal. A consumer's is kept in a memo with its session's key and its key's
+/// id: an API's active consumers come again and again, and their id is a keyed hash. Returns
+/// the key's id with what the event needs.
 pub(crate) fn encode_key(
     hit: &Hit,
     cfg: &Config,
     sessions: &mut Sessions,
+    hashers: &KeyHashers,
     s: &mut Scratch,
-) -> Stamp {
+) -> (Stamp, KeyId) {
     let micros = hit
         .received_at
         .duration_since(std::time::UNIX_EPOCH)
@@ -229,14 +232,15 @@ pub(crate) fn encode_key(
         .flatten()
     {
         let client_id = &mut s.client_id;
-        let session = memo.append(&mut s.key, |key, out| {
+        let [session, map, check] = memo.append(&mut s.key, |key, out| {
             client_id.clear();
             keyed_id(&key[..identity], &cfg.key).ga4_into(client_id);
             write_key(out, client_id, hit, cfg);
-            sessions.key_of(client_id)
+            let id = hashers.id(out);
+            [sessions.key_of(client_id), id.map, id.check]
         });
         let session_id = sessions.session_id_of(session, now_secs);
-        return Stamp { micros, session_id };
+        return (Stamp { micros, session_id }, KeyId { map, check });
     }
     let stable = client_id_into(&mut s.client_id, hit, day, cfg);
     // A random id is a new client: its session starts now, and keeping it would only fill the map.
@@ -246,7 +250,7 @@ pub(crate) fn encode_key(
         now_secs.max(1)
     };
     write_key(&mut s.key, &s.client_id, hit, cfg);
-    Stamp { micros, session_id }
+    (Stamp { micros, session_id }, hashers.id(&s.key))
 }
 
 /// Writes a request's top level, without its closing brace.
@@ -298,7 +302,7 @@ pub(crate) fn encode_event(
     if pages.wanted() && page::key_into(&mut pages.key, hit, cfg).is_some() {
         pages.append(item, |_, item| {
             page_params(item, hit, cfg, page);
-            0
+            memo::Extra::default()
         });
     } else {
         page_params(item, hit, cfg, page);
@@ -997,6 +1001,67 @@ mod tests {
         assert_eq!(validate(&expected, 100), vec![]);
         // Every attempt sends the same body.
         assert_eq!(batch.body(), expected);
+    }
+
+    #[test]
+    fn consumers_taking_turns_each_get_batches_of_their_own() {
+        // Through the memos (the consumer's key and its batch's id kept), with and without them.
+        use crate::sender::batch::Batcher;
+        for memos in [true, false] {
+            let cfg = Config::default();
+            let mut s = if memos {
+                Scratch::default()
+            } else {
+                Scratch::without_memos()
+            };
+            let mut sessions = Sessions::new(1800, 100);
+            let mut batcher = Batcher::new(crate::Protocol::Ga4.limits(false));
+            for turn in 0..30 {
+                let who = turn % 3;
+                let mut req = http::Request::get(format!("/users/{turn}"))
+                    .header("host", "api.test")
+                    .header("authorization", format!("Bearer {who}"))
+                    .body(())
+                    .unwrap();
+                if who == 2 {
+                    req.extensions_mut().insert(crate::UserId::new("user-2"));
+                }
+                let mut hit = Hit::from_request(&req, false);
+                hit.text.settle();
+                hit.stamp();
+                crate::Protocol::Ga4.encode_into(
+                    &hit,
+                    &cfg,
+                    &mut sessions,
+                    &mut s,
+                    &mut batcher,
+                    0,
+                );
+            }
+            batcher.close_all();
+            let mut seen = std::collections::HashMap::new();
+            while let Some(mut batch) = batcher.next_ready() {
+                let body: Value = serde_json::from_slice(&batch.body()).unwrap();
+                let paths: Vec<u64> = body["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| {
+                        let loc = e["params"]["page_location"].as_str().unwrap();
+                        loc.rsplit('/').next().unwrap().parse().unwrap()
+                    })
+                    .collect();
+                let id = body["client_id"].as_str().unwrap().to_owned();
+                assert!(seen.insert(id, paths).is_none(), "one batch per consumer");
+            }
+            // Three consumers, each with its own ten turns.
+            let mut got: Vec<Vec<u64>> = seen.into_values().collect();
+            got.sort();
+            let want: Vec<Vec<u64>> = (0..3)
+                .map(|w| (0..10).map(|i| i * 3 + w).collect())
+                .collect();
+            assert_eq!(got, want, "memos {memos}");
+        }
     }
 
     #[test]

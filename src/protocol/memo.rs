@@ -39,6 +39,10 @@ pub(crate) const PAGE_KEY: usize = 1024;
 /// kind, and for an agent and an address.
 pub(crate) const CONSUMER_KEY: usize = 4096;
 
+/// What a memo keeps beside a fragment, for its user: the consumer memo keeps the key of the
+/// consumer's session and the two hashes of its batch key.
+pub(crate) type Extra = [u64; 3];
+
 /// Fragments of encoded hits, keyed by the inputs they were made from. Keys longer than
 /// `MAX_KEY` are encoded every time and never kept: at most `SLOTS × (MAX_KEY + the fragment)`
 /// bytes are ever held.
@@ -69,7 +73,7 @@ struct Slot {
     key: Vec<u8>,
     fragment: String,
     /// What `encode` returned with the fragment.
-    extra: u64,
+    extra: Extra,
 }
 
 impl<const MAX_KEY: usize> std::fmt::Debug for Memo<MAX_KEY> {
@@ -114,13 +118,13 @@ impl<const MAX_KEY: usize> Memo<MAX_KEY> {
     }
 
     /// Appends the fragment for [`Memo::key`]: the one kept for that key, or else what `encode`
-    /// writes (given the key), which is then kept, with the number `encode` returns: that
-    /// number is returned. A key must never be empty (an empty slot has an empty key).
+    /// writes (given the key), which is then kept, with what `encode` returns beside it: that
+    /// is returned. A key must never be empty (an empty slot has an empty key).
     pub(crate) fn append(
         &mut self,
         out: &mut String,
-        encode: impl FnOnce(&[u8], &mut String) -> u64,
-    ) -> u64 {
+        encode: impl FnOnce(&[u8], &mut String) -> Extra,
+    ) -> Extra {
         debug_assert!(!self.key.is_empty());
         if self.key.len() > MAX_KEY {
             return encode(&self.key, out);
@@ -195,13 +199,9 @@ mod tests {
             assert_eq!(k, key);
             *calls += 1;
             o.push_str(value);
-            value.len() as u64
+            [value.len() as u64, 0, 1]
         });
-        assert_eq!(
-            extra,
-            out.len() as u64 - 1,
-            "the number kept with the fragment"
-        );
+        assert_eq!(extra, [out.len() as u64 - 1, 0, 1], "what is kept with it");
         out
     }
 

@@ -125,16 +125,16 @@ impl Protocol {
     ) {
         match self {
             Protocol::Ga4 => {
-                let stamp = ga4::encode_key(hit, cfg, sessions, s);
+                let (stamp, id) = ga4::encode_key(hit, cfg, sessions, &batcher.hashers, s);
                 let (page, pages) = (&mut s.page, &mut s.pages);
-                batcher.add_with(epoch, &s.key, hit.received_at, |out| {
+                batcher.add_with(epoch, &s.key, id, hit.received_at, |out| {
                     ga4::encode_event(hit, cfg, page, pages, stamp, out)
                 });
             }
             Protocol::UniversalAnalytics => {
                 ua::encode(hit, cfg, s);
-                let item = &s.item;
-                batcher.add_with(epoch, &s.key, hit.received_at, |out| out.push_str(item));
+                let (item, id) = (&s.item, batcher.hashers.id(&s.key));
+                batcher.add_with(epoch, &s.key, id, hit.received_at, |out| out.push_str(item));
             }
         }
     }

@@ -2,6 +2,7 @@
 //! byte size. GA4 keys by client (one client per request); the legacy protocol uses one key for all.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use std::time::{Instant, SystemTime};
 
@@ -34,6 +35,8 @@ pub(crate) struct Frame {
 /// Hits ready to go out in one request.
 #[derive(Debug)]
 pub(crate) struct Batch {
+    /// Its key (the tests read it; a framed body starts with it).
+    #[cfg(test)]
     pub(crate) key: String,
     /// The items back to back in one buffer; framed, the whole body (complete once the batch is
     /// closed).
@@ -53,6 +56,8 @@ pub(crate) struct Batch {
     frozen: Option<Bytes>,
     /// The room it reserved ahead when it opened.
     ahead: usize,
+    /// Its key's second hash (see [`KeyId`]).
+    check: u64,
 }
 
 impl Batch {
@@ -86,9 +91,11 @@ impl Batch {
 #[derive(Debug)]
 pub(crate) struct Batcher {
     limits: Limits,
-    /// Open batches by key (the key itself lives in the map). foldhash rather than SipHash:
-    /// seeded per map, and a third of the cost per hit for these keys of about 100 bytes.
-    open: HashMap<String, Batch, foldhash::fast::RandomState>,
+    /// Open batches by their key's [`KeyId`]: a consumer's is kept with the rest of what the
+    /// sender keeps of it, so a hit's batch is found without hashing or comparing its key.
+    open: HashMap<u64, Batch, BuildHasherDefault<Prehashed>>,
+    /// What key ids are made with.
+    pub(crate) hashers: KeyHashers,
     open_items: usize,
     /// Closed batches waiting for a free connection slot.
     pub(crate) ready: VecDeque<Batch>,
@@ -111,6 +118,7 @@ impl Batcher {
         Batcher {
             limits,
             open: HashMap::default(),
+            hashers: KeyHashers::default(),
             open_items: 0,
             ready: VecDeque::new(),
             ready_items: 0,
@@ -133,28 +141,31 @@ impl Batcher {
     /// `key` only when it opens a batch.
     #[cfg(test)]
     pub(crate) fn add(&mut self, epoch: u64, key: &str, item: &str, received_at: SystemTime) {
-        self.add_with(epoch, key, received_at, |out| out.push_str(item));
+        let id = self.hashers.id(key);
+        self.add_with(epoch, key, id, received_at, |out| out.push_str(item));
     }
 
-    /// Adds a hit to the open batch of its key, taken in flush epoch `epoch`: `write` appends
-    /// the hit's item straight into the batch's buffer, so the item is never copied on the way.
-    /// Copies `key` only when it opens a batch.
+    /// Adds a hit to the open batch of its key (known by `id`, its [`KeyHashers::id`]), taken
+    /// in flush epoch `epoch`: `write` appends the hit's item straight into the batch's buffer,
+    /// so the item is never copied on the way. Copies `key` only when it opens a batch.
     pub(crate) fn add_with(
         &mut self,
         epoch: u64,
         key: &str,
+        id: KeyId,
         received_at: SystemTime,
         write: impl FnOnce(&mut String),
     ) {
         let l = self.limits;
-        // One hash look-up on the common path: the batch is open and has room.
-        let open = match self.open.get_mut(key) {
-            Some(open) if open.len() < l.max_items => open,
+        // One look-up on the common path: the batch is open and has room. A batch under the same
+        // first hash with another second hash is another key's: it goes out, and this key's opens.
+        let open = match self.open.get_mut(&id.map) {
+            Some(open) if open.check == id.check && open.len() < l.max_items => open,
             found => {
                 if found.is_some() {
-                    self.close(key);
+                    self.close(id.map);
                 }
-                self.open_batch(epoch, key)
+                self.open_batch(epoch, key, id)
             }
         };
         debug_assert_eq!(open.epoch, epoch, "a flush closes every open batch");
@@ -172,8 +183,8 @@ impl Batcher {
             // kilobytes come near it). An item over the limit on its own goes alone.
             let item = open.items[start..].to_owned();
             open.items.truncate(before);
-            self.close(key);
-            let open = self.open_batch(epoch, key);
+            self.close(id.map);
+            let open = self.open_batch(epoch, key, id);
             open.items.push_str(&item);
             open
         };
@@ -182,12 +193,12 @@ impl Batcher {
         let full = open.len() >= l.max_items;
         self.open_items += 1;
         if full {
-            self.close(key);
+            self.close(id.map);
         }
     }
 
     /// Opens a batch for `key`, with room for what recent batches took.
-    fn open_batch(&mut self, epoch: u64, key: &str) -> &mut Batch {
+    fn open_batch(&mut self, epoch: u64, key: &str, id: KeyId) -> &mut Batch {
         let l = self.limits;
         // An eighth more than recent batches took (items differ by a few bytes), while the open
         // batches' room ahead allows.
@@ -204,8 +215,10 @@ impl Batcher {
             items.push_str(key);
             items.push_str(f.open);
         }
-        self.open.entry(key.to_owned()).or_insert(Batch {
-            key: String::new(),
+        debug_assert!(!self.open.contains_key(&id.map), "closed before");
+        self.open.entry(id.map).or_insert(Batch {
+            #[cfg(test)]
+            key: key.to_owned(),
             first: items.len(),
             between: l.frame.map_or(0, |f| f.between.len()),
             items,
@@ -215,13 +228,14 @@ impl Batcher {
             epoch,
             frozen: None,
             ahead,
+            check: id.check,
         })
     }
 
-    fn close(&mut self, key: &str) {
-        if let Some((key, batch)) = self.open.remove_entry(key) {
+    fn close(&mut self, id: u64) {
+        if let Some(batch) = self.open.remove(&id) {
             self.open_items -= batch.len();
-            self.ready(key, batch);
+            self.ready(batch);
         }
     }
 
@@ -229,8 +243,8 @@ impl Batcher {
     pub(crate) fn close_all(&mut self) {
         // Taken out and put back: the map keeps its capacity.
         let mut open = std::mem::take(&mut self.open);
-        for (key, batch) in open.drain() {
-            self.ready(key, batch);
+        for (_, batch) in open.drain() {
+            self.ready(batch);
         }
         self.open = open;
         self.open_items = 0;
@@ -238,18 +252,18 @@ impl Batcher {
 
     /// Closes the batches opened before `cutoff` (the flush interval's check).
     pub(crate) fn close_opened_before(&mut self, cutoff: Instant) {
-        let aged: Vec<String> = self
+        let aged: Vec<u64> = self
             .open
             .iter()
             .filter(|(_, b)| b.opened < cutoff)
-            .map(|(k, _)| k.clone())
+            .map(|(&id, _)| id)
             .collect();
-        for key in aged {
-            self.close(&key);
+        for id in aged {
+            self.close(id);
         }
     }
 
-    fn ready(&mut self, key: String, mut batch: Batch) {
+    fn ready(&mut self, mut batch: Batch) {
         if let Some(f) = self.limits.frame {
             batch.items.push_str(f.close);
         }
@@ -257,7 +271,6 @@ impl Batcher {
         self.typical = batch.items.len().max(self.typical - self.typical / 4);
         self.room_ahead -= batch.ahead;
         self.ready_items += batch.len();
-        batch.key = key;
         self.ready.push_back(batch);
     }
 
@@ -265,6 +278,49 @@ impl Batcher {
         let b = self.ready.pop_front()?;
         self.ready_items -= b.len();
         Some(b)
+    }
+}
+
+/// A batch key, known by two independent seeded hashes: the first finds its open batch, the
+/// second tells it from another key under the same first (one chance in 2^64 for two keys), so
+/// that no key is compared byte by byte on a hit's way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KeyId {
+    pub(crate) map: u64,
+    pub(crate) check: u64,
+}
+
+/// The seeded hashers key ids are made with, one set per sender.
+#[derive(Debug, Default)]
+pub(crate) struct KeyHashers(foldhash::fast::RandomState, foldhash::fast::RandomState);
+
+impl KeyHashers {
+    pub(crate) fn id(&self, key: &str) -> KeyId {
+        KeyId {
+            map: self.0.hash_one(key),
+            check: self.1.hash_one(key),
+        }
+    }
+}
+
+/// The hasher of a map whose keys are seeded hashes already: each key is its own hash.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys come here (`write_u64`); any other input still hashes.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
@@ -360,7 +416,7 @@ mod tests {
             b.add(0, "k", &item, now);
         }
         b.add(0, "k", &item, now);
-        let room = b.open["k"].items.capacity();
+        let room = b.open[&b.hashers.id("k").map].items.capacity();
         assert!(room >= 25 * 99, "{room}");
         for _ in 1..25 {
             b.add(0, "k", &item, now);
@@ -373,7 +429,7 @@ mod tests {
             b.close_all();
         }
         b.add(0, "last", &item, now);
-        assert!(b.open["last"].items.capacity() < 4 * 100);
+        assert!(b.open[&b.hashers.id("last").map].items.capacity() < 4 * 100);
     }
 
     #[test]
@@ -423,7 +479,8 @@ mod tests {
         });
         let now = SystemTime::now();
         for item in ["aaaa", "bbbb", "cccc"] {
-            b.add_with(0, "k", now, |out| out.push_str(item));
+            let id = b.hashers.id("k");
+            b.add_with(0, "k", id, now, |out| out.push_str(item));
         }
         b.close_all();
         let bodies: Vec<_> = std::iter::from_fn(|| b.next_ready())
@@ -432,6 +489,28 @@ mod tests {
         assert_eq!(
             bodies,
             vec![(2, "k[aaaa,bbbb]".to_owned()), (1, "k[cccc]".to_owned())]
+        );
+        assert_eq!(b.len(), 0);
+    }
+
+    #[test]
+    fn keys_under_one_first_hash_never_share_a_batch() {
+        // Two keys whose first hashes collide (made up here: it takes 2^32 keys to see one):
+        // the second hash keeps them apart, each in a batch of its own, nothing lost.
+        let mut b = Batcher::new(limits(25, 1000));
+        let now = SystemTime::now();
+        let a = KeyId { map: 7, check: 1 };
+        let c = KeyId { map: 7, check: 2 };
+        for (key, id, item) in [("a", a, "1"), ("c", c, "2"), ("c", c, "3"), ("a", a, "4")] {
+            b.add_with(0, key, id, now, |out| out.push_str(item));
+        }
+        b.close_all();
+        let got: Vec<_> = std::iter::from_fn(|| b.next_ready())
+            .map(|x| (x.key.clone(), items(&x).join(",")))
+            .collect();
+        assert_eq!(
+            got,
+            [("a", "1"), ("c", "2,3"), ("a", "4")].map(|(k, i)| (k.to_owned(), i.to_owned()))
         );
         assert_eq!(b.len(), 0);
     }
