@@ -119,10 +119,16 @@ pub(crate) fn identity_into(out: &mut Vec<u8>, hit: &Hit, day: u64) -> bool {
         out.push(b'c');
         out.extend_from_slice(cred);
     } else if let Some(ip) = hit.client_ip() {
-        out.push(b'n');
+        // The family's own kind: an IPv4 address and agent never read as an IPv6 address.
         match ip {
-            std::net::IpAddr::V4(v4) => out.extend_from_slice(&v4.octets()),
-            std::net::IpAddr::V6(v6) => out.extend_from_slice(&v6.octets()),
+            std::net::IpAddr::V4(v4) => {
+                out.push(b'4');
+                out.extend_from_slice(&v4.octets());
+            }
+            std::net::IpAddr::V6(v6) => {
+                out.push(b'6');
+                out.extend_from_slice(&v6.octets());
+            }
         }
         out.push(0);
         out.extend_from_slice(hit.user_agent_bytes().unwrap_or_default());

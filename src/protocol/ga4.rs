@@ -179,6 +179,9 @@ fn consumer_key_into(key: &mut Vec<u8>, hit: &Hit, day: u64, cfg: &Config) -> Op
         Some(IpAddr::V6(ip)) => part(key, Some(&ip.octets())),
         None => part(key, None),
     }
+    // Last, the identity's length: without it a longer identity could take in the parts after
+    // it, and two consumers have one key.
+    key.extend_from_slice(&(identity as u32).to_le_bytes());
     Some(identity)
 }
 
@@ -913,37 +916,62 @@ mod tests {
             [IpMode::Off, IpMode::Truncated, IpMode::Full]
                 .into_iter()
                 .flat_map(move |ip_mode| {
-                    [true, false].map(|send_user_agent| (trust_proxy, ip_mode, send_user_agent))
+                    [(true, false), (false, false), (true, true)]
+                        .map(|(agent, hook)| (trust_proxy, ip_mode, agent, hook))
                 })
         });
-        for (trust_proxy, ip_mode, send_user_agent) in configs {
+        for (trust_proxy, ip_mode, send_user_agent, hook) in configs {
+            let make_client_id: Option<std::sync::Arc<dyn crate::MakeClientId>> = hook.then(|| {
+                let hook = |h: &Hit| h.user_agent().map(|a| format!("from-hook-{a}"));
+                std::sync::Arc::new(hook) as _
+            });
             let cfg = Config {
                 trust_proxy,
                 ip_mode,
                 send_user_agent,
+                make_client_id,
                 ..Config::default()
             };
-            let reqs = variants();
+            let mut reqs = variants();
+            // An explicit id, which the memo must leave alone.
+            let mut explicit = http::Request::get("/users/7?page=2")
+                .header("host", "api.test")
+                .header("authorization", "Bearer a")
+                .body(())
+                .unwrap();
+            explicit
+                .extensions_mut()
+                .insert(crate::ClientId::new("explicit-1"));
+            reqs.push(explicit);
+            // Seven hundred seconds apart: a consumer's session ends every third hit or so, and
+            // ids rotate with the day, so sessions and ids must be kept per consumer to match.
             let hits: Vec<Hit> = reqs
                 .iter()
-                .map(|r| {
+                .enumerate()
+                .map(|(i, r)| {
                     let mut h = Hit::from_request(r, trust_proxy);
                     h.text.settle();
                     h.stamp();
+                    h.received_at = std::time::UNIX_EPOCH
+                        + std::time::Duration::from_secs(1_700_000_000 + 700 * i as u64);
                     h
                 })
                 .collect();
             let mut warm = Scratch::default();
+            let (mut warm_sessions, mut cold_sessions) =
+                (Sessions::new(1800, 1000), Sessions::new(1800, 1000));
             let mut kept = std::collections::HashSet::new();
             let mut keys = std::collections::HashSet::new();
             // Twice over, and backwards: each page is met again once the memo holds it and the
             // others.
             for hit in hits.iter().chain(hits.iter().rev()) {
                 let mut cold = Scratch::without_memos();
-                encode(hit, &cfg, &mut Sessions::new(1800, 10), &mut cold);
-                encode(hit, &cfg, &mut Sessions::new(1800, 10), &mut warm);
-                assert_eq!(warm.item, cold.item, "trust_proxy {trust_proxy}");
-                assert_eq!(warm.key, cold.key, "{ip_mode:?} agent {send_user_agent}");
+                encode(hit, &cfg, &mut cold_sessions, &mut cold);
+                encode(hit, &cfg, &mut warm_sessions, &mut warm);
+                let case =
+                    format!("proxy {trust_proxy} {ip_mode:?} agent {send_user_agent} hook {hook}");
+                assert_eq!(warm.item, cold.item, "{case}");
+                assert_eq!(warm.key, cold.key, "{case}");
                 keys.insert(cold.key.clone());
                 kept.insert(cold.item.clone());
             }
@@ -951,6 +979,44 @@ mod tests {
             // were consumers.
             assert!(kept.len() > 40, "{}", kept.len());
             assert!(keys.len() >= 6, "{}", keys.len());
+        }
+    }
+
+    #[test]
+    fn a_user_id_cannot_pass_for_another_consumers_agent_and_address() {
+        // Consumer A's user id spells out consumer B's agent and the start of B's address as the
+        // memo key writes them, and A's own agent and address the rest: without the identity's
+        // length at the end of the key, the two keys are one, and A is sent as B.
+        let cfg = Config {
+            ip_mode: IpMode::Full,
+            ..Config::default()
+        };
+        let b_ip: [u8; 16] = [b'o', b'p', 2, 0, 0, 0, b'c', b'd', 4, 0, 0, 0, 9, 8, 7, 6];
+        let hit = |user: &str, agent: &str, ip: std::net::IpAddr| {
+            let mut req = http::Request::get("/a")
+                .header("user-agent", agent)
+                .body(())
+                .unwrap();
+            req.extensions_mut().insert(crate::UserId::new(user));
+            req.extensions_mut().insert(crate::ClientIp(ip));
+            let mut h = Hit::from_request(&req, false);
+            h.text.settle();
+            h.stamp();
+            h
+        };
+        let b = hit("X", "ab", std::net::IpAddr::from(b_ip));
+        let a = hit(
+            "X\u{2}\0\0\0ab\u{10}\0\0\0op",
+            "cd",
+            std::net::IpAddr::from([9, 8, 7, 6]),
+        );
+        let mut warm = Scratch::default();
+        let mut sessions = Sessions::new(1800, 10);
+        for h in [&b, &a] {
+            let mut cold = Scratch::without_memos();
+            encode(h, &cfg, &mut Sessions::new(1800, 10), &mut cold);
+            encode(h, &cfg, &mut sessions, &mut warm);
+            assert_eq!(warm.key, cold.key);
         }
     }
 

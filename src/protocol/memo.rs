@@ -54,7 +54,8 @@ pub(crate) struct Memo<const MAX_KEY: usize> {
     /// Each slot's key hash, a set's side by side (0: empty, or a key whose hash is 0, which
     /// the key comparison then tells apart). Made on first use, as are the others.
     hashes: Vec<u64>,
-    /// When each slot was last found or filled, in lookups: the set's oldest goes first.
+    /// When each slot was last found or filled, in lookups (0: never): an empty slot goes first,
+    /// then the set's oldest.
     used: Vec<u32>,
     slots: Vec<Slot>,
     /// Lookups so far (wrapping): the clock of `used`.
@@ -134,7 +135,8 @@ impl<const MAX_KEY: usize> Memo<MAX_KEY> {
             self.used = vec![0; SLOTS];
             self.slots.resize_with(SLOTS, Slot::default);
         }
-        self.clock = self.clock.wrapping_add(1);
+        // Never 0 (a slot's `used` of 0 says it is empty), wrapping past `u32::MAX`.
+        self.clock = self.clock.wrapping_add(1).max(1);
         let hash = self.hasher.hash_one(self.key.as_slice());
         let set = (hash as usize % SETS) * WAYS;
         let ways = set..set + WAYS;
@@ -150,11 +152,14 @@ impl<const MAX_KEY: usize> Memo<MAX_KEY> {
                 i
             }
             None => {
-                // The set's least recently used slot (by age, so that the clock may wrap).
+                // An empty slot, else the set's least recently used (by age, so that the clock
+                // may wrap).
                 let clock = self.clock;
-                let i = ways
-                    .max_by_key(|&i| clock.wrapping_sub(self.used[i]))
-                    .unwrap_or(set);
+                let age = |used: u32| match used {
+                    0 => u32::MAX,
+                    used => clock.wrapping_sub(used),
+                };
+                let i = ways.max_by_key(|&i| age(self.used[i])).unwrap_or(set);
                 let start = out.len();
                 let extra = encode(&self.key, out);
                 let slot = &mut self.slots[i];
@@ -260,6 +265,8 @@ mod tests {
                 break;
             }
         }
+        // The clock about to wrap: ages still order the slots.
+        memo.clock = u32::MAX - 3;
         let mut calls = 0;
         for k in &same[..WAYS] {
             append(&mut memo, k.as_bytes(), k, &mut calls);

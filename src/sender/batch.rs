@@ -281,9 +281,10 @@ impl Batcher {
     }
 }
 
-/// A batch key, known by two independent seeded hashes: the first finds its open batch, the
-/// second tells it from another key under the same first (one chance in 2^64 for two keys), so
-/// that no key is compared byte by byte on a hit's way.
+/// A batch key, known by two hashes under independent random keys: the first (foldhash) finds
+/// its open batch, the second (SipHash-1-3, std's) tells it from another key under the same
+/// first, so that no key is compared byte by byte on a hit's way. A consumer's id is made once
+/// and kept with it in the memo.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct KeyId {
     pub(crate) map: u64,
@@ -291,8 +292,18 @@ pub(crate) struct KeyId {
 }
 
 /// The seeded hashers key ids are made with, one set per sender.
-#[derive(Debug, Default)]
-pub(crate) struct KeyHashers(foldhash::fast::RandomState, foldhash::fast::RandomState);
+#[derive(Default)]
+pub(crate) struct KeyHashers(
+    foldhash::fast::RandomState,
+    std::collections::hash_map::RandomState,
+);
+
+impl std::fmt::Debug for KeyHashers {
+    // Seeds stay out of logs: knowing them, keys could be chosen to collide.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyHashers")
+    }
+}
 
 impl KeyHashers {
     pub(crate) fn id(&self, key: &str) -> KeyId {
@@ -482,6 +493,7 @@ mod tests {
             let id = b.hashers.id("k");
             b.add_with(0, "k", id, now, |out| out.push_str(item));
         }
+        assert_eq!(b.len(), 3);
         b.close_all();
         let bodies: Vec<_> = std::iter::from_fn(|| b.next_ready())
             .map(|mut x| (x.len(), String::from_utf8(x.body().to_vec()).unwrap()))
@@ -504,6 +516,7 @@ mod tests {
         for (key, id, item) in [("a", a, "1"), ("c", c, "2"), ("c", c, "3"), ("a", a, "4")] {
             b.add_with(0, key, id, now, |out| out.push_str(item));
         }
+        assert_eq!(b.len(), 4);
         b.close_all();
         let got: Vec<_> = std::iter::from_fn(|| b.next_ready())
             .map(|x| (x.key.clone(), items(&x).join(",")))
