@@ -104,6 +104,8 @@ pub(crate) struct Batcher {
     /// so that a batch that fills the way the last ones did never grows (and copies) its buffer,
     /// while batches of a hit or two don't take room for a full one.
     typical: usize,
+    /// The size of the last item added: the room a new batch takes for its first.
+    last_item: usize,
     /// Room reserved ahead (beyond their first item) by the open batches, in all: at most
     /// [`MAX_ROOM_AHEAD`], so that many clients opening batches of a hit or two after a spell
     /// of full ones can't reserve a full batch each.
@@ -123,6 +125,7 @@ impl Batcher {
             ready: VecDeque::new(),
             ready_items: 0,
             typical: 0,
+            last_item: 0,
             room_ahead: 0,
         }
     }
@@ -176,6 +179,7 @@ impl Batcher {
         let start = open.items.len();
         write(&mut open.items);
         let size = open.items.len() - start + l.per_item_overhead;
+        let last_item = size;
         let open = if open.bytes + size <= l.max_bytes || open.ends.is_empty() {
             open
         } else {
@@ -192,6 +196,7 @@ impl Batcher {
         open.ends.push((open.items.len(), received_at));
         let full = open.len() >= l.max_items;
         self.open_items += 1;
+        self.last_item = last_item;
         if full {
             self.close(id.map);
         }
@@ -202,7 +207,8 @@ impl Batcher {
         let l = self.limits;
         // An eighth more than recent batches took (items differ by a few bytes), while the open
         // batches' room ahead allows.
-        let need = key.len() + l.per_batch_overhead;
+        // Its first item isn't written yet: room for one the size of the last.
+        let need = key.len() + l.per_batch_overhead + self.last_item;
         let mut ahead = (self.typical + self.typical / 8)
             .min(l.max_bytes)
             .saturating_sub(need);
