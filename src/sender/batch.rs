@@ -179,7 +179,6 @@ impl Batcher {
         let start = open.items.len();
         write(&mut open.items);
         let size = open.items.len() - start + l.per_item_overhead;
-        let last_item = size;
         let open = if open.bytes + size <= l.max_bytes || open.ends.is_empty() {
             open
         } else {
@@ -196,7 +195,7 @@ impl Batcher {
         open.ends.push((open.items.len(), received_at));
         let full = open.len() >= l.max_items;
         self.open_items += 1;
-        self.last_item = last_item;
+        self.last_item = size;
         if full {
             self.close(id.map);
         }
