@@ -7,7 +7,7 @@ use std::fmt;
 use http::{Method, StatusCode};
 
 use crate::hit::Hit;
-use crate::protocol::ValidationMessage;
+use crate::spec::ValidationMessage;
 
 /// Runs a hook on the sender's thread, catching a panic: a hook that panics must not take the
 /// sender down with it (every hit after would be lost). `None` when it panicked; the hit then goes

@@ -85,55 +85,71 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
-mod captured;
-pub mod client_id;
+// Imports between modules point one way: `python3 scripts/check-layers.py` lists the layers,
+// bottom first (spec, text, http_text, transport, markers, hit, hooks, config, report, encode,
+// pipeline, middleware), and fails CI on a cycle.
 mod config;
-mod future;
+mod encode;
 mod hit;
 mod hooks;
-mod layer;
+mod http_text;
 pub mod markers;
-mod page;
-mod protocol;
-mod redact;
-mod scan;
-mod sender;
-mod service;
-mod stats;
-pub mod validate;
-
-#[cfg(feature = "testing")]
-pub mod testing;
+mod middleware;
+mod pipeline;
+mod report;
+mod spec;
+mod text;
+mod transport;
 
 #[cfg(feature = "collector")]
 pub mod collector;
-pub use client_id::ClientIdStrategy;
-pub use config::{IpMode, DEFAULT_ENDPOINT, EU_ENDPOINT};
-pub use future::ResponseFuture;
-pub use hit::{ClientIp, Hit, MatchedRoute};
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod validate;
+
+pub use config::{
+    ClientIdStrategy, ConfigError, IpMode, RetryPolicy, DEFAULT_ENDPOINT, EU_ENDPOINT,
+    UNMATCHED_TITLE,
+};
+pub use hit::Hit;
 pub use hooks::{
     BatchOutcome, DefaultFilter, Filter, MakeClientId, MakeTitle, OnFailure, OnSuccess, PROBE_PATHS,
 };
-pub use layer::{ConfigError, GaLayer};
-pub use markers::{ClientId, NoTrack, PageTitle, UserId};
-pub use page::UNMATCHED_TITLE;
-pub use protocol::{Protocol, ValidationCode, ValidationMessage};
-pub use redact::{DEFAULT_REDACTED_PARAMS, REDACTED};
+pub use http_text::redact::{DEFAULT_REDACTED_PARAMS, REDACTED};
+pub use markers::{ClientId, ClientIp, MatchedRoute, NoTrack, PageTitle, UserId};
+pub use middleware::{GaLayer, GaService, ResponseFuture};
+pub use pipeline::stats::Stats;
+pub use pipeline::Handle;
+pub use spec::{Protocol, ValidationCode, ValidationMessage};
 #[cfg(feature = "hyper-transport")]
-pub use sender::hyper_transport::HyperTransport;
-pub use sender::retry::RetryPolicy;
+pub use transport::HyperTransport;
 #[cfg(feature = "reqwest")]
-pub use sender::transport::ReqwestTransport;
-pub use sender::transport::{
-    BoxFuture, Outgoing, Reply, Transport, TransportError, MAX_REPLY_BYTES,
-};
-pub use sender::Handle;
-pub use service::GaService;
-pub use stats::Stats;
+pub use transport::ReqwestTransport;
+pub use transport::{BoxFuture, Outgoing, Reply, Transport, TransportError, MAX_REPLY_BYTES};
+
+/// Client ids: a stable, GA-valid id per API consumer that never reveals who the consumer is.
+///
+/// The default, [`ClientIdStrategy::Keyed`], hashes the best identity available with SipHash-1-3
+/// (a keyed pseudo-random function) under a secret key and the current UTC day:
+///
+/// 1. the [`UserId`], else
+/// 2. the `Authorization` header or the configured API-key header (the credential itself never
+///    leaves the process; of a credential longer than 2 kB, the first and last kilobyte count),
+///    else
+/// 3. the client IP plus `User-Agent`, else
+/// 4. a random id for this one request.
+///
+/// The key is random per process unless [`GaLayer::client_id_key`] sets a shared one, which
+/// several instances of one API need to agree on ids. Because the day is hashed in, ids rotate
+/// daily: GA then counts a returning consumer as a new user each day, the price of not keeping a
+/// linkable id.
+pub mod client_id {
+    pub use crate::config::ClientIdStrategy;
+}
 
 /// GA4 limits and param names.
 pub mod ga4 {
-    pub use crate::protocol::ga4::{
+    pub use crate::spec::ga4::{
         params, MAX_BODY_BYTES, MAX_EVENTS, MAX_ID_LEN, MAX_NAME_LEN, MAX_PARAMS,
         MAX_PARAM_VALUE_LEN, MAX_USER_ID_LEN, MAX_USER_PROPERTIES, RESERVED_EVENT_NAMES,
         RESERVED_PARAM_PREFIXES, RESERVED_USER_PROPERTIES,
@@ -142,7 +158,7 @@ pub mod ga4 {
 
 /// Universal Analytics v1 limits.
 pub mod ua {
-    pub use crate::protocol::ua::{MAX_BATCH_BYTES, MAX_BATCH_HITS, MAX_HIT_BYTES};
+    pub use crate::spec::ua::{MAX_BATCH_BYTES, MAX_BATCH_HITS, MAX_HIT_BYTES};
 }
 
 #[cfg(test)]

@@ -22,6 +22,33 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use std::net::IpAddr;
+
+/// The route template that matched a request, such as `/users/{id}`.
+///
+/// axum users get it for free from `MatchedPath`. Users of another router can insert a
+/// `MatchedRoute` into the request extensions (before the [`GaLayer`](crate::GaLayer) runs) or the
+/// response extensions, and get the same titles and `http_route` parameter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatchedRoute(pub(crate) Arc<str>);
+
+impl MatchedRoute {
+    /// Creates a route template.
+    pub fn new(template: impl Into<Arc<str>>) -> Self {
+        Self(template.into())
+    }
+
+    /// The template.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The client address as seen by the application, for users who don't use axum's `ConnectInfo`:
+/// insert it into the request extensions before the [`GaLayer`](crate::GaLayer) runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
 macro_rules! text_marker {
     ($(#[$doc:meta])* $name:ident, $debug:literal) => {
         $(#[$doc])*

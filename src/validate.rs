@@ -12,16 +12,16 @@
 //! assert_eq!(messages[0].validation_code, tower_ga::ValidationCode::NameReserved);
 //! ```
 
-use crate::protocol::{ga4 as ga4_rules, ua as ua_rules, ValidationMessage};
+use crate::spec::{ga4_validate, ua as ua_rules, ValidationMessage};
 
 /// Checks a GA4 Measurement Protocol body (JSON) with the standard 100-character value limit.
 pub fn ga4(body: &[u8]) -> Vec<ValidationMessage> {
-    ga4_rules::validate(body, ga4_rules::MAX_PARAM_VALUE_LEN)
+    ga4_validate::validate(body, crate::spec::ga4::MAX_PARAM_VALUE_LEN)
 }
 
 /// Checks a GA4 body with another param value limit (GA 360: 500).
 pub fn ga4_with_limit(body: &[u8], param_value_limit: usize) -> Vec<ValidationMessage> {
-    ga4_rules::validate(body, param_value_limit)
+    ga4_validate::validate(body, param_value_limit)
 }
 
 /// Checks one Universal Analytics v1 payload (one URL-encoded hit).

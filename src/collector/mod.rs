@@ -48,7 +48,7 @@ use tokio::task::JoinSet;
 pub use faults::Faults;
 pub use print::Print;
 
-use crate::protocol::{ga4, ua, ValidationMessage};
+use crate::spec::{ga4, ua, ValidationMessage};
 use crate::testing::{parse_ga4, parse_ua, RecordedEvent};
 use std::collections::BTreeMap;
 
@@ -594,7 +594,7 @@ fn inspect(
 ) -> (usize, Vec<ValidationMessage>) {
     match endpoint {
         Endpoint::Ga4 | Endpoint::Ga4Debug => {
-            let mut msgs = ga4::validate(body, limit);
+            let mut msgs = crate::spec::ga4_validate::validate(body, limit);
             let q: BTreeMap<String, String> = form_urlencoded::parse(query.as_bytes())
                 .into_owned()
                 .collect();

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Weak;
 use std::time::Duration;
 
-use crate::protocol::ValidationMessage;
+use crate::spec::ValidationMessage;
 use crate::testing::{parse_ga4, parse_ua};
 
 /// What the collector prints on standard output.

@@ -1,20 +1,31 @@
 //! The settings behind [`GaLayer`](crate::GaLayer)'s builder methods, with their defaults.
 
+mod check;
+mod identity;
+mod retry;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
 
-use crate::client_id::{ClientIdStrategy, Key};
+pub(crate) use check::check;
+pub use check::ConfigError;
+pub use identity::ClientIdStrategy;
+pub(crate) use identity::Key;
+pub use retry::RetryPolicy;
+
 use crate::hooks::{
     DefaultFilter, Filter, HookName, MakeClientId, MakeTitle, OnFailure, OnSuccess,
 };
-use crate::page::UNMATCHED_TITLE;
-use crate::protocol::Protocol;
-use crate::redact::SecretWords;
-use crate::sender::retry::RetryPolicy;
-use crate::sender::transport::Transport;
+use crate::http_text::authority::without_userinfo;
+use crate::http_text::redact::SecretWords;
+use crate::spec::Protocol;
+use crate::transport::Transport;
+
+/// The title given to requests that matched no route, unless configured otherwise.
+pub const UNMATCHED_TITLE: &str = "(unmatched route)";
 
 /// Google's collection host.
 pub const DEFAULT_ENDPOINT: &str = "https://www.google-analytics.com";
@@ -166,21 +177,5 @@ impl fmt::Debug for Config {
             .field("retry", &self.retry)
             .field("filter", &HookName("dyn Filter"))
             .finish_non_exhaustive()
-    }
-}
-
-/// A URL with everything between its scheme and its last `@` replaced, for `Debug` and errors:
-/// `user:pass@` goes even when the password holds a `/`, `?` or `#` (which would end the
-/// authority), at the price of hiding more of a URL whose path has an `@`.
-pub(crate) fn without_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    match url[after_scheme..].rfind('@') {
-        Some(at) => format!(
-            "{}REDACTED{}",
-            &url[..after_scheme],
-            &url[after_scheme + at..]
-        )
-        .into(),
-        None => url.into(),
     }
 }

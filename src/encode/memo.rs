@@ -7,8 +7,8 @@
 //!   the id hashed once per consumer and day, with what the sender keeps of the consumer by it
 //!   (the key of its session).
 //!
-//! An entry is known by everything its fragment is made of ([`crate::page::key_into`],
-//! [`crate::client_id::identity_into`]): keys are compared byte for byte, not only by hash, so a
+//! An entry is known by everything its fragment is made of ([`crate::report::page::key_into`],
+//! [`crate::report::client_id::identity_into`]): keys are compared byte for byte, not only by hash, so a
 //! memo can only return what encoding the same inputs would write. Memory is bounded: a fixed
 //! number of slots in sets of [`WAYS`], each key going to one set (a new key takes the place of its
 //! set's least recently used), and long keys are never kept. Keys hold what the hits they came from held: page keys the path, query and
@@ -180,17 +180,6 @@ impl<const MAX_KEY: usize> Memo<MAX_KEY> {
     }
 }
 
-/// Appends a key part: its length, then its bytes (`None` has a length no part can have).
-pub(crate) fn part(key: &mut Vec<u8>, v: Option<&[u8]>) {
-    match v {
-        Some(b) => {
-            key.extend_from_slice(&(b.len() as u32).to_le_bytes());
-            key.extend_from_slice(b);
-        }
-        None => key.extend_from_slice(&u32::MAX.to_le_bytes()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,24 +327,6 @@ mod tests {
             append(&mut memo, key.as_bytes(), "x", &mut calls);
         }
         assert!(memo.wanted());
-    }
-
-    #[test]
-    fn parts_cannot_run_into_each_other() {
-        let mut a = Vec::new();
-        part(&mut a, Some(b"ab"));
-        part(&mut a, Some(b"c"));
-        let mut b = Vec::new();
-        part(&mut b, Some(b"a"));
-        part(&mut b, Some(b"bc"));
-        let mut c = Vec::new();
-        part(&mut c, None);
-        part(&mut c, Some(b""));
-        let mut d = Vec::new();
-        part(&mut d, Some(b""));
-        part(&mut d, None);
-        assert_ne!(a, b);
-        assert_ne!(c, d);
     }
 
     #[test]

@@ -9,13 +9,22 @@ use http::Response;
 
 use crate::hit::Hit;
 use crate::markers::NoTrack;
-use crate::sender::Core;
-use crate::service::submit;
+use crate::pipeline::Core;
 
 pub(crate) struct Pending {
     /// `None` when the request was shed (not captured: the queue was full).
     pub(crate) hit: Option<Box<Hit>>,
     pub(crate) core: Arc<Core>,
+}
+
+/// Filters a completed hit and hands it over. Runs when the response is produced.
+fn submit(core: &Core, hit: Box<Hit>) {
+    match core.config() {
+        Some(cfg) if !(cfg.skip_unmatched && hit.route().is_none()) && cfg.filter.track(&hit) => {
+            core.offer(hit)
+        }
+        _ => core.recycle(hit),
+    }
 }
 
 pin_project_lite::pin_project! {

@@ -7,16 +7,15 @@ use std::time::Duration;
 use http::HeaderName;
 use tower_layer::Layer;
 
-use crate::client_id::{ClientIdStrategy, Key};
-use crate::config::{Config, IpMode, Secret};
+use super::service::GaService;
+use crate::config::{
+    check, ClientIdStrategy, Config, ConfigError, IpMode, Key, RetryPolicy, Secret,
+};
 use crate::hooks::{Filter, MakeClientId, MakeTitle, OnFailure, OnSuccess};
-use crate::protocol::ga4::{BUILTIN_PARAMS, MAX_NAME_LEN, MAX_PARAMS};
-use crate::protocol::Protocol;
-use crate::redact::SecretWords;
-use crate::sender::retry::RetryPolicy;
-use crate::sender::transport::Transport;
-use crate::sender::{Core, Handle};
-use crate::service::GaService;
+use crate::http_text::redact::SecretWords;
+use crate::pipeline::{Core, Handle};
+use crate::spec::Protocol;
+use crate::transport::Transport;
 
 /// A tower [`Layer`] that reports every request to Google Analytics as a page view.
 ///
@@ -32,40 +31,6 @@ pub struct GaLayer {
     config: Arc<Config>,
     core: Arc<Core>,
 }
-
-/// Why [`GaLayer::build`] refused a configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The id is neither a GA4 measurement id (`G-XXXXXXXXXX`) nor a UA tracking id (`UA-1234-5`).
-    MalformedTrackingId(String),
-    /// GA4 needs an API secret (Admin → Data streams → Measurement Protocol API secrets).
-    MissingApiSecret,
-    /// An extra param has an invalid or reserved name, or there are too many.
-    InvalidParam(String),
-    /// The endpoint is not an `http://` or `https://` URL, or has an `@` (credentials, which
-    /// the transports don't send).
-    InvalidEndpoint(String),
-    /// `request_timeout` is zero.
-    ZeroRequestTimeout,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::MalformedTrackingId(id) => write!(
-                f,
-                "malformed tracking id {id:?}: expected a GA4 measurement id (G-XXXXXXXXXX) or a UA id (UA-1234-5)"
-            ),
-            ConfigError::MissingApiSecret => f.write_str("GA4 needs an API secret: call .api_secret(..)"),
-            ConfigError::InvalidParam(why) => write!(f, "invalid extra param: {why}"),
-            ConfigError::InvalidEndpoint(e) => write!(f, "endpoint {e:?} is not an http:// or https:// URL without credentials"),
-            ConfigError::ZeroRequestTimeout => f.write_str("request_timeout is zero: no request could finish"),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 impl GaLayer {
     /// A layer for a GA4 measurement id (`G-XXXXXXXXXX`) or a legacy UA tracking id (`UA-1234-5`).
@@ -341,66 +306,6 @@ impl GaLayer {
             })
             .is_some()
     }
-}
-
-fn check(cfg: &Config) -> Result<Protocol, ConfigError> {
-    let protocol = cfg
-        .protocol
-        .ok_or_else(|| ConfigError::MalformedTrackingId(cfg.tracking_id.clone()))?;
-    if protocol == Protocol::Ga4
-        && cfg
-            .api_secret
-            .as_ref()
-            .is_none_or(|s| s.0.trim().is_empty())
-    {
-        return Err(ConfigError::MissingApiSecret);
-    }
-    let base = cfg.base_url();
-    let valid_base = (base.starts_with("http://") || base.starts_with("https://"))
-        // No `@` anywhere: credentials are never sent, and a password with a `#` or `/` in it
-        // would not even parse as one.
-        && !base.contains('@')
-        && base.parse::<http::Uri>().is_ok_and(|u| u.host().is_some());
-    if !valid_base {
-        return Err(ConfigError::InvalidEndpoint(
-            crate::config::without_userinfo(base).into_owned(),
-        ));
-    }
-    if cfg.request_timeout.is_zero() {
-        return Err(ConfigError::ZeroRequestTimeout);
-    }
-    let builtin = BUILTIN_PARAMS.len();
-    if builtin + cfg.extra_params.len() > MAX_PARAMS {
-        return Err(ConfigError::InvalidParam(format!(
-            "at most {} extra params",
-            MAX_PARAMS - builtin
-        )));
-    }
-    for (name, value) in &cfg.extra_params {
-        if !(value.is_string() || value.is_number()) {
-            return Err(ConfigError::InvalidParam(format!(
-                "{name}: values are strings or numbers"
-            )));
-        }
-        let probe = serde_json::json!({
-            "client_id": "1.1",
-            "events": [{ "name": "page_view", "params": { name.as_str(): value } }],
-        });
-        let msgs =
-            crate::validate::ga4_with_limit(probe.to_string().as_bytes(), cfg.param_value_limit);
-        if let Some(m) = msgs.first() {
-            return Err(ConfigError::InvalidParam(format!(
-                "{name}: {}",
-                m.description
-            )));
-        }
-        if BUILTIN_PARAMS.contains(&name.as_str()) || name.len() > MAX_NAME_LEN {
-            return Err(ConfigError::InvalidParam(format!(
-                "{name} is set by tower-ga itself"
-            )));
-        }
-    }
-    Ok(protocol)
 }
 
 impl<S> Layer<S> for GaLayer {

@@ -7,10 +7,10 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use crate::future::{Pending, ResponseFuture};
+use super::future::{Pending, ResponseFuture};
 use crate::hit::{CaptureRules, Hit};
 use crate::markers::NoTrack;
-use crate::sender::Core;
+use crate::pipeline::Core;
 
 /// The service [`GaLayer`](crate::GaLayer) wraps around yours.
 #[derive(Clone)]
@@ -18,16 +18,6 @@ pub struct GaService<S> {
     inner: S,
     /// The sender, with its active configuration; `None` when the layer is disabled.
     core: Option<Arc<Core>>,
-}
-
-/// Filters a completed hit and hands it over. Runs when the response is produced.
-pub(crate) fn submit(core: &Core, hit: Box<Hit>) {
-    match core.config() {
-        Some(cfg) if !(cfg.skip_unmatched && hit.route().is_none()) && cfg.filter.track(&hit) => {
-            core.offer(hit)
-        }
-        _ => core.recycle(hit),
-    }
 }
 
 impl<S> GaService<S> {

@@ -5,67 +5,37 @@
 //! wake-up is sent: the worker ([`worker`]) polls the ring every few milliseconds while hits come
 //! in (batching makes immediacy pointless), and does everything else.
 
-pub(crate) mod batch;
-#[cfg(feature = "hyper-transport")]
-pub(crate) mod hyper_transport;
+mod backoff;
+mod delivery;
+mod handle;
+mod leftovers;
+mod log;
 mod nudge;
-pub(crate) mod pool;
-pub(crate) mod retry;
-pub(crate) mod transport;
-pub(crate) mod worker;
+mod pool;
+pub(crate) mod stats;
+mod worker;
 
-use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 use tokio::sync::{mpsc, oneshot};
 
+pub use handle::Handle;
+pub(crate) use log::RateLimited;
+
 use crate::config::Config;
 use crate::hit::Hit;
-use crate::protocol::Protocol;
-use crate::stats::{Counters, OwnLine, Stats};
+use crate::spec::Protocol;
+use crate::transport::{Transport, TransportError};
+use leftovers::Leftovers;
 use pool::HitPool;
-use transport::Transport;
+use stats::{Counters, OwnLine};
 
 pub(crate) enum Control {
     Flush(Instant, oneshot::Sender<bool>),
     Shutdown(Instant, oneshot::Sender<bool>),
-}
-
-/// Lets a warning through at most once per interval, so a collector outage or a full queue
-/// can't flood the logs.
-#[derive(Debug)]
-pub(crate) struct RateLimited {
-    epoch: Instant,
-    next_ms: AtomicU64,
-    every_ms: u64,
-}
-
-impl RateLimited {
-    pub(crate) fn new(every: Duration) -> Self {
-        RateLimited {
-            epoch: Instant::now(),
-            next_ms: AtomicU64::new(0),
-            every_ms: every.as_millis() as u64,
-        }
-    }
-
-    pub(crate) fn allow(&self) -> bool {
-        let now = self.epoch.elapsed().as_millis() as u64;
-        let next = self.next_ms.load(Ordering::Relaxed);
-        now >= next
-            && self
-                .next_ms
-                .compare_exchange(
-                    next,
-                    now + self.every_ms,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-    }
 }
 
 /// What the layer, its services and the handles share.
@@ -297,90 +267,25 @@ impl Core {
     }
 }
 
-/// After the worker stopped, how often hits pushed as the queue closed are looked for and counted.
-const LATE_POLL: Duration = Duration::from_millis(20);
-
-/// What is left to count once the worker has stopped: after a shutdown, hits pushed as the queue
-/// closed; after a panic (or with no runtime), also what the worker held.
-struct Leftovers {
-    counters: Arc<Counters>,
-    closed: Arc<AtomicBool>,
-    shedding: Arc<OwnLine<AtomicBool>>,
-    queue: Arc<ArrayQueue<Box<Hit>>>,
-}
-
-impl Leftovers {
-    /// Stops capture, counts what the worker held as dropped, then whatever reaches the queue,
-    /// for as long as the layer lives: nothing tracked stays pending.
-    fn count_forever(self) {
-        self.closed.store(true, Ordering::SeqCst);
-        self.shedding.store(true, Ordering::Relaxed);
-        let held = self.counters.held.swap(0, Ordering::Relaxed);
-        Counters::add(&self.counters.dropped, held as usize);
-        loop {
-            let late = std::iter::from_fn(|| self.queue.pop()).count();
-            Counters::add(&self.counters.dropped, late);
-            if Arc::strong_count(&self.queue) == 1 {
-                break;
-            }
-            std::thread::sleep(LATE_POLL);
-        }
-    }
-}
-
 #[cfg(feature = "hyper-transport")]
-fn default_transport(cfg: &Config) -> Result<Arc<dyn Transport>, transport::TransportError> {
-    Ok(Arc::new(hyper_transport::HyperTransport::new(
+fn default_transport(cfg: &Config) -> Result<Arc<dyn Transport>, TransportError> {
+    Ok(Arc::new(crate::transport::HyperTransport::new(
         cfg.max_concurrency,
     )?))
 }
 
 #[cfg(all(not(feature = "hyper-transport"), feature = "reqwest"))]
-fn default_transport(cfg: &Config) -> Result<Arc<dyn Transport>, transport::TransportError> {
-    Ok(Arc::new(transport::ReqwestTransport::default_client(
-        cfg.max_concurrency,
-    )?))
-}
-
-#[cfg(not(any(feature = "hyper-transport", feature = "reqwest")))]
-fn default_transport(_: &Config) -> Result<Arc<dyn Transport>, transport::TransportError> {
-    Err(transport::TransportError::new(
-        "the `hyper-transport` and `reqwest` features are off and no transport was given with GaLayer::transport",
+fn default_transport(cfg: &Config) -> Result<Arc<dyn Transport>, TransportError> {
+    Ok(Arc::new(
+        crate::transport::ReqwestTransport::default_client(cfg.max_concurrency)?,
     ))
 }
 
-/// Controls the background sender: flush, shut down, read the counters. Cheap to clone,
-/// `Send + Sync`; get one from [`GaLayer::handle`](crate::GaLayer::handle).
-#[derive(Clone)]
-pub struct Handle {
-    pub(crate) core: Arc<Core>,
-}
-
-impl Handle {
-    /// Waits until every hit queued before the call was delivered or given up on, or until
-    /// `timeout` passes. Returns `true` in the first case. Never blocks the thread.
-    pub async fn flush(&self, timeout: Duration) -> bool {
-        self.core.control(timeout, Control::Flush).await
-    }
-
-    /// Flushes, then stops the sender: later hits are counted as dropped. Returns by `timeout`,
-    /// `true` when everything was delivered or given up on; what was still pending is dropped.
-    pub async fn shutdown(&self, timeout: Duration) -> bool {
-        self.core.control(timeout, Control::Shutdown).await
-    }
-
-    /// The counters now.
-    pub fn stats(&self) -> Stats {
-        self.core.counters.snapshot()
-    }
-}
-
-impl fmt::Debug for Handle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Handle")
-            .field("stats", &self.stats())
-            .finish()
-    }
+#[cfg(not(any(feature = "hyper-transport", feature = "reqwest")))]
+fn default_transport(_: &Config) -> Result<Arc<dyn Transport>, TransportError> {
+    Err(TransportError::new(
+        "the `hyper-transport` and `reqwest` features are off and no transport was given with GaLayer::transport",
+    ))
 }
 
 #[cfg(test)]
@@ -432,13 +337,5 @@ pub(crate) mod tests {
         assert_eq!((s.tracked, s.sent, s.failed), (9, 3, 0), "{s:?}");
         assert_eq!((s.dropped, s.pending), (6, 0), "{s:?}");
         assert!(handle.flush(Duration::from_secs(1)).await);
-    }
-
-    #[test]
-    fn rate_limited_lets_one_through_per_interval() {
-        let r = RateLimited::new(Duration::from_secs(3600));
-        assert!(r.allow());
-        assert!(!r.allow());
-        assert!(!r.allow());
     }
 }

@@ -30,7 +30,7 @@ impl HitPool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::captured::MAX_POOLED;
+    use crate::hit::text::MAX_POOLED;
 
     fn hit(path: &str) -> Box<Hit> {
         let mut req = http::Request::builder()

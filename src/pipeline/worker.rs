@@ -8,7 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
 
@@ -16,18 +16,19 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::batch::{Batch, Batcher};
+use super::delivery::{deliver, Done, End};
 use super::nudge::{Listener, Nudge, NudgeRx};
 use super::pool::HitPool;
-use super::retry::{self, Verdict};
-use super::transport::Transport;
+use super::stats::{Counters, OwnLine};
 use super::{Control, RateLimited};
-use crate::client_id::Sessions;
 use crate::config::Config;
+use crate::encode::batch::Batcher;
+use crate::encode::{Scratch, Urls};
 use crate::hit::{Clocks, Hit};
 use crate::hooks::{guarded, BatchOutcome};
-use crate::protocol::{Protocol, Scratch, Urls};
-use crate::stats::{Counters, OwnLine};
+use crate::report::sessions::Sessions;
+use crate::spec::Protocol;
+use crate::transport::Transport;
 
 /// Most session entries kept (about 33 bytes each, with the map's spare room: 3.3 MB at most).
 const MAX_SESSIONS: usize = 100_000;
@@ -52,24 +53,6 @@ async fn nudged(listener: &mut Option<Listener>) {
         Some(l) => l.nudged().await,
         None => std::future::pending().await,
     }
-}
-
-/// How a batch ended.
-enum End {
-    Sent,
-    Failed,
-}
-
-struct Done {
-    epoch: u64,
-    hits: usize,
-    end: End,
-    /// Failed for want of an answer (after every retry), not for a refusal.
-    unreachable: bool,
-    /// Failed with the collector asking to wait (`Retry-After` on its last answer, capped at
-    /// the policy's `max_retry_after`): the whole sender waits that long.
-    wait: Option<Duration>,
-    outcome: BatchOutcome,
 }
 
 pub(crate) struct Worker {
@@ -543,81 +526,6 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Sends one batch, retrying transient failures within the policy.
-async fn deliver(
-    cfg: Arc<Config>,
-    protocol: Protocol,
-    urls: Arc<Urls>,
-    transport: Arc<dyn Transport>,
-    mut batch: Batch,
-) -> Done {
-    let policy = &cfg.retry;
-    let mut outcome = BatchOutcome {
-        hits: batch.len(),
-        attempts: 0,
-        status: None,
-        error: None,
-        validation_messages: Vec::new(),
-    };
-    let mut refused = false;
-    // The last answer's `Retry-After`, capped.
-    let mut asked_to_wait: Option<Duration>;
-    let end = loop {
-        outcome.attempts += 1;
-        let request = protocol.request(&urls, &mut batch);
-        let wait = match tokio::time::timeout(cfg.request_timeout, transport.send(request)).await {
-            Ok(Ok(reply)) => {
-                outcome.status = Some(reply.status);
-                let now = SystemTime::now();
-                asked_to_wait = retry::retry_after(&reply.headers, now)
-                    .filter(|_| !reply.status.is_success())
-                    .map(|d| d.min(policy.max_retry_after));
-                match retry::verdict(reply.status, &reply.headers, policy, now) {
-                    Verdict::Delivered => {
-                        outcome.error = None;
-                        if cfg.validation {
-                            outcome.validation_messages = protocol.validation_messages(&reply.body);
-                        }
-                        break End::Sent;
-                    }
-                    Verdict::GiveUp => {
-                        outcome.error = Some(format!("collector answered {}", reply.status));
-                        refused = true;
-                        break End::Failed;
-                    }
-                    Verdict::Retry(after) => {
-                        outcome.error = Some(format!("collector answered {}", reply.status));
-                        after
-                    }
-                }
-            }
-            Ok(Err(e)) => {
-                outcome.error = Some(e.to_string());
-                asked_to_wait = None;
-                None
-            }
-            Err(_) => {
-                outcome.error = Some(format!("no answer within {:?}", cfg.request_timeout));
-                asked_to_wait = None;
-                None
-            }
-        };
-        if outcome.attempts > policy.max_retries {
-            break End::Failed;
-        }
-        let backoff = policy.backoff(outcome.attempts, retry::jitter());
-        tokio::time::sleep(wait.map_or(backoff, |w| w.max(backoff))).await;
-    };
-    Done {
-        epoch: batch.epoch,
-        hits: batch.len(),
-        unreachable: matches!(end, End::Failed) && !refused,
-        wait: asked_to_wait.filter(|_| matches!(end, End::Failed)),
-        end,
-        outcome,
     }
 }
 

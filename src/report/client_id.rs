@@ -1,62 +1,16 @@
-//! Client ids and sessions: a stable, GA-valid id per API consumer that never reveals who the
-//! consumer is.
-//!
-//! The default, [`ClientIdStrategy::Keyed`], hashes the best identity available with SipHash-1-3
-//! (a keyed pseudo-random function) under a secret key and the current UTC day:
-//!
-//! 1. the [`UserId`](crate::UserId), else
-//! 2. the `Authorization` header or the configured API-key header (the credential itself never
-//!    leaves the process; of a credential longer than 2 kB, the first and last kilobyte count),
-//!    else
-//! 3. the client IP plus `User-Agent`, else
-//! 4. a random id for this one request.
-//!
-//! The key is random per process unless [`GaLayer::client_id_key`](crate::GaLayer::client_id_key)
-//! sets a shared one, which several instances of one API need to agree on ids. Because the day is
-//! hashed in, ids rotate daily: GA then counts a returning consumer as a new user each day, the
-//! price of not keeping a linkable id.
+//! Client identity: the keyed id of a consumer (see the crate's `client_id` module for the rule),
+//! an explicit id or a hook's, and the address sent when the user opts in.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::Hasher;
+use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use siphasher::sip128::{Hasher128, SipHasher13};
 
+use crate::config::{ClientIdStrategy, Config, IpMode, Key};
 use crate::hit::Hit;
-
-/// How the client id is chosen.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ClientIdStrategy {
-    /// A keyed hash of the best identity available, rotated daily (the default).
-    #[default]
-    Keyed,
-    /// A fresh random id for every request: the original recipe's `uuid4()`. Every request then
-    /// counts as a new user in GA.
-    RandomPerRequest,
-}
-
-/// 128 bits of secret key.
-#[derive(Clone, Copy)]
-pub(crate) struct Key(pub(crate) [u8; 16]);
-
-impl Key {
-    pub(crate) fn random() -> Self {
-        Key(*uuid::Uuid::new_v4().as_bytes())
-    }
-
-    /// Derives a key from a user-supplied secret of any length.
-    pub(crate) fn derive(secret: &[u8]) -> Self {
-        let mut h = SipHasher13::new_with_keys(0x746f_7765_722d_6761, 0x636c_6965_6e74_6964);
-        h.write(secret);
-        Key(h.finish128().as_bytes())
-    }
-}
-
-impl std::fmt::Debug for Key {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Key(<redacted>)")
-    }
-}
+use crate::spec::ga4::MAX_ID_LEN;
+use crate::text::truncate::limited;
 
 /// An id as 128 bits; each protocol formats it its own way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -146,79 +100,58 @@ pub(crate) fn keyed_id(identity: &[u8], key: &Key) -> RawId {
     RawId(h.finish128().as_u128())
 }
 
-/// Session ids per client: a client's requests share a session while they come less than the
-/// session timeout apart, as in GA's own sessions. Lives in the background sender (no lock); the
-/// map is bounded, and when it is full a time bucket stands in for the session start.
-#[derive(Debug)]
-pub(crate) struct Sessions {
-    timeout_secs: u64,
-    max: usize,
-    /// Seeded foldhash, as for the batches: cheaper than SipHash on the sender's every hit.
-    hasher: foldhash::fast::RandomState,
-    /// Keyed by the client id's 64-bit seeded hash, not the id: 24 bytes an entry rather than
-    /// about 90 (the id on the heap), and no string to compare. Two ids of one hash would share a
-    /// session: under one chance in a billion among 100,000 clients, and then only a session
-    /// start is wrong.
-    map: HashMap<u64, (u64, u64), foldhash::fast::RandomState>,
-    /// When a full map was last swept of expired entries (unix seconds): at most once per
-    /// [`SWEEP_EVERY_SECS`], so that a map full of active clients doesn't cost a scan of every
-    /// entry for each new client.
-    swept_at: Option<u64>,
+/// Writes the GA4 client id of a hit into `out`: an explicit [`ClientId`](crate::ClientId), else the
+/// user's hook, else the configured strategy. Returns whether the id is stable (not random).
+pub(crate) fn client_id_into(out: &mut String, hit: &Hit, day: u64, cfg: &Config) -> bool {
+    out.clear();
+    if let Some(c) = explicit_client_id(hit) {
+        out.push_str(&limited(c, MAX_ID_LEN));
+        return true;
+    }
+    let hook = cfg.make_client_id.as_ref();
+    if let Some(c) = hook
+        .and_then(|h| crate::hooks::guarded("client_id_with", || h.make_client_id(hit)).flatten())
+        .filter(|c| !c.is_empty())
+    {
+        out.push_str(&limited(&c, MAX_ID_LEN));
+        return true;
+    }
+    let mut identity = Vec::new();
+    if cfg.client_id_strategy == ClientIdStrategy::Keyed && identity_into(&mut identity, hit, day) {
+        keyed_id(&identity, &cfg.key).ga4_into(out);
+        return true;
+    }
+    raw_id(hit, cfg.client_id_strategy, &cfg.key).ga4_into(out);
+    false
 }
 
-/// How often a full session map is swept, at most.
-const SWEEP_EVERY_SECS: u64 = 10;
+pub(crate) fn explicit_client_id(hit: &Hit) -> Option<&str> {
+    hit.client_id
+        .as_ref()
+        .map(|c| c.as_str())
+        .filter(|c| !c.is_empty())
+}
 
-impl Sessions {
-    pub(crate) fn new(timeout_secs: u64, max: usize) -> Self {
-        Sessions {
-            timeout_secs: timeout_secs.max(1),
-            max,
-            hasher: Default::default(),
-            map: HashMap::default(),
-            swept_at: None,
-        }
+pub(crate) fn ip_to_send(hit: &Hit, mode: IpMode) -> Option<IpAddr> {
+    match mode {
+        IpMode::Off => None,
+        IpMode::Full => hit.client_ip(),
+        IpMode::Truncated => hit.client_ip().map(truncate_ip),
     }
+}
 
-    /// The session id (unix seconds of the session's first hit) for a client seen at `now_secs`.
-    pub(crate) fn session_id(&mut self, client: &str, now_secs: u64) -> u64 {
-        self.session_id_of(self.key_of(client), now_secs)
-    }
-
-    /// What a client's session is kept by: its id's seeded hash (see `map`), which the sender
-    /// may keep in turn to skip hashing the id on every hit.
-    pub(crate) fn key_of(&self, client: &str) -> u64 {
-        self.hasher.hash_one(client)
-    }
-
-    /// [`Sessions::session_id`] for a client known by [`Sessions::key_of`].
-    pub(crate) fn session_id_of(&mut self, key: u64, now_secs: u64) -> u64 {
-        let timeout = self.timeout_secs;
-        if let Some((start, last)) = self.map.get_mut(&key) {
-            if now_secs.saturating_sub(*last) < timeout {
-                *last = (*last).max(now_secs);
-                return *start;
-            }
-            *start = now_secs.max(1);
-            *last = now_secs;
-            return *start;
+/// Truncates an IP address to its network: IPv4 to /24, IPv6 to /48.
+pub(crate) fn truncate_ip(ip: IpAddr) -> IpAddr {
+    // `::ffff:a.b.c.d` would otherwise keep only its leading zeros: `::`.
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::from([a, b, c, 0])
         }
-        if self.map.len() >= self.max {
-            let due = self
-                .swept_at
-                .is_none_or(|at| now_secs.saturating_sub(at) >= SWEEP_EVERY_SECS);
-            if due {
-                self.swept_at = Some(now_secs);
-                self.map
-                    .retain(|_, (_, last)| now_secs.saturating_sub(*last) < timeout);
-            }
-            if self.map.len() >= self.max {
-                return (now_secs / timeout * timeout).max(1);
-            }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::from([s[0], s[1], s[2], 0, 0, 0, 0, 0])
         }
-        let start = now_secs.max(1);
-        self.map.insert(key, (start, now_secs));
-        start
     }
 }
 
@@ -327,37 +260,18 @@ mod tests {
     }
 
     #[test]
-    fn sessions_continue_within_timeout_and_restart_after() {
-        let mut s = Sessions::new(1800, 10);
-        assert_eq!(s.session_id("a", 1000), 1000);
-        assert_eq!(s.session_id("a", 2000), 1000);
-        assert_eq!(s.session_id("b", 2000), 2000);
-        assert_eq!(s.session_id("a", 2000 + 1800), 3800);
-    }
-
-    #[test]
-    fn sessions_map_stays_bounded() {
-        let mut s = Sessions::new(1800, 2);
-        s.session_id("a", 10);
-        s.session_id("b", 10);
-        assert_eq!(s.session_id("c", 20), 1); // full: the bucket stands in
-        assert_eq!(s.map.len(), 2);
-        assert_eq!(s.session_id("c", 5000), 5000); // a and b expired and were evicted
-    }
-
-    #[test]
-    fn a_full_map_is_swept_at_most_every_ten_seconds() {
-        let mut s = Sessions::new(100, 2);
-        s.session_id("a", 1000);
-        s.session_id("b", 1050);
-        // Full, nothing expired yet: swept, and the bucket stands in.
-        assert_eq!(s.session_id("c", 1099), 1000);
-        // `a` has expired by now, but the last sweep was under ten seconds ago: no sweep.
-        assert_eq!(s.session_id("d", 1105), 1100);
-        assert_eq!(s.map.len(), 2);
-        // Ten seconds on, swept: `a` goes, `d` takes its place, `b` keeps its session.
-        assert_eq!(s.session_id("d", 1109), 1109);
-        assert_eq!(s.session_id("b", 1109), 1050);
-        assert_eq!(s.map.len(), 2);
+    fn ip_truncation() {
+        assert_eq!(
+            truncate_ip("192.0.2.77".parse().unwrap()).to_string(),
+            "192.0.2.0"
+        );
+        assert_eq!(
+            truncate_ip("2001:db8:1:2:3::4".parse().unwrap()).to_string(),
+            "2001:db8:1::"
+        );
+        assert_eq!(
+            truncate_ip("::ffff:203.0.113.7".parse().unwrap()).to_string(),
+            "203.0.113.0"
+        );
     }
 }

@@ -1,16 +1,12 @@
 //! What a hit reports as its page: location (absolute URL with secrets redacted), host, path,
 //! title and referrer. Runs in the background sender, never on the request path.
 
-use std::net::IpAddr;
-
-use http::uri::Authority;
-
 use crate::config::Config;
-use crate::hit::{Hit, ProxyHeaders};
-use crate::redact::{SecretWords, Verdicts};
-
-/// The title given to requests that matched no route, unless configured otherwise.
-pub const UNMATCHED_TITLE: &str = "(unmatched route)";
+use crate::hit::Hit;
+use crate::http_text::authority::{header_host, known_scheme};
+use crate::http_text::forwarded::{forwarded_host, forwarded_proto, ProxyHeaders};
+use crate::http_text::redact::Verdicts;
+use crate::http_text::referrer::referrer_into;
 
 /// The page a hit reports, written by the sender into buffers it reuses from hit to hit, so that
 /// building a page allocates nothing once the buffers have grown.
@@ -65,8 +61,8 @@ impl LastHost {
 /// read anything). Anything `fill` comes to read must be added here; a test encodes hits that
 /// differ in one input at a time, with and without the memo, and compares.
 pub(crate) fn key_into(key: &mut Vec<u8>, hit: &Hit, cfg: &Config) -> Option<()> {
-    use crate::captured::Field;
-    use crate::protocol::memo::part;
+    use crate::hit::text::Field;
+    use crate::text::key::part;
     if cfg.make_title.is_some() {
         return None;
     }
@@ -217,172 +213,12 @@ fn title_into(out: &mut String, hit: &Hit, cfg: &Config) {
     }
 }
 
-fn known_scheme(s: &str) -> Option<&'static str> {
-    if s.eq_ignore_ascii_case("https") {
-        Some("https")
-    } else if s.eq_ignore_ascii_case("http") {
-        Some("http")
-    } else {
-        None
-    }
-}
-
-/// An authority without its `user:pass@`: credentials are never reported (nor, for an
-/// absolute-form URI, even captured).
-pub(crate) fn host_of(authority: &str) -> &str {
-    authority
-        .bytes()
-        .rposition(|c| c == b'@')
-        .map_or(authority, |at| &authority[at + 1..])
-}
-
-/// A `Host` header's value if it is a valid `host[:port]` (a name, an IPv4 address or a bracketed
-/// IPv6 address). Checked by hand, on bytes: it runs for every hit, and parsing an `Authority`
-/// copies the value.
-fn header_host(v: &str) -> Option<&str> {
-    // `user:pass@` has no place in a Host header; never report it. What comes before the last `@`
-    // must at least be a userinfo (the characters `Authority` admits there): `a/b@c` is no host.
-    let v = v.trim_ascii();
-    let s = host_of(v);
-    let userinfo = &v.as_bytes()[..(v.len() - s.len()).saturating_sub(1)];
-    let userinfo_char = |c: &u8| c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:%@".contains(c);
-    if !userinfo.iter().all(userinfo_char) {
-        return None;
-    }
-    let b = s.as_bytes();
-    let (host, port): (&[u8], &[u8]) = if b.first() == Some(&b'[') {
-        let close = b.iter().position(|&c| c == b']')?;
-        s[1..close].parse::<std::net::Ipv6Addr>().ok()?;
-        let port = match &b[close + 1..] {
-            [] => &[][..],
-            [b':', port @ ..] => port,
-            _ => return None,
-        };
-        (&b[..=close], port)
-    } else {
-        match b.iter().position(|&c| c == b':') {
-            Some(colon) => (&b[..colon], &b[colon + 1..]),
-            None => (b, &[][..]),
-        }
-    };
-    let port_ok = port.len() <= 5 && port.iter().all(u8::is_ascii_digit);
-    let name_ok = host.first() == Some(&b'[')
-        || (!host.is_empty()
-            && host
-                .iter()
-                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_')));
-    (port_ok && name_ok).then_some(s)
-}
-
-fn first_list_item(v: &str) -> Option<&str> {
-    v.split(',').next().map(str::trim)
-}
-
-/// `Forwarded: for=1.2.3.4;proto=https;host=api.example.com` (RFC 7239), first element only.
-fn forwarded_param<'a>(p: &ProxyHeaders<'a>, name: &str) -> Option<&'a str> {
-    let first = first_list_item(p.forwarded?)?;
-    first.split(';').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| v.trim().trim_matches('"'))
-    })
-}
-
-fn forwarded_proto(p: &ProxyHeaders<'_>) -> Option<&'static str> {
-    forwarded_param(p, "proto")
-        .or_else(|| first_list_item(p.x_forwarded_proto?))
-        .and_then(known_scheme)
-}
-
-fn forwarded_host(p: &ProxyHeaders<'_>) -> Option<String> {
-    let h = forwarded_param(p, "host").or_else(|| first_list_item(p.x_forwarded_host?))?;
-    let a: Authority = h.parse().ok()?;
-    (!a.host().is_empty()).then(|| host_of(a.as_str()).to_ascii_lowercase())
-}
-
-/// The client address a trusted proxy reports: the first `Forwarded: for=` or `X-Forwarded-For`.
-pub(crate) fn forwarded_for(p: &ProxyHeaders<'_>) -> Option<IpAddr> {
-    let raw = forwarded_param(p, "for").or_else(|| first_list_item(p.x_forwarded_for?))?;
-    // `for="[2001:db8::1]:4711"` or `192.0.2.1:80` or a bare address.
-    let raw = raw.trim_matches('"');
-    if let Ok(ip) = raw.parse() {
-        return Some(ip);
-    }
-    if let Some(rest) = raw.strip_prefix('[') {
-        return rest.split(']').next()?.parse().ok();
-    }
-    raw.rsplit_once(':').and_then(|(ip, _)| ip.parse().ok())
-}
-
-/// Appends a `Referer` value without its credentials and fragment, secrets redacted; `false` when
-/// there is nothing to report.
-fn referrer_into(out: &mut String, v: &str, redact: &SecretWords, seen: &mut Verdicts) -> bool {
-    // Visible ASCII only (a header's text), so every byte position below is a char boundary.
-    let Some(s) = Some(v.trim()).filter(|s| !s.is_empty()) else {
-        return false;
-    };
-    let end = s
-        .bytes()
-        .position(|c| c == b'?' || c == b'#')
-        .unwrap_or(s.len());
-    let base = &s[..end];
-    // A query only if `?` comes before any `#`: what follows `#` is the fragment, never sent.
-    let query = s[end..].strip_prefix('?').map(|q| {
-        q.bytes()
-            .position(|c| c == b'#')
-            .map_or(q, |hash| &q[..hash])
-    });
-    // Strip `user:pass@` from the referrer's authority, after `scheme://` or, in a network-path
-    // reference (`//user:pass@host/p`, a valid `partial-URI`), after the leading `//`.
-    let authority_at = base
-        .as_bytes()
-        .windows(3)
-        .position(|w| w == b"://")
-        .map(|i| i + 3)
-        .or_else(|| base.starts_with("//").then_some(2));
-    match authority_at {
-        Some(i) => {
-            let (head, rest) = base.split_at(i);
-            let slash = rest.bytes().position(|c| c == b'/').unwrap_or(rest.len());
-            let (auth, path) = rest.split_at(slash);
-            out.push_str(head);
-            out.push_str(host_of(auth));
-            out.push_str(path);
-        }
-        None => out.push_str(base),
-    }
-    if let Some(q) = query {
-        out.push('?');
-        redact.redact_query_into(out, q, seen);
-    }
-    true
-}
-
-/// Truncates an IP address to its network: IPv4 to /24, IPv6 to /48.
-pub(crate) fn truncate_ip(ip: IpAddr) -> IpAddr {
-    // `::ffff:a.b.c.d` would otherwise keep only its leading zeros: `::`.
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            IpAddr::from([a, b, c, 0])
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            IpAddr::from([s[0], s[1], s[2], 0, 0, 0, 0, 0])
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::UNMATCHED_TITLE;
     use crate::markers::PageTitle;
     use http::header::HeaderValue;
-
-    fn words() -> SecretWords {
-        SecretWords::default_list()
-    }
 
     fn hit_for(req: &http::Request<()>, trust_proxy: bool) -> Hit {
         Hit::from_request(req, trust_proxy)
@@ -392,12 +228,6 @@ mod tests {
         let mut p = PageBuf::default();
         p.fill(hit, cfg);
         p
-    }
-
-    fn referrer(v: &HeaderValue, redact: &SecretWords) -> Option<String> {
-        let v = v.to_str().unwrap();
-        let mut out = String::new();
-        referrer_into(&mut out, v, redact, &mut Verdicts::default()).then_some(out)
     }
 
     #[test]
@@ -502,58 +332,6 @@ mod tests {
     }
 
     #[test]
-    fn host_headers_are_checked() {
-        let host = |s: &str| header_host(s).map(str::to_lowercase);
-        assert_eq!(
-            host("API.example.com:8080").as_deref(),
-            Some("api.example.com:8080")
-        );
-        assert_eq!(
-            host("[2001:DB8::1]:443").as_deref(),
-            Some("[2001:db8::1]:443")
-        );
-        assert_eq!(host("[::1]").as_deref(), Some("[::1]"));
-        assert_eq!(host("10.0.0.1").as_deref(), Some("10.0.0.1"));
-        // Credentials are stripped, if they look like a userinfo at all.
-        assert_eq!(host("user:pw@Host.test").as_deref(), Some("host.test"));
-        assert_eq!(host("a@b@c").as_deref(), Some("c"));
-        assert_eq!(host("!$&'()*+,;=:%41@h").as_deref(), Some("h"));
-        for bad in [
-            "v/u*@PG",
-            "a<b@host",
-            "a b@host",
-            "[x@h",
-            "a?b@h",
-            "",
-            ":80",
-            "[zz",
-            "[zz]",
-            "a:b",
-            "a:80:90",
-            "a b",
-            "a/b",
-            "[::1]x",
-            "a:123456",
-            "é.example",
-        ] {
-            assert_eq!(host(bad), None, "{bad}");
-        }
-    }
-
-    include!("../tests/support/host_oracle.rs");
-
-    proptest::proptest! {
-        /// The layer's Host rule against `http`'s `Authority` parser plus the layer's documented
-        /// stricter rules (the oracle `tests/hostile.rs` uses too), on short strings of the
-        /// characters that matter.
-        #[test]
-        fn the_host_rule_agrees_with_authority(s in "[a-zA-Z0-9@:/?#%.!*_~<> \\[\\]-]{0,12}") {
-            let ours = header_host(&s).map(str::to_ascii_lowercase);
-            proptest::prop_assert_eq!(ours, expected_host_of(&s));
-        }
-    }
-
-    #[test]
     fn host_override_wins() {
         let req = http::Request::get("http://a.example/x").body(()).unwrap();
         let cfg = Config {
@@ -643,23 +421,6 @@ mod tests {
     }
 
     #[test]
-    fn referrer_is_redacted_and_stripped() {
-        let v = HeaderValue::from_static("https://u:p@example.com/p?code=1&a=b#frag");
-        assert_eq!(
-            referrer(&v, &words()).unwrap(),
-            "https://example.com/p?code=REDACTED&a=b"
-        );
-        // What follows `#` is the fragment, even when it holds a `?`.
-        let v = HeaderValue::from_static("https://example.com/p#frag?token=1");
-        assert_eq!(referrer(&v, &words()).unwrap(), "https://example.com/p");
-        let v = HeaderValue::from_static("//u:p@example.com/p?token=1");
-        assert_eq!(
-            referrer(&v, &words()).unwrap(),
-            "//example.com/p?token=REDACTED"
-        );
-    }
-
-    #[test]
     fn titles_annotation_then_template_then_unmatched() {
         let mut req = http::Request::get("/users/7").body(()).unwrap();
         let cfg = Config::default();
@@ -669,21 +430,5 @@ mod tests {
         assert_eq!(page(&hit_for(&req, false), &cfg).title(), "GET /users/{id}");
         req.extensions_mut().insert(PageTitle::new("User"));
         assert_eq!(page(&hit_for(&req, false), &cfg).title(), "User");
-    }
-
-    #[test]
-    fn ip_truncation() {
-        assert_eq!(
-            truncate_ip("192.0.2.77".parse().unwrap()).to_string(),
-            "192.0.2.0"
-        );
-        assert_eq!(
-            truncate_ip("2001:db8:1:2:3::4".parse().unwrap()).to_string(),
-            "2001:db8:1::"
-        );
-        assert_eq!(
-            truncate_ip("::ffff:203.0.113.7".parse().unwrap()).to_string(),
-            "203.0.113.0"
-        );
     }
 }

@@ -23,7 +23,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tower_service::Service as _;
 
-use super::transport::{
+use super::{
     too_long, BoxFuture, LastParsed, Outgoing, Reply, Transport, TransportError, MAX_REPLY_BYTES,
 };
 
@@ -95,7 +95,7 @@ impl Target {
             .parse()
             .map_err(|e| format!("{e}"))?;
         // The Host header names no credentials (`user:pass@` isn't allowed in it).
-        let host = crate::page::host_of(authority.as_str());
+        let host = crate::http_text::authority::host_of(authority.as_str());
         let host = HeaderValue::from_str(host).map_err(|e| format!("{e}"))?;
         Ok(Target {
             origin: origin.into(),

@@ -1,0 +1,6 @@
+//! Text utilities shared by capture, report and encode: vectorisable byte scans and truncation
+//! at character boundaries.
+
+pub(crate) mod key;
+pub(crate) mod scan;
+pub(crate) mod truncate;
