@@ -119,7 +119,7 @@ pub use http_text::redact::{DEFAULT_REDACTED_PARAMS, REDACTED};
 pub use markers::{ClientId, ClientIp, MatchedRoute, NoTrack, PageTitle, UserId};
 pub use middleware::{GaLayer, GaService, ResponseFuture};
 pub use pipeline::stats::Stats;
-pub use pipeline::Handle;
+pub use pipeline::{Handle, SenderState};
 pub use spec::{Protocol, ValidationCode, ValidationMessage};
 #[cfg(feature = "hyper-transport")]
 pub use transport::HyperTransport;

@@ -7,7 +7,7 @@ use crate::http_text::authority::without_userinfo;
 use crate::spec::ga4::{BUILTIN_PARAMS, MAX_NAME_LEN, MAX_PARAMS};
 use crate::spec::Protocol;
 
-/// Why [`GaLayer::build`] refused a configuration.
+/// Why [`GaLayer::build`](crate::GaLayer::build) refused a configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {

@@ -171,7 +171,7 @@ impl Hit {
         self.text.header_str(Field::UserAgent)
     }
 
-    /// The client address, from axum's `ConnectInfo`, a [`ClientIp`] extension, or (behind a
+    /// The client address, from axum's `ConnectInfo`, a [`ClientIp`](crate::ClientIp) extension, or (behind a
     /// trusted proxy) `X-Forwarded-For` / `Forwarded`. An IPv4 client of a dual-stack socket
     /// (`::ffff:a.b.c.d`) is given as its IPv4 address.
     pub fn client_ip(&self) -> Option<IpAddr> {

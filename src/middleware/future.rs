@@ -19,7 +19,7 @@ pub(crate) struct Pending {
 
 /// Filters a completed hit and hands it over. Runs when the response is produced.
 fn submit(core: &Core, hit: Box<Hit>) {
-    match core.config() {
+    match core.running().map(|r| &r.config) {
         Some(cfg) if !(cfg.skip_unmatched && hit.route().is_none()) && cfg.filter.track(&hit) => {
             core.offer(hit)
         }

@@ -13,7 +13,7 @@ use crate::config::{
 };
 use crate::hooks::{Filter, MakeClientId, MakeTitle, OnFailure, OnSuccess};
 use crate::http_text::redact::SecretWords;
-use crate::pipeline::{Core, Handle};
+use crate::pipeline::{Core, Handle, State};
 use crate::spec::Protocol;
 use crate::transport::Transport;
 
@@ -292,19 +292,7 @@ impl GaLayer {
     /// configuration it started with (this one or an earlier clone's) was refused, and requests
     /// pass through untracked.
     pub(crate) fn activate(&self) -> bool {
-        self.core
-            .active
-            .get_or_init(|| match check(&self.config) {
-                Ok(protocol) => {
-                    self.core.start(self.config.clone(), protocol);
-                    Some(self.config.clone())
-                }
-                Err(e) => {
-                    tracing::error!("tower-ga: {e}; requests pass through untracked");
-                    None
-                }
-            })
-            .is_some()
+        !matches!(self.core.activate(&self.config), State::Refused(_))
     }
 }
 

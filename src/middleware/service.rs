@@ -66,29 +66,26 @@ where
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let pending = match &self.core {
             Some(core) if req.extensions().get::<NoTrack>().is_none() => {
-                // A service gets the core only once its configuration is active, so `config` is
-                // `Some` here; were it not, the request would pass through untracked.
-                core.config().map(|cfg| {
-                    // With the queue full the hit would only be dropped: it isn't captured, and
-                    // is counted as dropped when the response comes.
-                    let hit = (!core.shedding()).then(|| {
-                        let rules = CaptureRules {
-                            credential_header: cfg.credential_header.as_ref(),
-                            trust_proxy: cfg.trust_proxy,
-                        };
-                        Hit::capture(
-                            req.method(),
-                            req.uri(),
-                            req.headers(),
-                            req.extensions(),
-                            &rules,
-                            core.recycled(),
-                        )
-                    });
-                    Pending {
-                        hit,
-                        core: core.clone(),
-                    }
+                // Captured only while the sender takes hits: otherwise the hit would only be
+                // dropped, and the request is counted as dropped when its response comes.
+                let hit = core.capturing().map(|running| {
+                    let cfg = &running.config;
+                    let rules = CaptureRules {
+                        credential_header: cfg.credential_header.as_ref(),
+                        trust_proxy: cfg.trust_proxy,
+                    };
+                    Hit::capture(
+                        req.method(),
+                        req.uri(),
+                        req.headers(),
+                        req.extensions(),
+                        &rules,
+                        running.recycled(),
+                    )
+                });
+                Some(Pending {
+                    hit,
+                    core: core.clone(),
                 })
             }
             _ => None,

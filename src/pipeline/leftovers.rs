@@ -1,13 +1,11 @@
 //! What is left to count once the worker has stopped, on the sender's thread.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_queue::ArrayQueue;
-
-use super::stats::{Counters, OwnLine};
-use crate::hit::Hit;
+use super::lifecycle::Running;
+use super::stats::Counters;
 
 /// After the worker stopped, how often hits pushed as the queue closed are looked for and counted.
 const LATE_POLL: Duration = Duration::from_millis(20);
@@ -16,23 +14,20 @@ const LATE_POLL: Duration = Duration::from_millis(20);
 /// closed; after a panic (or with no runtime), also what the worker held.
 pub(super) struct Leftovers {
     pub(super) counters: Arc<Counters>,
-    pub(super) closed: Arc<AtomicBool>,
-    pub(super) shedding: Arc<OwnLine<AtomicBool>>,
-    pub(super) queue: Arc<ArrayQueue<Box<Hit>>>,
+    pub(super) running: Arc<Running>,
 }
 
 impl Leftovers {
     /// Stops capture, counts what the worker held as dropped, then whatever reaches the queue,
     /// for as long as the layer lives: nothing tracked stays pending.
     pub(super) fn count_forever(self) {
-        self.closed.store(true, Ordering::SeqCst);
-        self.shedding.store(true, Ordering::Relaxed);
+        self.running.gate.close();
         let held = self.counters.held.swap(0, Ordering::Relaxed);
         Counters::add(&self.counters.dropped, held as usize);
         loop {
-            let late = std::iter::from_fn(|| self.queue.pop()).count();
+            let late = std::iter::from_fn(|| self.running.queue.pop()).count();
             Counters::add(&self.counters.dropped, late);
-            if Arc::strong_count(&self.queue) == 1 {
+            if Arc::strong_count(&self.running) == 1 {
                 break;
             }
             std::thread::sleep(LATE_POLL);

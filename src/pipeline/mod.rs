@@ -9,13 +9,14 @@ mod backoff;
 mod delivery;
 mod handle;
 mod leftovers;
+mod lifecycle;
 mod log;
 mod nudge;
 mod pool;
 pub(crate) mod stats;
 mod worker;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -25,13 +26,18 @@ use tokio::sync::{mpsc, oneshot};
 pub use handle::Handle;
 pub(crate) use log::RateLimited;
 
-use crate::config::Config;
+use crate::config::{check, Config};
 use crate::hit::Hit;
 use crate::spec::Protocol;
 use crate::transport::{Transport, TransportError};
 use leftovers::Leftovers;
+use lifecycle::Gate;
+pub use lifecycle::SenderState;
+pub(crate) use lifecycle::{Running, State};
+use nudge::Nudge;
 use pool::HitPool;
-use stats::{Counters, OwnLine};
+use stats::Counters;
+use worker::Worker;
 
 pub(crate) enum Control {
     Flush(Instant, oneshot::Sender<bool>),
@@ -40,111 +46,101 @@ pub(crate) enum Control {
 
 /// What the layer, its services and the handles share.
 pub(crate) struct Core {
-    /// The queue, made when the worker starts (with the capacity configured by then).
-    queue: OnceLock<Arc<ArrayQueue<Box<Hit>>>>,
-    /// Hits the worker hands back for reuse, made with the queue.
-    pool: OnceLock<Arc<HitPool>>,
-    /// Wakes the worker early when hits pile up, made with the queue (if it could be).
-    nudge: OnceLock<Arc<nudge::Nudge>>,
-    /// Set when the sender shuts down: later hits are dropped at once.
-    closed: Arc<AtomicBool>,
-    /// Set when a hit found the queue full (or the sender shut down), cleared by the worker when
-    /// it takes hits again. While it is set, requests are counted as dropped without being
-    /// captured. Read on every request, written only when the queue fills or drains: a cache line
-    /// of its own keeps it shared between the cores instead of bouncing.
-    shedding: Arc<OwnLine<AtomicBool>>,
+    /// Set once, when the first service is made.
+    state: OnceLock<State>,
     ctl: mpsc::UnboundedSender<Control>,
     ctl_rx: Mutex<Option<mpsc::UnboundedReceiver<Control>>>,
-    started: AtomicBool,
     pub(crate) counters: Arc<Counters>,
     pub(crate) drop_warning: Arc<RateLimited>,
-    /// Set once, when the first service is made: the configuration the worker runs with.
-    pub(crate) active: OnceLock<Option<Arc<Config>>>,
 }
 
 impl Core {
     pub(crate) fn new() -> Self {
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
         Core {
-            queue: OnceLock::new(),
-            pool: OnceLock::new(),
-            nudge: OnceLock::new(),
-            closed: Arc::default(),
-            shedding: Arc::default(),
+            state: OnceLock::new(),
             ctl,
             ctl_rx: Mutex::new(Some(ctl_rx)),
-            started: AtomicBool::new(false),
             counters: Arc::default(),
             drop_warning: Arc::new(RateLimited::new(Duration::from_secs(10))),
-            active: OnceLock::new(),
         }
     }
 
-    /// The configuration the sender runs with, once a layer has started it (`None` before, or
-    /// if it was refused).
-    #[inline]
-    pub(crate) fn config(&self) -> Option<&Config> {
-        self.active.get().and_then(Option::as_deref)
+    /// Starts the sender with `config` on first use, or refuses the configuration (logged once).
+    /// Later calls return what the first one decided, whatever configuration they pass.
+    pub(crate) fn activate(&self, config: &Arc<Config>) -> &State {
+        self.state.get_or_init(|| match check(config) {
+            Ok(protocol) => self.start(config.clone(), protocol),
+            Err(e) => {
+                tracing::error!("tower-ga: {e}; requests pass through untracked");
+                State::Refused(e)
+            }
+        })
     }
 
-    /// A hit for [`Hit::capture`] to fill, once the worker has handed some back. Never waits.
-    pub(crate) fn recycled(&self) -> Option<Box<Hit>> {
-        self.pool.get().and_then(|p| p.take())
+    /// What the sender is doing.
+    pub(crate) fn sender_state(&self) -> SenderState {
+        SenderState::of(self.state.get())
+    }
+
+    /// The running sender, if it was started.
+    #[inline]
+    pub(crate) fn running(&self) -> Option<&Running> {
+        match self.state.get() {
+            Some(State::Running(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Whether a request now would be captured: the sender runs and its gate is open. Otherwise
+    /// the request isn't captured at all, and [`Core::shed`] counts it when its response comes.
+    #[inline]
+    pub(crate) fn capturing(&self) -> Option<&Running> {
+        self.running().filter(|r| r.gate.is_open())
     }
 
     /// Keeps a hit that won't be sent (filtered out) for the next capture.
     pub(crate) fn recycle(&self, hit: Box<Hit>) {
-        if let Some(pool) = self.pool.get() {
-            pool.give(hit);
+        if let Some(r) = self.running() {
+            r.pool.give(hit);
         }
-    }
-
-    /// Whether a request now would only be dropped: the queue is full (as a hit last found it)
-    /// or there is no sender. Then the request isn't captured at all: [`Core::shed`] counts it.
-    #[inline]
-    pub(crate) fn shedding(&self) -> bool {
-        self.queue.get().is_none() || self.shedding.load(Ordering::Relaxed)
     }
 
     /// Counts a request that was not captured because the sender couldn't take its hit.
     pub(crate) fn shed(&self) {
         Counters::add(&self.counters.tracked, 1);
-        self.count_drop(self.refusing().unwrap_or("queue full"));
+        let why = match self.running() {
+            None => "no sender",
+            Some(r) if r.gate.is_closed() => "sender shut down",
+            Some(_) => "queue full",
+        };
+        self.count_drop(why);
     }
 
     /// Hands a hit to the sender. Never waits, never allocates.
     pub(crate) fn offer(&self, hit: Box<Hit>) {
         let count = self.counters.tracked.fetch_add(1, Ordering::Relaxed);
-        let why = match (self.refusing(), self.queue.get()) {
-            (None, Some(queue)) => match queue.push(hit) {
+        let why = match self.running() {
+            None => "no sender",
+            Some(r) if r.gate.is_closed() => "sender shut down",
+            Some(r) => match r.queue.push(hit) {
                 Ok(()) => {
-                    if let Some(nudge) = self.nudge.get() {
-                        nudge.after_push(count, queue);
+                    if let Some(nudge) = &r.nudge {
+                        nudge.after_push(count, &r.queue);
                     }
                     return;
                 }
                 Err(hit) => {
                     // Until the worker takes hits again, later requests skip the capture.
-                    self.shedding.store(true, Ordering::Relaxed);
+                    r.gate.mark_full();
                     // The pool is empty while the queue is full: recycle the dropped hit for the
                     // next capture.
-                    self.recycle(hit);
+                    r.pool.give(hit);
                     "queue full"
                 }
             },
-            (why, _) => why.unwrap_or("no sender"),
         };
         self.count_drop(why);
-    }
-
-    /// Why no hit can be queued at all, if so: no sender could be started (logged when it
-    /// failed), or it has shut down.
-    fn refusing(&self) -> Option<&'static str> {
-        match self.queue.get() {
-            None => Some("no sender"),
-            Some(_) if self.closed.load(Ordering::Acquire) => Some("sender shut down"),
-            Some(_) => None,
-        }
     }
 
     fn count_drop(&self, why: &str) {
@@ -157,53 +153,48 @@ impl Core {
         }
     }
 
-    /// Starts the worker thread. Called once, with the configuration of the first service.
-    pub(crate) fn start(&self, cfg: Arc<Config>, protocol: Protocol) {
+    /// Starts the worker thread, with the configuration of the first service.
+    fn start(&self, config: Arc<Config>, protocol: Protocol) -> State {
         let Some(ctl) = self.ctl_rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
-            return;
+            return State::Failed;
         };
-        let transport: Arc<dyn Transport> = match &cfg.transport {
+        let transport: Arc<dyn Transport> = match &config.transport {
             Some(t) => t.clone(),
-            None => match default_transport(&cfg) {
+            None => match default_transport(&config) {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::error!(error = %e, "tower-ga: no HTTP transport, hits will be dropped");
-                    return;
+                    return State::Failed;
                 }
             },
         };
-        let queue = Arc::new(ArrayQueue::new(cfg.queue_capacity.max(1)));
-        let pool = Arc::new(HitPool::new(cfg.queue_capacity));
-        let _ = self.pool.set(pool.clone());
+        let capacity = config.queue_capacity.max(1);
         // Without a nudge (no socket pair), the worker polls at its shorter idle interval.
-        let nudged = match nudge::Nudge::new(cfg.queue_capacity.max(1)) {
-            Ok((nudge, rx)) => {
-                let nudge = Arc::new(nudge);
-                let _ = self.nudge.set(nudge.clone());
-                Some((nudge, rx))
-            }
+        let (nudge, nudge_rx) = match Nudge::new(capacity) {
+            Ok((nudge, rx)) => (Some(nudge), Some(rx)),
             Err(e) => {
                 tracing::debug!(error = %e, "tower-ga: no early wake-up for the sender");
-                None
+                (None, None)
             }
         };
-        let worker = worker::Worker::new(
-            cfg,
+        let running = Arc::new(Running {
+            queue: ArrayQueue::new(capacity),
+            pool: HitPool::new(config.queue_capacity),
+            nudge,
+            gate: Gate::default(),
+            config,
+        });
+        let worker = Worker::new(
+            running.clone(),
             protocol,
             self.counters.clone(),
             transport,
             self.drop_warning.clone(),
-            queue.clone(),
-            pool,
-            self.closed.clone(),
-            self.shedding.clone(),
-            nudged,
+            nudge_rx,
         );
         let leftovers = Leftovers {
             counters: self.counters.clone(),
-            closed: self.closed.clone(),
-            shedding: self.shedding.clone(),
-            queue: queue.clone(),
+            running: running.clone(),
         };
         let spawned = std::thread::Builder::new()
             .name("tower-ga-sender".into())
@@ -227,11 +218,11 @@ impl Core {
             });
         match spawned {
             // Only now can requests queue hits: someone takes them.
-            Ok(_) => {
-                let _ = self.queue.set(queue);
-                self.started.store(true, Ordering::Release);
+            Ok(_) => State::Running(running),
+            Err(e) => {
+                tracing::error!(error = %e, "tower-ga: cannot start the sender thread");
+                State::Failed
             }
-            Err(e) => tracing::error!(error = %e, "tower-ga: cannot start the sender thread"),
         }
     }
 
@@ -240,8 +231,8 @@ impl Core {
         timeout: Duration,
         make: impl FnOnce(Instant, oneshot::Sender<bool>) -> Control,
     ) -> bool {
-        if !self.started.load(Ordering::Acquire) {
-            // No service was ever made, so nothing was ever queued.
+        if self.running().is_none() {
+            // No sender ever ran, so nothing was ever queued.
             return true;
         }
         // The worker gets a slightly earlier deadline, so that when time runs out it has counted

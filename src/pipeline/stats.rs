@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crossbeam_utils::CachePadded;
+
 /// A snapshot of the sender's counters, in hits (one hit per tracked request).
 ///
 /// Every tracked hit ends in exactly one of `sent`, `dropped` or `failed`; until then it is
@@ -37,7 +39,7 @@ pub struct Stats {
 /// away from the API's core.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) tracked: OwnLine<AtomicU64>,
+    pub(crate) tracked: CachePadded<AtomicU64>,
     pub(crate) sent: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) failed: AtomicU64,
@@ -47,18 +49,6 @@ pub(crate) struct Counters {
     /// Hits the worker has taken off the queue and not yet counted as sent, failed or dropped:
     /// what is lost if the worker dies, counted as dropped then.
     pub(crate) held: AtomicU64,
-}
-
-/// A value alone on its cache line (128 bytes: two lines, for CPUs that fetch lines in pairs).
-#[derive(Debug, Default)]
-#[repr(align(128))]
-pub(crate) struct OwnLine<T>(pub(crate) T);
-
-impl<T> std::ops::Deref for OwnLine<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
 }
 
 impl Counters {

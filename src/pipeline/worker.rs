@@ -6,20 +6,18 @@
 //! the application can never deadlock it.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-
-use crossbeam_queue::ArrayQueue;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::delivery::{deliver, Done, End};
-use super::nudge::{Listener, Nudge, NudgeRx};
-use super::pool::HitPool;
-use super::stats::{Counters, OwnLine};
+use super::lifecycle::Running;
+use super::nudge::{Listener, NudgeRx};
+use super::stats::Counters;
 use super::{Control, RateLimited};
 use crate::config::Config;
 use crate::encode::batch::Batcher;
@@ -79,12 +77,8 @@ pub(crate) struct Worker {
     /// `Transport` is user code) failed, since its `Done` never comes.
     in_flight: HashMap<tokio::task::Id, (u64, usize)>,
     warn: Arc<RateLimited>,
-    queue: Arc<ArrayQueue<Box<Hit>>>,
-    /// Where encoded hits go back to the request path, for reuse.
-    pool: Arc<HitPool>,
-    closed: Arc<AtomicBool>,
-    /// Set by the request path when the queue was full; cleared here when hits are taken.
-    shedding: Arc<OwnLine<AtomicBool>>,
+    /// The queue, the pool encoded hits go back to, the nudge and the gate.
+    running: Arc<Running>,
     /// While the collector is unreachable, the worker stops taking hits (they wait in the
     /// queue, or are dropped when it is full) instead of encoding hits bound to fail.
     paused_until: Option<Instant>,
@@ -99,28 +93,22 @@ pub(crate) struct Worker {
     probing: bool,
     /// Hits in a probe: one full batch.
     probe_size: usize,
-    /// How the request path wakes the worker early, if it can.
-    nudge: Option<Arc<Nudge>>,
+    /// Where the request path's nudges arrive, if it can nudge.
     nudge_rx: Option<NudgeRx>,
     /// The shortest and longest poll intervals (a test stretches them).
     polls: (Duration, Duration),
 }
 
 impl Worker {
-    #[allow(clippy::too_many_arguments)] // all of it is what the worker shares with the layer
     pub(crate) fn new(
-        cfg: Arc<Config>,
+        running: Arc<Running>,
         protocol: Protocol,
         counters: Arc<Counters>,
         transport: Arc<dyn Transport>,
         warn: Arc<RateLimited>,
-        queue: Arc<ArrayQueue<Box<Hit>>>,
-        pool: Arc<HitPool>,
-        closed: Arc<AtomicBool>,
-        shedding: Arc<OwnLine<AtomicBool>>,
-        nudged: Option<(Arc<Nudge>, NudgeRx)>,
+        nudge_rx: Option<NudgeRx>,
     ) -> Self {
-        let (nudge, nudge_rx) = nudged.unzip();
+        let cfg = running.config.clone();
         let limits = protocol.limits(cfg.validation);
         Worker {
             sessions: Sessions::new(cfg.session_timeout.as_secs(), MAX_SESSIONS),
@@ -129,16 +117,12 @@ impl Worker {
             // Encoded hits held (about half a kilobyte each): enough for batches to fill when
             // many clients are active, bounded by the queue's own size.
             hold: cfg.queue_capacity.clamp(256, 4096),
-            queue,
-            pool,
-            closed,
-            shedding,
+            running,
             paused_until: None,
             rate_limited_until: None,
             unreachable_streak: 0,
             probing: false,
             probe_size: limits.max_items,
-            nudge,
             nudge_rx,
             polls: (BUSY_POLL, IDLE_POLL),
             urls: Arc::new(protocol.urls(&cfg)),
@@ -212,7 +196,7 @@ impl Worker {
                 _ = nudged(&mut listener), if accept => next_take = Instant::now(),
                 _ = tokio::time::sleep_until(wake), if accept => {
                     if wake <= Instant::now() {
-                        let busy = self.take() > self.queue.capacity() / 8;
+                        let busy = self.take() > self.running.queue.capacity() / 8;
                         poll = if busy { busy_poll } else { (poll * 2).min(idle_poll) };
                     }
                     next_take = Instant::now() + poll;
@@ -232,9 +216,8 @@ impl Worker {
         };
 
         // Shutdown: stop taking hits, deliver what is held until the deadline, count the rest.
-        self.closed.store(true, Ordering::SeqCst);
         // From now on requests are dropped without being captured.
-        self.shedding.store(true, Ordering::Relaxed);
+        self.running.gate.close();
         self.drain();
         self.batcher.close_all();
         let finished = tokio::time::timeout_at(deadline, async {
@@ -285,7 +268,7 @@ impl Worker {
     /// how many it took.
     fn take(&mut self) -> usize {
         // Cleared before the queue is read: a pile-up after this nudges again.
-        if let Some(nudge) = &self.nudge {
+        if let Some(nudge) = &self.running.nudge {
             nudge.clear();
         }
         let mut taken = 0;
@@ -296,10 +279,12 @@ impl Worker {
         };
         let clocks = Clocks::now();
         while self.batcher.len() < self.hold && taken < limit {
-            let Some(hit) = self.queue.pop() else { break };
+            let Some(hit) = self.running.queue.pop() else {
+                break;
+            };
             self.accept(hit, &clocks);
             taken += 1;
-            if taken % CHUNK == 0 && self.queue.len() < self.queue.capacity() / 2 {
+            if taken % CHUNK == 0 && self.running.queue.len() < self.running.queue.capacity() / 2 {
                 std::thread::yield_now();
             }
         }
@@ -333,7 +318,7 @@ impl Worker {
             &mut self.batcher,
             self.epoch,
         );
-        self.pool.give(hit);
+        self.running.pool.give(hit);
         match self.unresolved.back_mut() {
             Some((epoch, n)) if *epoch == self.epoch => *n += 1,
             _ => self.unresolved.push_back((self.epoch, 1)),
@@ -342,11 +327,11 @@ impl Worker {
 
     /// Takes everything queued now, ignoring the hold limit: the queue is bounded, so this is too.
     fn drain(&mut self) {
-        if let Some(nudge) = &self.nudge {
+        if let Some(nudge) = &self.running.nudge {
             nudge.clear();
         }
         let clocks = Clocks::now();
-        while let Some(hit) = self.queue.pop() {
+        while let Some(hit) = self.running.queue.pop() {
             self.accept(hit, &clocks);
         }
         self.resume_capture();
@@ -355,12 +340,8 @@ impl Worker {
     /// Once the queue has room again, requests are captured again. The flag is read before it is
     /// written, so that its cache line stays shared with the request path while nothing changes.
     fn resume_capture(&self) {
-        if self.shedding.load(Ordering::Relaxed)
-            && !self.closed.load(Ordering::Relaxed)
-            && !self.queue.is_full()
-        {
-            self.shedding.store(false, Ordering::Relaxed);
-        }
+        let queue = &self.running.queue;
+        self.running.gate.reopen_if(|| !queue.is_full());
     }
 
     fn dispatch(&mut self) {
@@ -544,20 +525,22 @@ mod tests {
             ..Config::default()
         });
         let recorder = Arc::new(RecordingTransport::new());
-        let queue = Arc::new(ArrayQueue::new(capacity));
-        let (nudge, rx) = Nudge::new(capacity).unwrap();
-        let nudge = Arc::new(nudge);
+        let (nudge, rx) = super::super::nudge::Nudge::new(capacity).unwrap();
+        let running = Arc::new(Running {
+            config: cfg,
+            queue: crossbeam_queue::ArrayQueue::new(capacity),
+            pool: super::super::pool::HitPool::new(capacity),
+            nudge: Some(nudge),
+            gate: Default::default(),
+        });
+        let (queue, nudge) = (&running.queue, running.nudge.as_ref().unwrap());
         let mut worker = Worker::new(
-            cfg,
+            running.clone(),
             Protocol::Ga4,
             Arc::default(),
             recorder.clone(),
             Arc::new(RateLimited::new(Duration::from_secs(10))),
-            queue.clone(),
-            Arc::new(HitPool::new(capacity)),
-            Arc::default(),
-            Arc::default(),
-            Some((nudge.clone(), rx)),
+            Some(rx),
         );
         let hour = Duration::from_secs(3600);
         worker.polls = (hour, hour);
@@ -596,7 +579,7 @@ mod tests {
         for _ in 0..100 {
             queue.push(hit("second")).unwrap();
         }
-        nudge.after_push(128, &queue);
+        nudge.after_push(128, queue);
         assert_eq!(wait_for(5), 5, "only the nudge can have woken the worker");
         assert!(queue.is_empty());
 
