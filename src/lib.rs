@@ -85,6 +85,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+// The README's examples compile as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 // Imports between modules point one way: `python3 scripts/check-layers.py` lists the layers,
 // bottom first (spec, text, http_text, transport, markers, hit, hooks, config, report, encode,
 // pipeline, middleware), and fails CI on a cycle.
