@@ -4,10 +4,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::backoff::{self, Verdict};
+use super::log::RateLimited;
+use super::stats::Counters;
 use crate::config::Config;
 use crate::encode::batch::Batch;
 use crate::encode::Urls;
-use crate::hooks::BatchOutcome;
+use crate::hooks::{guarded, BatchOutcome};
 use crate::spec::Protocol;
 use crate::transport::Transport;
 
@@ -27,6 +29,68 @@ pub(super) struct Done {
     /// the policy's `max_retry_after`): the whole sender waits that long.
     pub(super) wait: Option<Duration>,
     pub(super) outcome: BatchOutcome,
+}
+
+impl Done {
+    /// A batch whose delivery task panicked (a `Transport` is user code) or was cancelled: it
+    /// counts as failed.
+    pub(super) fn lost(epoch: u64, hits: usize, error: &str) -> Self {
+        Done {
+            epoch,
+            hits,
+            end: End::Failed,
+            unreachable: false,
+            wait: None,
+            outcome: BatchOutcome {
+                hits,
+                attempts: 1,
+                status: None,
+                error: Some(error.into()),
+                validation_messages: Vec::new(),
+            },
+        }
+    }
+
+    /// Counts the batch's hits and requests, tells the hooks, and logs what went wrong.
+    pub(super) fn report(&self, counters: &Counters, cfg: &Config, warn: &RateLimited) {
+        let (n, outcome) = (self.hits, &self.outcome);
+        Counters::add(&counters.batches, 1);
+        Counters::add(
+            &counters.retried,
+            outcome.attempts.saturating_sub(1) as usize,
+        );
+        match self.end {
+            End::Sent => {
+                Counters::add(&counters.sent, n);
+                if outcome.validation_messages.is_empty() {
+                    guarded("on_success", || cfg.on_success.on_success(outcome));
+                    return;
+                }
+                Counters::add(&counters.invalid, n);
+                for m in &outcome.validation_messages {
+                    tracing::warn!(
+                        field = %m.field_path,
+                        code = ?m.validation_code,
+                        "tower-ga: validation: {}",
+                        m.description
+                    );
+                }
+            }
+            End::Failed => {
+                Counters::add(&counters.failed, n);
+                if warn.allow() {
+                    tracing::warn!(
+                        hits = n,
+                        attempts = outcome.attempts,
+                        status = ?outcome.status,
+                        error = outcome.error.as_deref().unwrap_or(""),
+                        "tower-ga: gave up on a batch"
+                    );
+                }
+            }
+        }
+        guarded("on_failure", || cfg.on_failure.on_failure(outcome));
+    }
 }
 
 /// Sends one batch, retrying transient failures within the policy.

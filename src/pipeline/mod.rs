@@ -7,12 +7,14 @@
 
 mod backoff;
 mod delivery;
+mod flush;
 mod handle;
 mod leftovers;
 mod lifecycle;
 mod log;
 mod nudge;
 mod pool;
+mod schedule;
 pub(crate) mod stats;
 mod worker;
 

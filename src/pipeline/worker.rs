@@ -1,11 +1,11 @@
 //! The background worker: takes hits off the queue, encodes and batches them, sends batches with
-//! bounded concurrency, retries, counts, and answers flush and shutdown.
+//! bounded concurrency, counts, and answers flush and shutdown.
 //!
 //! It runs on its own thread with a current-thread tokio runtime, so it works the same whether the
 //! application runs a multi-thread runtime, a current-thread one, or none, and a blocking flush in
 //! the application can never deadlock it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,90 +14,61 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::backoff::Backoff;
 use super::delivery::{deliver, Done, End};
+use super::flush::Flushes;
 use super::lifecycle::Running;
 use super::nudge::{Listener, NudgeRx};
+use super::schedule::{Schedule, BUSY_POLL, IDLE_POLL};
 use super::stats::Counters;
 use super::{Control, RateLimited};
 use crate::config::Config;
 use crate::encode::batch::Batcher;
 use crate::encode::{Scratch, Urls};
 use crate::hit::{Clocks, Hit};
-use crate::hooks::{guarded, BatchOutcome};
 use crate::report::sessions::Sessions;
 use crate::spec::Protocol;
 use crate::transport::Transport;
 
 /// Most session entries kept (about 33 bytes each, with the map's spare room: 3.3 MB at most).
 const MAX_SESSIONS: usize = 100_000;
-/// The queue is polled at intervals between these two: each wake-up costs the application's
-/// core two context switches and the sender's caches, so the interval doubles while a wake-up
-/// finds few hits (an eighth of the queue or less) and drops back to the shortest when it finds
-/// more. The request path nudges the worker when the queue is a quarter full (`nudge`), so a
-/// burst after quiet traffic doesn't wait for the next poll.
-const BUSY_POLL: Duration = Duration::from_millis(1);
-const IDLE_POLL: Duration = Duration::from_millis(100);
-/// The longest interval without nudges (no socket pair): short enough that a burst can't fill a
-/// queue of the default size at 100,000 requests per second before the next poll.
-const IDLE_POLL_UNNUDGED: Duration = Duration::from_millis(20);
 /// Hits encoded between two yields of the thread while the sender is ahead (the queue is less
 /// than half full), so that on a busy core the application's threads never wait long behind it.
 /// When it falls behind it stops yielding and catches up, rather than let the queue overflow.
 const CHUNK: usize = 64;
-
-/// Waits for a nudge, or forever without one.
-async fn nudged(listener: &mut Option<Listener>) {
-    match listener {
-        Some(l) => l.nudged().await,
-        None => std::future::pending().await,
-    }
-}
+/// How long the worker delivers what it holds once every handle and layer is gone.
+const ORPHANED_GRACE: Duration = Duration::from_secs(2);
 
 pub(crate) struct Worker {
+    /// The queue, the pool encoded hits go back to, the nudge and the gate.
+    running: Arc<Running>,
     cfg: Arc<Config>,
     protocol: Protocol,
     urls: Arc<Urls>,
     counters: Arc<Counters>,
     transport: Arc<dyn Transport>,
+    warn: Arc<RateLimited>,
     sessions: Sessions,
     scratch: Scratch,
     batcher: Batcher,
     /// Hits held in the batcher before the worker stops taking more off the queue.
     hold: usize,
-    /// Flush epochs: every `flush` closes all open batches and starts a new epoch, so each batch
-    /// holds hits of one epoch, and a flush is answered once no hit of its epoch or an earlier
-    /// one is unresolved.
-    epoch: u64,
-    /// Hits taken and not yet sent or failed, per epoch (oldest first; a few entries at most).
-    unresolved: VecDeque<(u64, usize)>,
-    /// Flushes waiting: the epoch they closed, their deadline, their answer.
-    waiters: Vec<(u64, Instant, oneshot::Sender<bool>)>,
+    /// Hits in a probe: one full batch.
+    probe_size: usize,
+    flushes: Flushes,
+    backoff: Backoff,
     tasks: JoinSet<Done>,
     /// The flush epoch and hit count of each batch in `tasks`: what a task that panicked (a
     /// `Transport` is user code) failed, since its `Done` never comes.
     in_flight: HashMap<tokio::task::Id, (u64, usize)>,
-    warn: Arc<RateLimited>,
-    /// The queue, the pool encoded hits go back to, the nudge and the gate.
-    running: Arc<Running>,
-    /// While the collector is unreachable, the worker stops taking hits (they wait in the
-    /// queue, or are dropped when it is full) instead of encoding hits bound to fail.
-    paused_until: Option<Instant>,
-    /// Until when the collector asked to be left alone (`Retry-After` on a failed batch):
-    /// nothing is taken or sent before then, not even for a flush. A success doesn't end it.
-    rate_limited_until: Option<Instant>,
-    unreachable_streak: u32,
-    /// After a pause, the worker takes only one batch's worth of hits and sends it as a probe; it
-    /// takes more once a batch is delivered. Without this, each pause's end meant encoding a full
-    /// hold of hits (thousands, milliseconds of CPU on the application's core, without yielding
-    /// since the queue is full) only to fail them.
-    probing: bool,
-    /// Hits in a probe: one full batch.
-    probe_size: usize,
     /// Where the request path's nudges arrive, if it can nudge.
     nudge_rx: Option<NudgeRx>,
     /// The shortest and longest poll intervals (a test stretches them).
     polls: (Duration, Duration),
 }
+
+/// Why the loop ended: a shutdown's deadline and answer, or every handle gone (no answer).
+type Stop = (Instant, Option<oneshot::Sender<bool>>);
 
 impl Worker {
     pub(crate) fn new(
@@ -117,113 +88,109 @@ impl Worker {
             // Encoded hits held (about half a kilobyte each): enough for batches to fill when
             // many clients are active, bounded by the queue's own size.
             hold: cfg.queue_capacity.clamp(256, 4096),
-            running,
-            paused_until: None,
-            rate_limited_until: None,
-            unreachable_streak: 0,
-            probing: false,
             probe_size: limits.max_items,
+            flushes: Flushes::default(),
+            backoff: Backoff::default(),
+            tasks: JoinSet::new(),
+            in_flight: HashMap::new(),
             nudge_rx,
             polls: (BUSY_POLL, IDLE_POLL),
             urls: Arc::new(protocol.urls(&cfg)),
+            running,
             protocol,
             counters,
             transport,
-            epoch: 0,
-            unresolved: VecDeque::new(),
-            waiters: Vec::new(),
-            tasks: JoinSet::new(),
-            in_flight: HashMap::new(),
             warn,
             cfg,
         }
     }
 
     pub(crate) async fn run(mut self, mut ctl: mpsc::UnboundedReceiver<Control>) {
-        // A batch goes out when full, or once its first hit has waited the flush interval: checked
-        // four times per interval, so no hit waits more than 1.25 intervals for its batch, and a
-        // busy client's batch fills before it is sent. (`interval_at`: a plain `interval` ticks at
-        // once.)
-        let max_wait = self.cfg.flush_interval;
-        let period = (max_wait / 4).max(Duration::from_millis(1));
-        let mut tick = tokio::time::interval_at(Instant::now() + period, period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut listener = self.nudge_rx.take().map(NudgeRx::listen);
-        let (busy_poll, mut idle_poll) = self.polls;
-        if !listener.as_ref().is_some_and(Listener::active) {
-            idle_poll = idle_poll.min(IDLE_POLL_UNNUDGED);
-        }
-        // A hit waits in the queue at most a quarter of the flush interval before it is batched.
-        idle_poll = idle_poll.min(period).max(busy_poll);
-        let mut poll = busy_poll;
-        // When to look at the queue next. A deadline, not a fresh sleep per turn of the loop:
-        // other events (ticks, finished requests) must not keep postponing it.
-        let mut next_take = Instant::now();
-        let (deadline, reply) = loop {
-            // Whatever woke the worker: a flag left set by a race clears within a tick even while
-            // the worker isn't taking hits (held batches at their limit, or paused).
-            self.resume_capture();
-            self.dispatch();
-            // While probing, nothing more is taken until the probe (and anything else in flight)
-            // has an answer.
-            let accept = self.batcher.len() < self.hold && (!self.probing || self.tasks.is_empty());
-            let wake = [self.paused_until, self.rate_limited_until]
-                .into_iter()
-                .flatten()
-                .fold(next_take, Instant::max);
-            // Batches held back by a `Retry-After` go out when it ends.
-            let held_back = self
-                .rate_limited_until
-                .filter(|_| !self.batcher.ready.is_empty());
-            let next_deadline = self.waiters.iter().map(|w| w.1).min();
-            tokio::select! {
-                biased;
-                Some(joined) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
-                    self.joined(joined);
+        let nudged = listener.as_ref().is_some_and(Listener::active);
+        let mut schedule = Schedule::new(&self.cfg, self.polls, nudged);
+        let stop = loop {
+            if let Some(stop) = self.turn(&mut ctl, &mut listener, &mut schedule).await {
+                break stop;
+            }
+            self.flushes.answer(Instant::now());
+        };
+        self.stop(stop, ctl).await;
+    }
+
+    /// One turn of the loop: whatever comes first of a finished delivery, a control message, a
+    /// nudge, the next look at the queue, a flush's deadline, the end of a hold, a tick.
+    async fn turn(
+        &mut self,
+        ctl: &mut mpsc::UnboundedReceiver<Control>,
+        listener: &mut Option<Listener>,
+        schedule: &mut Schedule,
+    ) -> Option<Stop> {
+        // Whatever woke the worker: a gate left full by a race reopens within a tick even while
+        // the worker isn't taking hits (held batches at their limit, or paused).
+        self.resume_capture();
+        self.dispatch();
+        // While probing, nothing more is taken until the probe (and anything else in flight)
+        // has an answer.
+        let accept =
+            self.batcher.len() < self.hold && (!self.backoff.probing() || self.tasks.is_empty());
+        let take_at = self.backoff.take_at(schedule.next_take);
+        // Batches held back by a `Retry-After` go out when it ends.
+        let held_back = self
+            .backoff
+            .held_until()
+            .filter(|_| !self.batcher.ready.is_empty());
+        tokio::select! {
+            biased;
+            Some(joined) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
+                self.joined(joined);
+            }
+            msg = ctl.recv() => match msg {
+                Some(Control::Flush(deadline, reply)) => {
+                    self.drain();
+                    self.batcher.close_all();
+                    self.flushes.begin(Instant::from_std(deadline), reply);
                 }
-                msg = ctl.recv() => match msg {
-                    Some(Control::Flush(deadline, reply)) => {
-                        self.drain();
-                        self.batcher.close_all();
-                        self.waiters.push((self.epoch, Instant::from_std(deadline), reply));
-                        self.epoch += 1;
-                    }
-                    Some(Control::Shutdown(deadline, reply)) => break (Instant::from_std(deadline), Some(reply)),
-                    // Every handle and layer is gone: deliver what we have, briefly.
-                    None => break (Instant::now() + Duration::from_secs(2), None),
-                },
-                // Hits piled up before the next poll: look now (unless paused).
-                _ = nudged(&mut listener), if accept => next_take = Instant::now(),
-                _ = tokio::time::sleep_until(wake), if accept => {
-                    if wake <= Instant::now() {
-                        let busy = self.take() > self.running.queue.capacity() / 8;
-                        poll = if busy { busy_poll } else { (poll * 2).min(idle_poll) };
-                    }
-                    next_take = Instant::now() + poll;
+                Some(Control::Shutdown(deadline, reply)) => {
+                    return Some((Instant::from_std(deadline), Some(reply)))
                 }
-                _ = sleep_until(next_deadline) => {}
-                _ = sleep_until(held_back) => {}
-                // Only while a batch is open: an idle sender doesn't wake for it. (A tick
-                // missed meanwhile fires at once, closing nothing younger than the interval.)
-                _ = tick.tick(), if self.batcher.has_open() => {
-                    // `None` (a flush interval longer than the clock has run) closes nothing.
-                    if let Some(cutoff) = std::time::Instant::now().checked_sub(max_wait) {
-                        self.batcher.close_opened_before(cutoff);
-                    }
+                // Every handle and layer is gone: deliver what is held, briefly.
+                None => return Some((Instant::now() + ORPHANED_GRACE, None)),
+            },
+            // Hits piled up before the next look: look now (unless paused).
+            _ = nudged(listener), if accept => schedule.next_take = Instant::now(),
+            _ = tokio::time::sleep_until(take_at), if accept => {
+                if take_at <= Instant::now() {
+                    let taken = self.take();
+                    schedule.looked(taken, self.running.queue.capacity());
+                } else {
+                    schedule.next_take = Instant::now() + schedule.poll;
                 }
             }
-            self.answer_waiters();
-        };
+            _ = sleep_until(self.flushes.next_deadline()) => {}
+            _ = sleep_until(held_back) => {}
+            // Only while a batch is open: an idle sender doesn't wake for it. (A tick missed
+            // meanwhile fires at once, closing nothing younger than the interval.)
+            _ = schedule.tick.tick(), if self.batcher.has_open() => {
+                // `None` (a flush interval longer than the clock has run) closes nothing.
+                if let Some(cutoff) = std::time::Instant::now().checked_sub(self.cfg.flush_interval) {
+                    self.batcher.close_opened_before(cutoff);
+                }
+            }
+        }
+        None
+    }
 
-        // Shutdown: stop taking hits, deliver what is held until the deadline, count the rest.
+    /// Shutdown: stop taking hits, deliver what is held until the deadline, count the rest.
+    async fn stop(mut self, (deadline, reply): Stop, mut ctl: mpsc::UnboundedReceiver<Control>) {
         // From now on requests are dropped without being captured.
         self.running.gate.close();
         self.drain();
         self.batcher.close_all();
-        let finished = tokio::time::timeout_at(deadline, async {
-            while !self.unresolved.is_empty() {
+        let delivered = tokio::time::timeout_at(deadline, async {
+            while !self.flushes.settled() {
                 self.dispatch();
-                if let (true, Some(until)) = (self.tasks.is_empty(), self.rate_limited_until) {
+                if let (true, Some(until)) = (self.tasks.is_empty(), self.backoff.held_until()) {
                     // Held back by a `Retry-After`: sent when it ends, if the deadline allows.
                     tokio::time::sleep_until(until).await;
                     continue;
@@ -234,12 +201,11 @@ impl Worker {
                 }
             }
         })
-        .await
-        .is_ok()
-            && self.unresolved.is_empty();
+        .await;
+        let finished = delivered.is_ok() && self.flushes.settled();
         if !finished {
             self.tasks.abort_all();
-            let abandoned = self.unresolved.iter().map(|u| u.1).sum();
+            let abandoned = self.flushes.abandon();
             self.counters
                 .held
                 .fetch_sub(abandoned as u64, Ordering::Relaxed);
@@ -249,8 +215,8 @@ impl Worker {
                 "tower-ga: shutdown deadline reached, hits not delivered were dropped"
             );
         }
-        self.unresolved.clear();
-        self.answer_waiters();
+        self.flushes.abandon();
+        self.flushes.answer(Instant::now());
         // Refuse further flushes (they return at once), and answer those already sent: nothing
         // is pending any more.
         ctl.close();
@@ -271,20 +237,21 @@ impl Worker {
         if let Some(nudge) = &self.running.nudge {
             nudge.clear();
         }
-        let mut taken = 0;
-        let limit = if self.probing {
+        let limit = if self.backoff.probing() {
             self.probe_size
         } else {
             usize::MAX
         };
         let clocks = Clocks::now();
+        let mut taken = 0;
         while self.batcher.len() < self.hold && taken < limit {
             let Some(hit) = self.running.queue.pop() else {
                 break;
             };
             self.accept(hit, &clocks);
             taken += 1;
-            if taken % CHUNK == 0 && self.running.queue.len() < self.running.queue.capacity() / 2 {
+            let queue = &self.running.queue;
+            if taken % CHUNK == 0 && queue.len() < queue.capacity() / 2 {
                 std::thread::yield_now();
             }
         }
@@ -292,7 +259,7 @@ impl Worker {
         // clients, few hits each): they go out now rather than at the next tick. A probe goes out
         // at once too.
         if (self.batcher.len() >= self.hold && self.batcher.ready.is_empty())
-            || (self.probing && taken > 0)
+            || (self.backoff.probing() && taken > 0)
         {
             self.batcher.close_all();
         }
@@ -301,7 +268,7 @@ impl Worker {
     }
 
     fn accept(&mut self, mut hit: Box<Hit>, clocks: &Clocks) {
-        // First: if encoding it panics, the hit is still counted (see `Sender::start`).
+        // First: if encoding it panics, the hit is still counted (see `Leftovers`).
         Counters::add(&self.counters.held, 1);
         hit.stamp_by(clocks);
         hit.text.settle();
@@ -316,13 +283,10 @@ impl Worker {
             &mut self.sessions,
             &mut self.scratch,
             &mut self.batcher,
-            self.epoch,
+            self.flushes.epoch(),
         );
         self.running.pool.give(hit);
-        match self.unresolved.back_mut() {
-            Some((epoch, n)) if *epoch == self.epoch => *n += 1,
-            _ => self.unresolved.push_back((self.epoch, 1)),
-        }
+        self.flushes.taken();
     }
 
     /// Takes everything queued now, ignoring the hold limit: the queue is bounded, so this is too.
@@ -337,32 +301,29 @@ impl Worker {
         self.resume_capture();
     }
 
-    /// Once the queue has room again, requests are captured again. The flag is read before it is
-    /// written, so that its cache line stays shared with the request path while nothing changes.
+    /// Once the queue has room again, requests are captured again.
     fn resume_capture(&self) {
         let queue = &self.running.queue;
         self.running.gate.reopen_if(|| !queue.is_full());
     }
 
+    /// Starts deliveries of ready batches, up to `max_concurrency` at once, unless held.
     fn dispatch(&mut self) {
-        if let Some(until) = self.rate_limited_until {
-            if until > Instant::now() {
-                return;
-            }
-            self.rate_limited_until = None;
+        if !self.backoff.may_send(Instant::now()) {
+            return;
         }
         while self.tasks.len() < self.cfg.max_concurrency.max(1) {
             let Some(batch) = self.batcher.next_ready() else {
                 break;
             };
-            let cfg = self.cfg.clone();
-            let transport = self.transport.clone();
-            let protocol = self.protocol;
-            let urls = self.urls.clone();
             let counted = (batch.epoch, batch.len());
-            let task = self
-                .tasks
-                .spawn(deliver(cfg, protocol, urls, transport, batch));
+            let task = self.tasks.spawn(deliver(
+                self.cfg.clone(),
+                self.protocol,
+                self.urls.clone(),
+                self.transport.clone(),
+                batch,
+            ));
             self.in_flight.insert(task.id(), counted);
         }
     }
@@ -384,122 +345,35 @@ impl Worker {
                     "the delivery was cancelled"
                 };
                 tracing::error!("tower-ga: {error}; the batch counts as failed");
-                self.finish(Done {
-                    epoch,
-                    hits,
-                    end: End::Failed,
-                    unreachable: false,
-                    wait: None,
-                    outcome: BatchOutcome {
-                        hits,
-                        attempts: 1,
-                        status: None,
-                        error: Some(error.into()),
-                        validation_messages: Vec::new(),
-                    },
-                });
+                self.finish(Done::lost(epoch, hits, error));
             }
             (Err(_), None) => {}
         }
     }
 
     fn finish(&mut self, done: Done) {
-        let n = done.hits;
-        self.counters.held.fetch_sub(n as u64, Ordering::Relaxed);
-        if let Some(u) = self.unresolved.iter_mut().find(|u| u.0 == done.epoch) {
-            u.1 -= n;
-        }
-        self.unresolved.retain(|u| u.1 > 0);
-        let c = &self.counters;
-        Counters::add(&c.batches, 1);
-        Counters::add(&c.retried, done.outcome.attempts.saturating_sub(1) as usize);
+        self.counters
+            .held
+            .fetch_sub(done.hits as u64, Ordering::Relaxed);
+        self.flushes.resolved(done.epoch, done.hits);
         match done.end {
-            End::Sent => {
-                self.unreachable_streak = 0;
-                self.paused_until = None;
-                self.probing = false;
-                Counters::add(&c.sent, n);
-                if done.outcome.validation_messages.is_empty() {
-                    guarded("on_success", || {
-                        self.cfg.on_success.on_success(&done.outcome)
-                    });
-                } else {
-                    Counters::add(&c.invalid, n);
-                    for m in &done.outcome.validation_messages {
-                        tracing::warn!(
-                            field = %m.field_path,
-                            code = ?m.validation_code,
-                            "tower-ga: validation: {}",
-                            m.description
-                        );
-                    }
-                    guarded("on_failure", || {
-                        self.cfg.on_failure.on_failure(&done.outcome)
-                    });
-                }
-            }
-            End::Failed => {
-                Counters::add(&c.failed, n);
-                if done.unreachable {
-                    // Back off from taking new hits: 1 s, doubling, at most the retry policy's
-                    // longest backoff. A success ends it.
-                    self.unreachable_streak = (self.unreachable_streak + 1).min(16);
-                    let pause = Duration::from_secs(1)
-                        .saturating_mul(1 << (self.unreachable_streak - 1).min(10))
-                        .min(self.cfg.retry.max_backoff.max(Duration::from_secs(1)));
-                    self.paused_until = Some(Instant::now() + pause);
-                    self.probing = true;
-                }
-                if let Some(wait) = done.wait {
-                    // Rate-limited: nothing more goes out before the collector said (what is
-                    // already in flight can't be recalled), then one probe. A `max_retry_after`
-                    // of `Duration::MAX` could overflow an `Instant`: a year will do.
-                    let now = Instant::now();
-                    let until = now
-                        .checked_add(wait)
-                        .unwrap_or(now + Duration::from_secs(365 * 86_400));
-                    self.rate_limited_until =
-                        Some(self.rate_limited_until.map_or(until, |t| t.max(until)));
-                    self.probing = true;
-                }
-                if self.warn.allow() {
-                    tracing::warn!(
-                        hits = n,
-                        attempts = done.outcome.attempts,
-                        status = ?done.outcome.status,
-                        error = done.outcome.error.as_deref().unwrap_or(""),
-                        "tower-ga: gave up on a batch"
-                    );
-                }
-                guarded("on_failure", || {
-                    self.cfg.on_failure.on_failure(&done.outcome)
-                });
-            }
+            End::Sent => self.backoff.delivered(),
+            End::Failed => self.backoff.failed(
+                Instant::now(),
+                done.unreachable,
+                done.wait,
+                self.cfg.retry.max_backoff,
+            ),
         }
+        done.report(&self.counters, &self.cfg, &self.warn);
     }
+}
 
-    /// Answers the flushes whose hits are all resolved (`true`) or whose deadline passed (`false`).
-    fn answer_waiters(&mut self) {
-        if self.waiters.is_empty() {
-            return;
-        }
-        // The oldest epoch with hits unresolved: every flush of an earlier epoch is done.
-        let oldest = self.unresolved.front().map_or(u64::MAX, |u| u.0);
-        let now = Instant::now();
-        let mut i = 0;
-        while i < self.waiters.len() {
-            let (epoch, deadline, _) = &self.waiters[i];
-            let answer = if *epoch < oldest {
-                true
-            } else if *deadline <= now {
-                false
-            } else {
-                i += 1;
-                continue;
-            };
-            let (_, _, reply) = self.waiters.swap_remove(i);
-            let _ = reply.send(answer);
-        }
+/// Waits for a nudge, or forever without one.
+async fn nudged(listener: &mut Option<Listener>) {
+    match listener {
+        Some(l) => l.nudged().await,
+        None => std::future::pending().await,
     }
 }
 

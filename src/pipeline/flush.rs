@@ -1,0 +1,132 @@
+//! Flush epochs: every `flush` closes the open batches and starts a new epoch, so each batch holds
+//! hits of one epoch, and a flush is answered once no hit of its epoch or an earlier one is
+//! unresolved (sent, failed or dropped), or when its deadline passes.
+
+use std::collections::VecDeque;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+#[derive(Debug, Default)]
+pub(super) struct Flushes {
+    epoch: u64,
+    /// Hits taken and not yet resolved, per epoch (oldest first; a few entries at most).
+    unresolved: VecDeque<(u64, usize)>,
+    /// Flushes waiting: the epoch they closed, their deadline, their answer.
+    waiters: Vec<(u64, Instant, oneshot::Sender<bool>)>,
+}
+
+impl Flushes {
+    /// The epoch hits taken now belong to.
+    pub(super) fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// One hit was taken, in the current epoch.
+    pub(super) fn taken(&mut self) {
+        match self.unresolved.back_mut() {
+            Some((epoch, n)) if *epoch == self.epoch => *n += 1,
+            _ => self.unresolved.push_back((self.epoch, 1)),
+        }
+    }
+
+    /// `hits` of `epoch` were sent or failed.
+    pub(super) fn resolved(&mut self, epoch: u64, hits: usize) {
+        if let Some(u) = self.unresolved.iter_mut().find(|u| u.0 == epoch) {
+            u.1 -= hits;
+        }
+        self.unresolved.retain(|u| u.1 > 0);
+    }
+
+    /// A flush: it waits for every hit taken so far; later hits belong to the next epoch.
+    pub(super) fn begin(&mut self, deadline: Instant, reply: oneshot::Sender<bool>) {
+        self.waiters.push((self.epoch, deadline, reply));
+        self.epoch += 1;
+    }
+
+    /// Whether every hit taken is resolved.
+    pub(super) fn settled(&self) -> bool {
+        self.unresolved.is_empty()
+    }
+
+    /// The earliest deadline of a waiting flush.
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        self.waiters.iter().map(|w| w.1).min()
+    }
+
+    /// Gives up on every unresolved hit; returns how many there were.
+    pub(super) fn abandon(&mut self) -> usize {
+        let n = self.unresolved.iter().map(|u| u.1).sum();
+        self.unresolved.clear();
+        n
+    }
+
+    /// Answers the flushes whose hits are all resolved (`true`) or whose deadline passed (`false`).
+    pub(super) fn answer(&mut self, now: Instant) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        // The oldest epoch with hits unresolved: every flush of an earlier epoch is done.
+        let oldest = self.unresolved.front().map_or(u64::MAX, |u| u.0);
+        let mut i = 0;
+        while i < self.waiters.len() {
+            let (epoch, deadline, _) = &self.waiters[i];
+            let answer = if *epoch < oldest {
+                true
+            } else if *deadline <= now {
+                false
+            } else {
+                i += 1;
+                continue;
+            };
+            let (_, _, reply) = self.waiters.swap_remove(i);
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_flush_waits_for_its_epoch_and_earlier_ones_only() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(60);
+        let mut f = Flushes::default();
+        f.taken();
+        f.taken();
+        let (tx1, mut rx1) = oneshot::channel();
+        f.begin(later, tx1);
+        f.taken(); // epoch 1
+        let (tx2, mut rx2) = oneshot::channel();
+        f.begin(later, tx2);
+        f.answer(now);
+        assert!(rx1.try_recv().is_err() && rx2.try_recv().is_err());
+        // Epoch 1's hit resolves first: the second flush still waits for epoch 0.
+        f.resolved(1, 1);
+        f.answer(now);
+        assert!(rx1.try_recv().is_err() && rx2.try_recv().is_err());
+        f.resolved(0, 2);
+        f.answer(now);
+        assert_eq!((rx1.try_recv(), rx2.try_recv()), (Ok(true), Ok(true)));
+        assert!(f.settled());
+    }
+
+    #[test]
+    fn a_flush_past_its_deadline_says_false_and_abandoning_settles() {
+        let now = Instant::now();
+        let mut f = Flushes::default();
+        f.taken();
+        let (tx, mut rx) = oneshot::channel();
+        f.begin(now + Duration::from_millis(10), tx);
+        f.answer(now);
+        assert!(rx.try_recv().is_err());
+        f.answer(now + Duration::from_millis(10));
+        assert_eq!(rx.try_recv(), Ok(false));
+        assert_eq!(f.abandon(), 1);
+        assert!(f.settled());
+        assert_eq!(f.next_deadline(), None);
+    }
+}
