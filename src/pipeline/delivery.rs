@@ -11,7 +11,7 @@ use crate::encode::batch::Batch;
 use crate::encode::Urls;
 use crate::hooks::{guarded, BatchOutcome};
 use crate::spec::Protocol;
-use crate::transport::Transport;
+use crate::transport::{Reply, Transport};
 
 /// How a batch ended.
 pub(super) enum End {
@@ -93,6 +93,16 @@ impl Done {
     }
 }
 
+/// What one attempt came to.
+enum Attempt {
+    Delivered,
+    /// A permanent refusal: not retried.
+    Refused,
+    /// No answer, or a transient one: retried within the policy, after at least the answer's
+    /// `Retry-After` if it gave one.
+    Transient(Option<Duration>),
+}
+
 /// Sends one batch, retrying transient failures within the policy.
 pub(super) async fn deliver(
     cfg: Arc<Config>,
@@ -109,46 +119,33 @@ pub(super) async fn deliver(
         error: None,
         validation_messages: Vec::new(),
     };
-    let mut refused = false;
     // The last answer's `Retry-After`, capped.
     let mut asked_to_wait: Option<Duration>;
+    let mut refused = false;
     let end = loop {
         outcome.attempts += 1;
         let request = protocol.request(&urls, &mut batch);
-        let wait = match tokio::time::timeout(cfg.request_timeout, transport.send(request)).await {
+        let sent = tokio::time::timeout(cfg.request_timeout, transport.send(request)).await;
+        asked_to_wait = None;
+        let after = match sent {
             Ok(Ok(reply)) => {
-                outcome.status = Some(reply.status);
-                let now = SystemTime::now();
-                asked_to_wait = backoff::retry_after(&reply.headers, now)
-                    .filter(|_| !reply.status.is_success())
-                    .map(|d| d.min(policy.max_retry_after));
-                match backoff::verdict(reply.status, &reply.headers, policy, now) {
-                    Verdict::Delivered => {
-                        outcome.error = None;
-                        if cfg.validation {
-                            outcome.validation_messages = protocol.validation_messages(&reply.body);
-                        }
-                        break End::Sent;
-                    }
-                    Verdict::GiveUp => {
-                        outcome.error = Some(format!("collector answered {}", reply.status));
+                let (attempt, wait) = judge(&reply, &cfg, protocol, &mut outcome);
+                asked_to_wait = wait;
+                match attempt {
+                    Attempt::Delivered => break End::Sent,
+                    Attempt::Refused => {
                         refused = true;
                         break End::Failed;
                     }
-                    Verdict::Retry(after) => {
-                        outcome.error = Some(format!("collector answered {}", reply.status));
-                        after
-                    }
+                    Attempt::Transient(after) => after,
                 }
             }
             Ok(Err(e)) => {
                 outcome.error = Some(e.to_string());
-                asked_to_wait = None;
                 None
             }
             Err(_) => {
                 outcome.error = Some(format!("no answer within {:?}", cfg.request_timeout));
-                asked_to_wait = None;
                 None
             }
         };
@@ -156,7 +153,7 @@ pub(super) async fn deliver(
             break End::Failed;
         }
         let backoff = policy.backoff(outcome.attempts, backoff::jitter());
-        tokio::time::sleep(wait.map_or(backoff, |w| w.max(backoff))).await;
+        tokio::time::sleep(after.map_or(backoff, |w| w.max(backoff))).await;
     };
     Done {
         epoch: batch.epoch,
@@ -166,4 +163,38 @@ pub(super) async fn deliver(
         end,
         outcome,
     }
+}
+
+/// Reads one answer into `outcome`: what it came to, and its `Retry-After` (capped by the
+/// policy) if it is not a success.
+fn judge(
+    reply: &Reply,
+    cfg: &Config,
+    protocol: Protocol,
+    outcome: &mut BatchOutcome,
+) -> (Attempt, Option<Duration>) {
+    let policy = &cfg.retry;
+    outcome.status = Some(reply.status);
+    let now = SystemTime::now();
+    let wait = backoff::retry_after(&reply.headers, now)
+        .filter(|_| !reply.status.is_success())
+        .map(|d| d.min(policy.max_retry_after));
+    let attempt = match backoff::verdict(reply.status, &reply.headers, policy, now) {
+        Verdict::Delivered => {
+            outcome.error = None;
+            if cfg.validation {
+                outcome.validation_messages = protocol.validation_messages(&reply.body);
+            }
+            Attempt::Delivered
+        }
+        Verdict::GiveUp => {
+            outcome.error = Some(format!("collector answered {}", reply.status));
+            Attempt::Refused
+        }
+        Verdict::Retry(after) => {
+            outcome.error = Some(format!("collector answered {}", reply.status));
+            Attempt::Transient(after)
+        }
+    };
+    (attempt, wait)
 }

@@ -9,13 +9,13 @@ mod backoff;
 mod delivery;
 mod flush;
 mod handle;
-mod leftovers;
 mod lifecycle;
 mod log;
 mod nudge;
 mod pool;
 mod schedule;
 pub(crate) mod stats;
+mod thread;
 mod worker;
 
 use std::sync::atomic::Ordering;
@@ -32,13 +32,13 @@ use crate::config::{check, Config};
 use crate::hit::Hit;
 use crate::spec::Protocol;
 use crate::transport::{Transport, TransportError};
-use leftovers::Leftovers;
 use lifecycle::Gate;
 pub use lifecycle::SenderState;
 pub(crate) use lifecycle::{Running, State};
 use nudge::Nudge;
 use pool::HitPool;
 use stats::Counters;
+use thread::Leftovers;
 use worker::Worker;
 
 pub(crate) enum Control {
@@ -198,29 +198,9 @@ impl Core {
             counters: self.counters.clone(),
             running: running.clone(),
         };
-        let spawned = std::thread::Builder::new()
-            .name("tower-ga-sender".into())
-            .spawn(move || {
-                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build();
-                    match runtime {
-                        Ok(rt) => rt.block_on(worker.run(ctl)),
-                        Err(e) => {
-                            tracing::error!(error = %e, "tower-ga: cannot start the sender's runtime")
-                        }
-                    }
-                }));
-                if ran.is_err() {
-                    tracing::error!("tower-ga: the sender panicked; hits are dropped from now on");
-                }
-                // However the worker ended (shut down, panicked, never ran).
-                leftovers.count_forever();
-            });
-        match spawned {
+        match thread::spawn(worker, ctl, leftovers) {
             // Only now can requests queue hits: someone takes them.
-            Ok(_) => State::Running(running),
+            Ok(()) => State::Running(running),
             Err(e) => {
                 tracing::error!(error = %e, "tower-ga: cannot start the sender thread");
                 State::Failed
