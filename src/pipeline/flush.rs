@@ -1,15 +1,26 @@
-//! Flush epochs: every `flush` closes the open batches and starts a new epoch, so each batch holds
-//! hits of one epoch, and a flush is answered once no hit of its epoch or an earlier one is
-//! unresolved (sent, failed or dropped), or when its deadline passes.
+//! Flush epochs: a `flush` closes the open batches and starts a new epoch once the hits queued
+//! before it are taken, so each batch holds hits of one epoch, and a flush is answered once no hit
+//! of its epoch or an earlier one is unresolved (sent, failed or dropped), or when its deadline
+//! passes.
+//!
+//! A flush takes no more hits than the sender holds at other times: hits still in the queue when
+//! it comes are owed to its epoch, and taken as room frees up. So flushes, however frequent, keep
+//! the sender inside its memory bound; and at most [`MAX_WAITING`] wait at once.
 
 use std::collections::VecDeque;
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+/// Flushes waiting at once, at most: one more is answered `false` at once.
+pub(super) const MAX_WAITING: usize = 1024;
+
 #[derive(Debug, Default)]
 pub(super) struct Flushes {
     epoch: u64,
+    /// Hits queued before the last flush and not taken yet: they belong to the current epoch,
+    /// which ends when they are taken.
+    owed: usize,
     /// Hits taken and not yet resolved, per epoch (oldest first; a few entries at most).
     unresolved: VecDeque<(u64, usize)>,
     /// Flushes waiting: the epoch they closed, their deadline, their answer.
@@ -28,6 +39,12 @@ impl Flushes {
             Some((epoch, n)) if *epoch == self.epoch => *n += 1,
             _ => self.unresolved.push_back((self.epoch, 1)),
         }
+        if self.owed > 0 {
+            self.owed -= 1;
+            if self.owed == 0 {
+                self.epoch += 1;
+            }
+        }
     }
 
     /// `hits` of `epoch` were sent or failed.
@@ -38,10 +55,28 @@ impl Flushes {
         self.unresolved.retain(|u| u.1 > 0);
     }
 
-    /// A flush: it waits for every hit taken so far; later hits belong to the next epoch.
-    pub(super) fn begin(&mut self, deadline: Instant, reply: oneshot::Sender<bool>) {
+    /// A flush: it waits for every hit taken so far and the `queued` hits still in the queue,
+    /// which are taken before any hit queued after it (the queue is first in, first out); later
+    /// hits belong to the next epoch. `false` when too many flushes wait already: it is answered
+    /// `false` at once.
+    pub(super) fn begin(
+        &mut self,
+        deadline: Instant,
+        reply: oneshot::Sender<bool>,
+        queued: usize,
+    ) -> bool {
+        if self.waiters.len() >= MAX_WAITING {
+            let _ = reply.send(false);
+            return false;
+        }
         self.waiters.push((self.epoch, deadline, reply));
-        self.epoch += 1;
+        // Flushes close together share an epoch: the earlier may wait for a few hits queued
+        // after it, never for fewer than those queued before it.
+        self.owed = self.owed.max(queued);
+        if self.owed == 0 {
+            self.epoch += 1;
+        }
+        true
     }
 
     /// Whether every hit taken is resolved.
@@ -98,10 +133,10 @@ mod tests {
         f.taken();
         f.taken();
         let (tx1, mut rx1) = oneshot::channel();
-        f.begin(later, tx1);
+        f.begin(later, tx1, 0);
         f.taken(); // epoch 1
         let (tx2, mut rx2) = oneshot::channel();
-        f.begin(later, tx2);
+        f.begin(later, tx2, 0);
         f.answer(now);
         assert!(rx1.try_recv().is_err() && rx2.try_recv().is_err());
         // Epoch 1's hit resolves first: the second flush still waits for epoch 0.
@@ -120,7 +155,7 @@ mod tests {
         let mut f = Flushes::default();
         f.taken();
         let (tx, mut rx) = oneshot::channel();
-        f.begin(now + Duration::from_millis(10), tx);
+        f.begin(now + Duration::from_millis(10), tx, 0);
         f.answer(now);
         assert!(rx.try_recv().is_err());
         f.answer(now + Duration::from_millis(10));
@@ -128,5 +163,42 @@ mod tests {
         assert_eq!(f.abandon(), 1);
         assert!(f.settled());
         assert_eq!(f.next_deadline(), None);
+    }
+
+    #[test]
+    fn hits_still_queued_at_a_flush_belong_to_its_epoch() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(60);
+        let mut f = Flushes::default();
+        f.taken();
+        let (tx, mut rx) = oneshot::channel();
+        // Two hits were still in the queue.
+        f.begin(later, tx, 2);
+        assert_eq!(f.epoch(), 0);
+        f.taken();
+        f.taken();
+        assert_eq!(f.epoch(), 1);
+        f.taken(); // queued after the flush
+        f.resolved(0, 3);
+        f.answer(now);
+        assert_eq!(rx.try_recv(), Ok(true));
+        assert!(!f.settled());
+    }
+
+    #[test]
+    fn waiting_flushes_are_bounded() {
+        let later = Instant::now() + Duration::from_secs(60);
+        let mut f = Flushes::default();
+        f.taken();
+        let mut receivers = Vec::new();
+        for _ in 0..MAX_WAITING {
+            let (tx, rx) = oneshot::channel();
+            assert!(f.begin(later, tx, 0));
+            receivers.push(rx);
+        }
+        let (tx, mut rx) = oneshot::channel();
+        assert!(!f.begin(later, tx, 0));
+        assert_eq!(rx.try_recv(), Ok(false));
+        assert_eq!(f.waiters.len(), MAX_WAITING);
     }
 }

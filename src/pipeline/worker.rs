@@ -146,11 +146,7 @@ impl Worker {
                 self.joined(joined);
             }
             msg = ctl.recv() => match msg {
-                Some(Control::Flush(deadline, reply)) => {
-                    self.drain();
-                    self.batcher.close_all();
-                    self.flushes.begin(Instant::from_std(deadline), reply);
-                }
+                Some(Control::Flush(deadline, reply)) => self.flush(deadline, reply),
                 Some(Control::Shutdown(deadline, reply)) => {
                     return Some((Instant::from_std(deadline), Some(reply)))
                 }
@@ -289,7 +285,26 @@ impl Worker {
         self.flushes.taken();
     }
 
-    /// Takes everything queued now, ignoring the hold limit: the queue is bounded, so this is too.
+    /// A flush: takes what it may now (up to the hold limit, even while paused or probing) and
+    /// sends every open batch; the rest of the queue is owed to it (see [`Flushes`]).
+    fn flush(&mut self, deadline: std::time::Instant, reply: oneshot::Sender<bool>) {
+        let clocks = Clocks::now();
+        while self.batcher.len() < self.hold {
+            let Some(hit) = self.running.queue.pop() else {
+                break;
+            };
+            self.accept(hit, &clocks);
+        }
+        self.resume_capture();
+        self.batcher.close_all();
+        let queued = self.running.queue.len();
+        if !self.flushes.begin(Instant::from_std(deadline), reply, queued) && self.warn.allow() {
+            tracing::warn!("tower-ga: too many flushes waiting; this one returns false");
+        }
+    }
+
+    /// Takes everything queued now, ignoring the hold limit, at shutdown: the queue is bounded,
+    /// so this is too.
     fn drain(&mut self) {
         if let Some(nudge) = &self.running.nudge {
             nudge.clear();
