@@ -13,6 +13,8 @@
 //!              work-ga    ga, with the same work
 //!              hung       GaLayer, to a collector that never answers (Faults { hang: true })
 //!              refusing   GaLayer, to a closed loopback port (connection refused)
+//!              hung-flushing  hung, with the application calling `Handle::flush(100 ms)` every
+//!                         100 ms: the memory bound must hold however often it flushes
 //!              ga-nonet   GaLayer with a transport that answers every batch at once and sends
 //!                         nothing: the sender's work without its HTTP requests (a diagnostic)
 //!     Without --collector the GA variants start an in-process collector (or, for `refusing`,
@@ -193,7 +195,7 @@ async fn serve(args: Args) -> Result<(), BoxError> {
                 .transport(NoNetwork);
             Some((layer.build()?, "none (no network)".to_owned()))
         }
-        "ga" | "work-ga" | "hung" | "refusing" => {
+        "ga" | "work-ga" | "hung" | "hung-flushing" | "refusing" => {
             let url = match (args.value("--collector"), variant.as_str()) {
                 (Some(url), _) => url.to_owned(),
                 (None, "refusing") => closed_port_url().await?,
@@ -202,7 +204,7 @@ async fn serve(args: Args) -> Result<(), BoxError> {
                         record: false,
                         validate: false,
                         faults: Faults {
-                            hang: v == "hung",
+                            hang: v.starts_with("hung"),
                             ..Faults::default()
                         },
                         ..CollectorConfig::default()
@@ -229,6 +231,15 @@ async fn serve(args: Args) -> Result<(), BoxError> {
     };
     let mut app = Router::new().route("/users/{id}", get(handler));
     let handle = ga.as_ref().map(|(layer, _)| layer.handle());
+    if let (Some(handle), "hung-flushing") = (&handle, variant.as_str()) {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                handle.flush(Duration::from_millis(100)).await;
+            }
+        });
+    }
     if let Some((layer, _)) = ga.clone() {
         app = app.layer(layer);
     }

@@ -25,6 +25,9 @@
 # moved to core 1 (with wrk and the collector) once it has started: the API's own thread keeps
 # core 0 to itself, as it would on a host whose other cores aren't saturated.
 #
+# Optional variant hung-flushing: hung, with the application flushing every 100 ms (each flush
+# returns false by its 100 ms deadline): the sender's memory must stay as flat as without flushes.
+#
 # Optional variant ga-nonet: ga with a transport that answers every batch at once and sends
 # nothing, so the sender does all its work but the HTTP requests: what they cost is ga's gap to it.
 #
@@ -183,7 +186,7 @@ for v in $VARIANTS; do
     fi
     case ${v%@old} in
     ga | work-ga | ga-spare | work-ga-spare) need_healthy=1 ;;
-    hung) need_hung=1 ;;
+    hung | hung-flushing) need_hung=1 ;;
     esac
 done
 [ $need_healthy = 1 ] && start_collector "$COLLECTOR_PORT" >/dev/null
@@ -219,7 +222,7 @@ run_one() { # round variant
     local serve=${build%-spare}
     case $serve in
     ga | work-ga) collector=(--collector "http://127.0.0.1:$COLLECTOR_PORT") ;;
-    hung) collector=(--collector "http://127.0.0.1:$HUNG_PORT") ;;
+    hung | hung-flushing) collector=(--collector "http://127.0.0.1:$HUNG_PORT") ;;
     refusing) collector=(--collector "http://127.0.0.1:$REFUSING_PORT") ;;
     esac
     local log="$OUT/api-$v-$round.log"
