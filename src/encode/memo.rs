@@ -9,25 +9,19 @@
 //!
 //! An entry is known by everything its fragment is made of ([`crate::report::page::key_into`],
 //! [`crate::report::client_id::identity_into`]): keys are compared byte for byte, not only by hash, so a
-//! memo can only return what encoding the same inputs would write. Memory is bounded: a fixed
-//! number of slots in sets of [`WAYS`], each key going to one set (a new key takes the place of its
-//! set's least recently used), and long keys are never kept. Keys hold what the hits they came from held: page keys the path, query and
-//! `Referer` before redaction, identity keys the credential or user id. They stay in the sender's
-//! memory, longer than a hit does, and are never printed (`Debug` shows a count) or sent.
+//! memo can only return what encoding the same inputs would write. Memory is bounded: at most
+//! [`SLOTS`] entries are kept in an LRU map ([`schnellru::LruMap`], limited by length), a new key
+//! taking the place of the least recently used, and long keys are never kept. Keys hold what the
+//! hits they came from held: page keys the path, query and `Referer` before redaction, identity
+//! keys the credential or user id. They stay in the sender's memory, longer than a hit does, and
+//! are never printed (`Debug` shows a count) or sent.
 
-use std::hash::BuildHasher;
+use schnellru::{ByLength, LruMap};
 
-/// Slots: enough for an API's hot pages or active clients, few enough that a memo stays small
-/// (a few hundred bytes per entry kept).
+/// Entries: enough for an API's hot pages or active clients, few enough that a memo stays small
+/// (a few hundred bytes per entry kept). One LRU over all of them: consumers that take turns
+/// only evict each other once more of them take turns than there are entries.
 const SLOTS: usize = 512;
-/// Slots per set. A key may take any slot of its set, and a set's least recently used goes
-/// first. Consumers that take turns evict each other on every turn once more keys share a set
-/// than it has slots: with one slot per key's place, a third of an API's hundred consumers did
-/// (round 10 measured 27 % of lookups missing); with 256 slots in sets of 8, some set overflowed
-/// in one process in eight with 100 consumers, and in every one with 200. In sets of 16 of 512
-/// slots, 200 consumers overflow one in a hundred and forty. Sixteen hashes are two cache lines.
-const WAYS: usize = 16;
-const SETS: usize = SLOTS / WAYS;
 /// Lookups per verdict on whether keys repeat.
 const WINDOW: u32 = 1024;
 /// When fewer than one lookup in this many finds its key, the memo costs more than it saves
@@ -48,20 +42,11 @@ pub(crate) type Extra = [u64; 3];
 /// Fragments of encoded hits, keyed by the inputs they were made from. Keys longer than
 /// `MAX_KEY` are encoded every time and never kept: at most `SLOTS × (MAX_KEY + the fragment)`
 /// bytes are ever held.
-#[derive(Default)]
 pub(crate) struct Memo<const MAX_KEY: usize> {
-    /// Seeded per process, as for the batches: which pages share a set can't be chosen from
-    /// outside.
-    hasher: foldhash::fast::RandomState,
-    /// Each slot's key hash, a set's side by side (0: empty, or a key whose hash is 0, which
-    /// the key comparison then tells apart). Made on first use, as are the others.
-    hashes: Vec<u64>,
-    /// When each slot was last found or filled, in lookups (0: never): an empty slot goes first,
-    /// then the set's oldest.
-    used: Vec<u32>,
-    slots: Vec<Slot>,
-    /// Lookups so far (wrapping): the clock of `used`.
-    clock: u32,
+    /// Keys (compared in full) to what was encoded for them, least recently used first out.
+    /// Hashed with a per-process seed, as for the batches: which keys collide can't be chosen
+    /// from outside. Allocates on first insert.
+    map: LruMap<Vec<u8>, Entry, ByLength, foldhash::fast::RandomState>,
     /// The key of the hit being encoded, written by the caller before [`Memo::append`].
     pub(crate) key: Vec<u8>,
     /// Lookups and finds in the current window.
@@ -72,18 +57,33 @@ pub(crate) struct Memo<const MAX_KEY: usize> {
 }
 
 #[derive(Default)]
-struct Slot {
-    key: Vec<u8>,
+struct Entry {
     fragment: String,
     /// What `encode` returned with the fragment.
     extra: Extra,
 }
 
+impl<const MAX_KEY: usize> Default for Memo<MAX_KEY> {
+    fn default() -> Self {
+        Memo {
+            map: LruMap::with_hasher(
+                ByLength::new(SLOTS as u32),
+                foldhash::fast::RandomState::default(),
+            ),
+            key: Vec::new(),
+            lookups: 0,
+            found: 0,
+            idle: 0,
+        }
+    }
+}
+
 impl<const MAX_KEY: usize> std::fmt::Debug for Memo<MAX_KEY> {
     // Keys hold request text (paths, queries before redaction): never printed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kept = self.slots.iter().filter(|s| !s.key.is_empty()).count();
-        f.debug_struct("Memo").field("kept", &kept).finish()
+        f.debug_struct("Memo")
+            .field("kept", &self.map.len())
+            .finish()
     }
 }
 
@@ -122,7 +122,7 @@ impl<const MAX_KEY: usize> Memo<MAX_KEY> {
 
     /// Appends the fragment for [`Memo::key`]: the one kept for that key, or else what `encode`
     /// writes (given the key), which is then kept, with what `encode` returns beside it: that
-    /// is returned. A key must never be empty (an empty slot has an empty key).
+    /// is returned. A key must never be empty.
     pub(crate) fn append(
         &mut self,
         out: &mut String,
@@ -132,51 +132,30 @@ impl<const MAX_KEY: usize> Memo<MAX_KEY> {
         if self.key.len() > MAX_KEY {
             return encode(&self.key, out);
         }
-        if self.slots.is_empty() {
-            self.hashes = vec![0; SLOTS];
-            self.used = vec![0; SLOTS];
-            self.slots.resize_with(SLOTS, Slot::default);
+        // Looked up by the slice: `[u8] == Vec<u8>` compares the whole key, and a slice hashes
+        // as the `Vec` it is compared with.
+        if let Some(entry) = self.map.get(self.key.as_slice()) {
+            out.push_str(&entry.fragment);
+            let extra = entry.extra;
+            self.count(true);
+            return extra;
         }
-        // Never 0 (a slot's `used` of 0 says it is empty), wrapping past `u32::MAX`.
-        self.clock = self.clock.wrapping_add(1).max(1);
-        let hash = self.hasher.hash_one(self.key.as_slice());
-        let set = (hash as usize % SETS) * WAYS;
-        let ways = set..set + WAYS;
-        let at = self.hashes[ways.clone()]
-            .iter()
-            .zip(&self.slots[ways.clone()])
-            .position(|(&h, slot)| h == hash && slot.key == self.key);
-        let found = at.is_some();
-        let i = match at {
-            Some(way) => {
-                let i = set + way;
-                out.push_str(&self.slots[i].fragment);
-                i
-            }
-            None => {
-                // An empty slot, else the set's least recently used (by age, so that the clock
-                // may wrap).
-                let clock = self.clock;
-                let age = |used: u32| match used {
-                    0 => u32::MAX,
-                    used => clock.wrapping_sub(used),
-                };
-                let i = ways.max_by_key(|&i| age(self.used[i])).unwrap_or(set);
-                let start = out.len();
-                let extra = encode(&self.key, out);
-                let slot = &mut self.slots[i];
-                slot.extra = extra;
-                self.hashes[i] = hash;
-                slot.key.clear();
-                slot.key.extend_from_slice(&self.key);
-                slot.fragment.clear();
-                slot.fragment.push_str(&out[start..]);
-                i
-            }
+        // Once full, the least recently used goes, and its buffers hold the new entry.
+        let (mut key, mut entry) = if self.map.len() >= SLOTS {
+            self.map.pop_oldest().unwrap_or_default()
+        } else {
+            Default::default()
         };
-        self.used[i] = self.clock;
-        self.count(found);
-        self.slots[i].extra
+        let start = out.len();
+        let extra = encode(&self.key, out);
+        key.clear();
+        key.extend_from_slice(&self.key);
+        entry.fragment.clear();
+        entry.fragment.push_str(&out[start..]);
+        entry.extra = extra;
+        self.map.insert(key, entry);
+        self.count(false);
+        extra
     }
 }
 
@@ -213,63 +192,72 @@ mod tests {
     }
 
     #[test]
-    fn keys_sharing_a_set_are_all_kept_up_to_its_ways() {
-        // The hundred consumers of an API, taking turns: once each is kept, none is encoded
-        // again, though many share a set (with one slot per key's place, pairs sharing one
-        // would evict each other on every turn). Names are chosen so that no set gets more
-        // keys than it has ways (as four times in five at random).
+    fn keys_are_compared_in_full() {
+        // Keys that are prefixes of each other, or differ in their last byte, are different
+        // entries: looking one up by its slice never finds another.
         let mut memo = TestMemo::default();
-        let set_of = |memo: &TestMemo, k: &str| memo.hasher.hash_one(k.as_bytes()) as usize % SETS;
-        let keys = (0..)
-            .map(|p| {
-                (0..100)
-                    .map(|i| format!("consumer {p}.{i}"))
-                    .collect::<Vec<_>>()
-            })
-            .find(|keys| {
-                let mut per_set = [0; SETS];
-                keys.iter().for_each(|k| per_set[set_of(&memo, k)] += 1);
-                per_set.iter().all(|&n| n <= WAYS)
-            })
-            .unwrap();
         let mut calls = 0;
-        for round in 0..3 {
-            for key in &keys {
-                assert_eq!(
-                    append(&mut memo, key.as_bytes(), key, &mut calls),
-                    format!("<{key}")
-                );
-            }
-            assert_eq!(calls, 100, "round {round}");
+        for (key, value) in [
+            (&b"ab"[..], "AB"),
+            (b"a", "A"),
+            (b"abc", "ABC"),
+            (b"abd", "ABD"),
+        ] {
+            assert_eq!(
+                append(&mut memo, key, value, &mut calls),
+                format!("<{value}")
+            );
         }
-        // A set's least recently used slot goes first: keys of one set, one more than its
-        // ways, then the first again.
+        assert_eq!(calls, 4);
+        for (key, value) in [
+            (&b"abd"[..], "ABD"),
+            (b"abc", "ABC"),
+            (b"a", "A"),
+            (b"ab", "AB"),
+        ] {
+            assert_eq!(
+                append(&mut memo, key, "not encoded", &mut calls),
+                format!("<{value}")
+            );
+        }
+        assert_eq!(calls, 4);
+    }
+
+    #[test]
+    fn keys_taking_turns_are_all_kept_up_to_the_slots() {
+        // The hundred consumers of an API, taking turns, and then as many as there are slots:
+        // once each is kept, none is encoded again (whatever their hashes: one LRU over all
+        // the slots, no sets to overflow).
+        for n in [100, SLOTS] {
+            let mut memo = TestMemo::default();
+            let keys: Vec<String> = (0..n).map(|i| format!("consumer {i}")).collect();
+            let mut calls = 0;
+            for round in 0..3 {
+                for key in &keys {
+                    assert_eq!(
+                        append(&mut memo, key.as_bytes(), key, &mut calls),
+                        format!("<{key}")
+                    );
+                }
+                assert_eq!(calls, n, "{n} keys, round {round}");
+            }
+        }
+        // The least recently used goes first: one key more than the slots, then the first
+        // again.
         let mut memo = TestMemo::default();
-        let set_of = |memo: &TestMemo, k: &str| memo.hasher.hash_one(k.as_bytes()) as usize % SETS;
-        let mut same: Vec<String> = Vec::new();
-        for i in 0.. {
-            let k = format!("k{i}");
-            if set_of(&memo, &k) == set_of(&memo, "k0") {
-                same.push(k);
-            }
-            if same.len() == WAYS + 1 {
-                break;
-            }
-        }
-        // The clock about to wrap: ages still order the slots.
-        memo.clock = u32::MAX - 3;
+        let same: Vec<String> = (0..=SLOTS).map(|i| format!("k{i}")).collect();
         let mut calls = 0;
-        for k in &same[..WAYS] {
+        for k in &same[..SLOTS] {
             append(&mut memo, k.as_bytes(), k, &mut calls);
         }
         // Touch the first, so the second is the oldest.
         append(&mut memo, same[0].as_bytes(), "", &mut calls);
-        append(&mut memo, same[WAYS].as_bytes(), "", &mut calls);
-        assert_eq!(calls, WAYS + 1);
+        append(&mut memo, same[SLOTS].as_bytes(), "", &mut calls);
+        assert_eq!(calls, SLOTS + 1);
         append(&mut memo, same[0].as_bytes(), "", &mut calls);
-        assert_eq!(calls, WAYS + 1, "the most recently used stayed");
+        assert_eq!(calls, SLOTS + 1, "the most recently used stayed");
         append(&mut memo, same[1].as_bytes(), "", &mut calls);
-        assert_eq!(calls, WAYS + 2, "the least recently used went");
+        assert_eq!(calls, SLOTS + 2, "the least recently used went");
     }
 
     #[test]
@@ -284,13 +272,13 @@ mod tests {
             );
         }
         assert_eq!(calls, 10_000);
-        assert_eq!(memo.slots.len(), SLOTS);
+        assert_eq!(memo.map.len(), SLOTS);
         // Long keys are never kept: each is encoded anew.
         let long = vec![b'x'; MAX_KEY + 1];
         append(&mut memo, &long, "L", &mut calls);
         append(&mut memo, &long, "L", &mut calls);
         assert_eq!(calls, 10_002);
-        assert!(memo.slots.iter().all(|s| s.key.len() <= MAX_KEY));
+        assert!(memo.map.iter().all(|(k, _)| k.len() <= MAX_KEY));
     }
 
     #[test]
