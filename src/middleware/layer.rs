@@ -27,6 +27,35 @@ use crate::spec::Protocol;
 ///
 /// The background sender starts when the layer first wraps a service, with the configuration the
 /// layer has then. Builder calls made after that do not reach it.
+///
+/// # The examples
+///
+/// Most builder methods show their effect on what is sent. Their examples record it with the
+/// `testing` feature's `RecordingTransport` and send requests with a `send(layer, request)` helper
+/// that does this (the route is `/users/{id}`):
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::time::Duration;
+/// use axum::{body::Body, routing::get, Router};
+/// use tower::ServiceExt;
+/// use tower_ga::{testing::RecordingTransport, GaLayer};
+///
+/// let recorder = RecordingTransport::new();
+/// let ga = GaLayer::new("G-TEST123").api_secret("s").transport(recorder.clone());
+///
+/// // send(ga, http::Request::get("/users/7")).await:
+/// let handle = ga.handle();
+/// let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+/// let request = http::Request::get("/users/7").body(Body::empty()).unwrap();
+/// app.oneshot(request).await.unwrap();
+/// assert!(handle.flush(Duration::from_secs(5)).await);
+///
+/// let events = recorder.ga4_events();
+/// assert_eq!(events[0].param_str("page_location"), Some("http://localhost/users/7"));
+/// assert_eq!(events[0].param_str("page_title"), Some("GET /users/{id}"));
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct GaLayer {
     config: Arc<Config>,
@@ -38,7 +67,20 @@ impl GaLayer {
     ///
     /// Never panics: a malformed id, or a GA4 id without [`api_secret`](Self::api_secret), is
     /// reported once through `tracing` when the layer is first used, and requests then pass
-    /// through untracked. Use [`build`](Self::build) to get an error instead.
+    /// through untracked. Use [`build`](Self::build) to get an error instead. Surrounding
+    /// whitespace is trimmed.
+    ///
+    /// ```
+    /// use tower_ga::{ConfigError, GaLayer};
+    ///
+    /// let ga4 = GaLayer::new("G-ABC123").api_secret("secret");
+    /// assert!(ga4.build().is_ok());
+    /// assert!(GaLayer::new(" UA-1234-5\n").build().is_ok());
+    /// assert_eq!(
+    ///     GaLayer::new("GTM-ABC123").build().unwrap_err(),
+    ///     ConfigError::MalformedTrackingId("GTM-ABC123".into())
+    /// );
+    /// ```
     pub fn new(tracking_id: impl Into<String>) -> Self {
         let tracking_id: String = tracking_id.into().trim().to_owned();
         let config = Config {
@@ -59,7 +101,34 @@ impl GaLayer {
         self
     }
 
-    /// A handle to flush, shut down and read counters; it may be taken at any time.
+    /// A handle to flush, shut down and read counters; it may be taken at any time, and every
+    /// clone of the layer gives a handle to the same sender. Take it before the layer moves into
+    /// the router.
+    ///
+    /// ```
+    /// # use axum::{body::Body, routing::get, Router};
+    /// # use tower::ServiceExt;
+    /// use std::time::Duration;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer, SenderState};
+    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
+    /// #     let handle = ga.handle();
+    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    /// #     assert!(handle.flush(Duration::from_secs(5)).await);
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s").transport(recorder);
+    /// let handle = ga.handle();
+    /// assert_eq!(handle.state(), SenderState::NotStarted);
+    ///
+    /// send(ga, http::Request::get("/users/7")).await;
+    /// assert_eq!(handle.state(), SenderState::Running);
+    /// assert_eq!(handle.stats().sent, 1);
+    /// assert!(handle.shutdown(Duration::from_secs(5)).await);
+    /// # }
+    /// ```
     pub fn handle(&self) -> Handle {
         Handle {
             core: self.core.clone(),
@@ -68,6 +137,17 @@ impl GaLayer {
 
     /// Checks the configuration, returning an error where [`new`](Self::new) would log one and
     /// pass requests through.
+    ///
+    /// ```
+    /// use tower_ga::{ConfigError, GaLayer};
+    ///
+    /// let err = GaLayer::new("G-ABC123").build().unwrap_err();
+    /// assert_eq!(err, ConfigError::MissingApiSecret);
+    /// assert_eq!(err.to_string(), "GA4 needs an API secret: call .api_secret(..)");
+    ///
+    /// let ga: GaLayer = GaLayer::new("G-ABC123").api_secret("secret").build()?;
+    /// # Ok::<(), ConfigError>(())
+    /// ```
     pub fn build(self) -> Result<Self, ConfigError> {
         check(&self.config)?;
         Ok(self)
