@@ -102,6 +102,7 @@ impl<F: Fn(&Hit) -> Option<String> + Send + Sync + 'static> MakeClientId for F {
 
 /// What became of one batch: one HTTP request to the collector carrying one or more hits.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct BatchOutcome {
     /// Hits in the batch.
     pub hits: usize,

@@ -7,6 +7,7 @@ use siphasher::sip128::{Hasher128, SipHasher13};
 
 /// How the client id is chosen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClientIdStrategy {
     /// A keyed hash of the best identity available, rotated daily (the default).
     #[default]

@@ -57,6 +57,7 @@ use crate::spec::Protocol;
 /// # }
 /// ```
 #[derive(Clone)]
+#[must_use = "a GaLayer reports nothing until it wraps a service"]
 pub struct GaLayer {
     config: Arc<Config>,
     core: Arc<Core>,
@@ -129,6 +130,7 @@ impl GaLayer {
     /// assert!(handle.shutdown(Duration::from_secs(5)).await);
     /// # }
     /// ```
+    #[must_use]
     pub fn handle(&self) -> Handle {
         Handle {
             core: self.core.clone(),
