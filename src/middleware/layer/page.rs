@@ -187,7 +187,7 @@ impl GaLayer {
     /// let ga = GaLayer::new("G-TEST123")
     ///     .api_secret("s")
     ///     .transport(recorder.clone())
-    ///     .redact_params(["token", "pin"]); // `sort_key` no longer counts as a key
+    ///     .redact_params(["token", "pin"]); // the default list would redact `sort_key` too
     /// send(ga, Request::get("/users/7?pin=1234&sort_key=name")).await;
     /// let events = recorder.ga4_events();
     /// assert_eq!(
