@@ -33,7 +33,18 @@ pub(crate) fn guarded<T>(hook: &'static str, f: impl FnOnce() -> T) -> Option<T>
 }
 
 /// Decides, once the response is produced, whether a request is reported. Runs on the request path:
-/// keep it cheap.
+/// keep it cheap. Set with [`GaLayer::filter`](crate::GaLayer::filter).
+///
+/// A closure keeping the [`DefaultFilter`]'s skips and adding its own:
+///
+/// ```
+/// use tower_ga::{DefaultFilter, Filter, GaLayer, Hit};
+///
+/// let ga = GaLayer::new("G-ABC123")
+///     .api_secret("secret")
+///     .filter(|hit: &Hit| DefaultFilter.track(hit) && !hit.path().starts_with("/admin/"));
+/// let everything = GaLayer::new("G-ABC123").api_secret("secret").filter(());
+/// ```
 pub trait Filter: Send + Sync + 'static {
     /// `true` to report the hit.
     fn track(&self, hit: &Hit) -> bool;
@@ -75,7 +86,35 @@ impl Filter for DefaultFilter {
 
 /// Builds a page title for requests that carry no [`PageTitle`](crate::PageTitle). Runs in the
 /// background sender. Returning `None` falls back to the default rule (`METHOD /route/{template}`,
-/// or the unmatched title).
+/// or the unmatched title). Set with [`GaLayer::title_with`](crate::GaLayer::title_with).
+///
+/// A closure titling each request by its resource, the route's first segment:
+///
+/// ```
+/// use http::Request;
+/// use tower_ga::{testing::RecordingTransport, GaLayer, Hit};
+/// # use axum::{body::Body, routing::get, Router};
+/// # use tower::ServiceExt;
+/// # async fn send(ga: GaLayer, request: http::request::Builder) {
+/// #     let handle = ga.handle();
+/// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+/// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+/// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+/// # }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+///
+/// let recorder = RecordingTransport::new();
+/// let ga = GaLayer::new("G-TEST123")
+///     .api_secret("s")
+///     .transport(recorder.clone())
+///     .title_with(|hit: &Hit| {
+///         let resource = hit.route()?.trim_start_matches('/').split('/').next()?;
+///         Some(format!("{} {resource}", hit.method()))
+///     });
+/// send(ga, Request::get("/users/7")).await;
+/// assert_eq!(recorder.ga4_events()[0].param_str("page_title"), Some("GET users"));
+/// # }
+/// ```
 pub trait MakeTitle: Send + Sync + 'static {
     /// The title for a hit.
     fn make_title(&self, hit: &Hit) -> Option<String>;
@@ -88,7 +127,36 @@ impl<F: Fn(&Hit) -> Option<String> + Send + Sync + 'static> MakeTitle for F {
 }
 
 /// Derives a client id from a hit, replacing the default keyed hash. Runs in the background sender.
-/// Returning `None` falls back to the default strategy.
+/// Returning `None` falls back to the default strategy. Set with
+/// [`GaLayer::client_id_with`](crate::GaLayer::client_id_with).
+///
+/// A closure counting each tenant of a multi-tenant API as one client:
+///
+/// ```
+/// use http::Request;
+/// use tower_ga::{testing::RecordingTransport, GaLayer, Hit};
+/// # use axum::{body::Body, routing::get, Router};
+/// # use tower::ServiceExt;
+/// # async fn send(ga: GaLayer, request: http::request::Builder) {
+/// #     let handle = ga.handle();
+/// #     let app = Router::new().route("/tenants/{tenant}/orders", get(|| async { "user" })).layer(ga);
+/// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+/// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+/// # }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+///
+/// let recorder = RecordingTransport::new();
+/// let ga = GaLayer::new("G-TEST123")
+///     .api_secret("s")
+///     .transport(recorder.clone())
+///     .client_id_with(|hit: &Hit| {
+///         let tenant = hit.path().strip_prefix("/tenants/")?.split('/').next()?;
+///         Some(format!("tenant-{tenant}"))
+///     });
+/// send(ga, Request::get("/tenants/acme/orders")).await;
+/// assert_eq!(recorder.ga4_events()[0].client_id, "tenant-acme");
+/// # }
+/// ```
 pub trait MakeClientId: Send + Sync + 'static {
     /// The client id for a hit.
     fn make_client_id(&self, hit: &Hit) -> Option<String>;
@@ -102,6 +170,7 @@ impl<F: Fn(&Hit) -> Option<String> + Send + Sync + 'static> MakeClientId for F {
 
 /// What became of one batch: one HTTP request to the collector carrying one or more hits.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct BatchOutcome {
     /// Hits in the batch.
     pub hits: usize,
@@ -115,8 +184,24 @@ pub struct BatchOutcome {
     pub validation_messages: Vec<ValidationMessage>,
 }
 
-/// Called from the sender once per delivered batch (the original recipe's `success_cb`). Runs on
-/// the sender's thread: keep it short.
+/// Called from the sender once per delivered batch. Runs on the sender's thread: keep it short (a
+/// panic in it is caught). Set with [`GaLayer::on_success`](crate::GaLayer::on_success); `()`
+/// does nothing.
+///
+/// A closure counting delivered hits:
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use tower_ga::{BatchOutcome, GaLayer};
+///
+/// static DELIVERED: AtomicUsize = AtomicUsize::new(0);
+///
+/// let ga = GaLayer::new("G-ABC123")
+///     .api_secret("secret")
+///     .on_success(|outcome: &BatchOutcome| {
+///         DELIVERED.fetch_add(outcome.hits, Ordering::Relaxed);
+///     });
+/// ```
 pub trait OnSuccess: Send + Sync + 'static {
     /// A batch was accepted by the collector (2xx).
     fn on_success(&self, outcome: &BatchOutcome);
@@ -132,8 +217,28 @@ impl OnSuccess for () {
     fn on_success(&self, _: &BatchOutcome) {}
 }
 
-/// Called from the sender once per batch given up on, or rejected by validation (the original
-/// recipe's `failure_cb`). Runs on the sender's thread: keep it short.
+/// Called from the sender once per batch given up on, or objected to by validation. Runs on the
+/// sender's thread: keep it short (a panic in it is caught). Set with
+/// [`GaLayer::on_failure`](crate::GaLayer::on_failure); `()` does nothing.
+///
+/// A closure logging why: a batch given up on has an `error`; one the validation endpoint objected
+/// to has none, and its `validation_messages` say what is wrong.
+///
+/// ```
+/// use tower_ga::{BatchOutcome, GaLayer};
+///
+/// let ga = GaLayer::new("G-ABC123")
+///     .api_secret("secret")
+///     .validation_mode(true)
+///     .on_failure(|outcome: &BatchOutcome| match &outcome.error {
+///         Some(error) => eprintln!("gave up on {} hits: {error}", outcome.hits),
+///         None => {
+///             for m in &outcome.validation_messages {
+///                 eprintln!("invalid {}: {}", m.field_path, m.description);
+///             }
+///         }
+///     });
+/// ```
 pub trait OnFailure: Send + Sync + 'static {
     /// A batch failed for good.
     fn on_failure(&self, outcome: &BatchOutcome);

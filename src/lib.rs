@@ -68,18 +68,36 @@
 //!   as `REDACTED`; the API secret never appears in logs or `Debug` output.
 //! - The client id is a keyed hash of the consumer's identity, rotated daily; see [`client_id`].
 //!
+//! # The handle
+//!
+//! [`GaLayer::handle`] gives a [`Handle`] on the background sender, cheap to clone:
+//!
+//! - [`Handle::flush`] and [`Handle::shutdown`] are `async`, take a deadline and never block a
+//!   thread, inside or outside a tokio runtime;
+//! - [`Handle::stats`] reads the counters ([`Stats`]: tracked, sent, dropped, failed, pending, …);
+//! - [`Handle::state`] says whether the sender runs, and if not, why ([`SenderState`]): a
+//!   configuration that can't work shows as `SenderState::Disabled(ConfigError)` once the layer
+//!   wraps a service, and [`GaLayer::build`] returns the same [`ConfigError`] up front.
+//!
 //! # Testing your own code
 //!
-//! With the `testing` feature, `testing::RecordingTransport` records what would be sent.
+//! With the `testing` feature, `testing::RecordingTransport` records what would be sent, with no
+//! network; the examples on [`GaLayer`]'s methods use it.
 //!
 //! # Features
 //!
-//! - `axum` (default): reads axum's `MatchedPath` and `ConnectInfo`.
-//! - `hyper-transport` (default): `HyperTransport`, the default HTTP client (hyper, rustls,
-//!   Mozilla's roots; connects directly).
-//! - `reqwest`: `ReqwestTransport`, for a client you configure yourself (an egress proxy, your
-//!   own roots). Hand it to [`GaLayer::transport`].
-//! - `testing`: `testing::RecordingTransport`. `collector`: the local collector, `collector`.
+//! What this table doesn't name needs no feature, the offline checks in [`validate`] included.
+//!
+//! | feature | default | gives |
+//! |---|---|---|
+//! | `axum` | on | reading axum's `MatchedPath` (the route template) and `ConnectInfo` (the client IP); other routers insert a [`MatchedRoute`] and a [`ClientIp`] |
+//! | `hyper-transport` | on | `HyperTransport`, the default transport (hyper, rustls, Mozilla's roots; connects directly) |
+//! | `reqwest` | off | `ReqwestTransport`, for a client you configure (an egress proxy, your own roots), handed to [`GaLayer::transport`]; the default transport when `hyper-transport` is off |
+//! | `testing` | off | `testing::*`: `RecordingTransport` and the parsers of what it recorded |
+//! | `collector` | off | `collector::*`: a local stand-in for Google's endpoints, with fault injection; turns on `testing` |
+//!
+//! With neither transport feature, give the layer a transport: otherwise the sender doesn't start
+//! ([`SenderState::Failed`]) and requests are counted as dropped.
 //!
 //! [tower]: https://docs.rs/tower
 #![forbid(unsafe_code)]

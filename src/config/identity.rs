@@ -7,12 +7,12 @@ use siphasher::sip128::{Hasher128, SipHasher13};
 
 /// How the client id is chosen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClientIdStrategy {
     /// A keyed hash of the best identity available, rotated daily (the default).
     #[default]
     Keyed,
-    /// A fresh random id for every request: the original recipe's `uuid4()`. Every request then
-    /// counts as a new user in GA.
+    /// A fresh random id for every request. Every request then counts as a new user in GA.
     RandomPerRequest,
 }
 

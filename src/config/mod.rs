@@ -34,6 +34,7 @@ pub const EU_ENDPOINT: &str = "https://region1.google-analytics.com";
 
 /// Whether and how the client IP is sent to Google.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IpMode {
     /// Never sent (the default). GA then locates users from nothing, or from earlier browser data.
     #[default]

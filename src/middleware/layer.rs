@@ -1,21 +1,22 @@
-//! [`GaLayer`]: the configuration, its builder methods, and `impl Layer`.
+//! [`GaLayer`]: the struct, [`new`](GaLayer::new), [`handle`](GaLayer::handle),
+//! [`build`](GaLayer::build) and `impl Layer`. The builder methods live in the child modules, one
+//! concern each; they all go through `with`.
+
+mod destination;
+mod event;
+mod identity;
+mod page;
+mod sender;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use http::HeaderName;
 use tower_layer::Layer;
 
 use super::service::GaService;
-use crate::config::{
-    check, ClientIdStrategy, Config, ConfigError, IpMode, Key, RetryPolicy, Secret,
-};
-use crate::hooks::{Filter, MakeClientId, MakeTitle, OnFailure, OnSuccess};
-use crate::http_text::redact::SecretWords;
+use crate::config::{check, Config, ConfigError};
 use crate::pipeline::{Core, Handle, State};
 use crate::spec::Protocol;
-use crate::transport::Transport;
 
 /// A tower [`Layer`] that reports every request to Google Analytics as a page view.
 ///
@@ -26,7 +27,37 @@ use crate::transport::Transport;
 ///
 /// The background sender starts when the layer first wraps a service, with the configuration the
 /// layer has then. Builder calls made after that do not reach it.
+///
+/// # The examples
+///
+/// Most builder methods show their effect on what is sent. Their examples record it with the
+/// `testing` feature's `RecordingTransport` and send requests with a `send(layer, request)` helper
+/// that does this (the route is `/users/{id}`):
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::time::Duration;
+/// use axum::{body::Body, routing::get, Router};
+/// use tower::ServiceExt;
+/// use tower_ga::{testing::RecordingTransport, GaLayer};
+///
+/// let recorder = RecordingTransport::new();
+/// let ga = GaLayer::new("G-TEST123").api_secret("s").transport(recorder.clone());
+///
+/// // send(ga, http::Request::get("/users/7")).await:
+/// let handle = ga.handle();
+/// let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+/// let request = http::Request::get("/users/7").body(Body::empty()).unwrap();
+/// app.oneshot(request).await.unwrap();
+/// assert!(handle.flush(Duration::from_secs(5)).await);
+///
+/// let events = recorder.ga4_events();
+/// assert_eq!(events[0].param_str("page_location"), Some("http://localhost/users/7"));
+/// assert_eq!(events[0].param_str("page_title"), Some("GET /users/{id}"));
+/// # }
+/// ```
 #[derive(Clone)]
+#[must_use = "a GaLayer reports nothing until it wraps a service"]
 pub struct GaLayer {
     config: Arc<Config>,
     core: Arc<Core>,
@@ -37,7 +68,20 @@ impl GaLayer {
     ///
     /// Never panics: a malformed id, or a GA4 id without [`api_secret`](Self::api_secret), is
     /// reported once through `tracing` when the layer is first used, and requests then pass
-    /// through untracked. Use [`build`](Self::build) to get an error instead.
+    /// through untracked. Use [`build`](Self::build) to get an error instead. Surrounding
+    /// whitespace is trimmed.
+    ///
+    /// ```
+    /// use tower_ga::{ConfigError, GaLayer};
+    ///
+    /// let ga4 = GaLayer::new("G-ABC123").api_secret("secret");
+    /// assert!(ga4.build().is_ok());
+    /// assert!(GaLayer::new(" UA-1234-5\n").build().is_ok());
+    /// assert_eq!(
+    ///     GaLayer::new("GTM-ABC123").build().unwrap_err(),
+    ///     ConfigError::MalformedTrackingId("GTM-ABC123".into())
+    /// );
+    /// ```
     pub fn new(tracking_id: impl Into<String>) -> Self {
         let tracking_id: String = tracking_id.into().trim().to_owned();
         let config = Config {
@@ -51,230 +95,42 @@ impl GaLayer {
         }
     }
 
+    /// The builder methods' one way in: applies `f` to this layer's own copy of the
+    /// configuration (copied on write when a clone shares it).
     fn with(mut self, f: impl FnOnce(&mut Config)) -> Self {
         f(Arc::make_mut(&mut self.config));
         self
     }
 
-    /// The GA4 API secret. Never logged, never in `Debug` output. Surrounding whitespace (a
-    /// secret read from a file ends in a newline) is trimmed.
-    pub fn api_secret(self, secret: impl Into<String>) -> Self {
-        let secret = secret.into().trim().to_owned();
-        self.with(|c| c.api_secret = Some(Secret(secret)))
-    }
-
-    /// Base URL of the collector (default `https://www.google-analytics.com`); the protocol's path
-    /// (`/mp/collect`) is appended. Point it at a local collector for development and tests.
-    pub fn endpoint(self, base_url: impl Into<String>) -> Self {
-        let url = base_url.into();
-        self.with(|c| c.endpoint = Some(url))
-    }
-
-    /// Sends GA4 hits to Google's EU endpoint (`region1.google-analytics.com`). Ignored when an
-    /// [`endpoint`](Self::endpoint) is set.
-    pub fn eu(self, on: bool) -> Self {
-        self.with(|c| c.eu = on)
-    }
-
-    /// Validation mode: sends to Google's validation endpoint (`/debug/mp/collect`, with
-    /// `validation_behavior: ENFORCE_RECOMMENDATIONS`), which checks hits and collects nothing.
-    /// Its objections are logged, passed to the failure hook and counted in [`Stats::invalid`](crate::Stats::invalid).
-    pub fn validation_mode(self, on: bool) -> Self {
-        self.with(|c| c.validation = on)
-    }
-
-    /// Reports every request under this host, e.g. to merge several domains of one API (the
-    /// original recipe's `dh`).
-    pub fn host_override(self, host: impl Into<String>) -> Self {
-        let host = host.into().to_ascii_lowercase();
-        self.with(|c| c.host_override = Some(host))
-    }
-
-    /// Scheme for requests whose URI has none and no trusted proxy says otherwise (default `http`).
-    pub fn default_scheme_https(self, https: bool) -> Self {
-        self.with(|c| c.default_scheme = if https { "https" } else { "http" })
-    }
-
-    /// Host reported when a request has neither an absolute URI nor a valid `Host` header
-    /// (default `localhost`).
-    pub fn fallback_host(self, host: impl Into<String>) -> Self {
-        let host = host.into();
-        self.with(|c| c.fallback_host = host)
-    }
-
-    /// Trusts the proxy in front of the API: scheme and host come from `Forwarded` /
-    /// `X-Forwarded-Proto` / `X-Forwarded-Host`, the client IP from `Forwarded` / `X-Forwarded-For`.
-    /// Only turn this on when a proxy you control sets (and overwrites) those headers: clients can
-    /// forge them otherwise.
-    pub fn trust_proxy(self, on: bool) -> Self {
-        self.with(|c| c.trust_proxy = on)
-    }
-
-    /// Adds words to the list of secret-looking query parameter names (see
-    /// [`DEFAULT_REDACTED_PARAMS`](crate::DEFAULT_REDACTED_PARAMS) for the rule).
-    pub fn redact_param(self, word: impl Into<String>) -> Self {
-        let word = word.into();
-        self.with(|c| c.redact_params = c.redact_params.with(&word))
-    }
-
-    /// Replaces the list of secret-looking query parameter names.
-    pub fn redact_params<I, W>(self, words: I) -> Self
-    where
-        I: IntoIterator<Item = W>,
-        W: Into<String>,
-    {
-        let list = SecretWords::new(words.into_iter().map(|w| -> String { w.into() }));
-        self.with(|c| c.redact_params = list)
-    }
-
-    /// Leaves the query string out of `page_location` entirely.
-    pub fn strip_query(self, on: bool) -> Self {
-        self.with(|c| c.strip_query = on)
-    }
-
-    /// The title of requests that matched no route (default `(unmatched route)`). The raw path is
-    /// never used: it would give every 404 probe its own page in GA.
-    pub fn unmatched_title(self, title: impl Into<String>) -> Self {
-        let t = title.into();
-        self.with(|c| c.unmatched_title = t)
-    }
-
-    /// Doesn't report requests that matched no route (fallback, 404).
-    pub fn skip_unmatched(self, on: bool) -> Self {
-        self.with(|c| c.skip_unmatched = on)
-    }
-
-    /// A hook that builds titles for requests without a [`PageTitle`](crate::PageTitle).
-    pub fn title_with(self, hook: impl MakeTitle) -> Self {
-        let hook: Arc<dyn MakeTitle> = Arc::new(hook);
-        self.with(|c| c.make_title = Some(hook))
-    }
-
-    /// Sends the request's `User-Agent` (default on).
-    pub fn send_user_agent(self, on: bool) -> Self {
-        self.with(|c| c.send_user_agent = on)
-    }
-
-    /// Sends the client IP to Google (default [`IpMode::Off`]). Needs axum's `ConnectInfo`, a
-    /// [`ClientIp`](crate::ClientIp) extension, or a [trusted proxy](Self::trust_proxy).
-    pub fn send_client_ip(self, mode: IpMode) -> Self {
-        self.with(|c| c.ip_mode = mode)
-    }
-
-    /// The `data_source` param (default `api`; the original recipe's `ds`).
-    pub fn data_source(self, source: impl Into<String>) -> Self {
-        let s = source.into();
-        self.with(|c| c.data_source = s)
-    }
-
-    /// A constant param added to every event, e.g. `("app_version", "1.4.2")`. Checked by
-    /// [`build`](Self::build): names must be valid, unreserved and not clash with the crate's own;
-    /// values are strings or numbers. The same name again replaces the value (an event can't carry
-    /// a name twice).
-    pub fn param(self, name: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
-        let (name, value) = (name.into(), value.into());
-        self.with(
-            |c| match c.extra_params.iter_mut().find(|(n, _)| *n == name) {
-                Some(param) => param.1 = value,
-                None => c.extra_params.push((name, value)),
-            },
-        )
-    }
-
-    /// Longest param value in characters (default 100, GA4's documented limit for standard
-    /// properties; GA 360 allows 500, the most this takes). Longer values are truncated at a
-    /// character boundary, and URLs lose their query first.
-    pub fn param_value_limit(self, chars: usize) -> Self {
-        self.with(|c| c.param_value_limit = chars.clamp(16, 500))
-    }
-
-    /// Replaces the filter that decides which requests are reported (default
-    /// [`DefaultFilter`](crate::DefaultFilter); `()` reports everything).
-    pub fn filter(self, filter: impl Filter) -> Self {
-        let f: Arc<dyn Filter> = Arc::new(filter);
-        self.with(|c| c.filter = f)
-    }
-
-    /// The client id strategy (default [`ClientIdStrategy::Keyed`]).
-    pub fn client_id_strategy(self, strategy: ClientIdStrategy) -> Self {
-        self.with(|c| c.client_id_strategy = strategy)
-    }
-
-    /// A hook that derives the client id; `None` falls back to the strategy.
-    pub fn client_id_with(self, hook: impl MakeClientId) -> Self {
-        let hook: Arc<dyn MakeClientId> = Arc::new(hook);
-        self.with(|c| c.make_client_id = Some(hook))
-    }
-
-    /// A secret shared by every instance of the API, so they derive the same client ids. Without
-    /// it each process draws a random key, which never leaves the process.
-    pub fn client_id_key(self, secret: impl AsRef<[u8]>) -> Self {
-        let key = Key::derive(secret.as_ref());
-        self.with(|c| c.key = key)
-    }
-
-    /// A header carrying API keys, used (hashed) to tell consumers apart when there is no
-    /// `Authorization` header, e.g. `x-api-key`.
-    pub fn api_key_header(self, name: HeaderName) -> Self {
-        self.with(|c| c.credential_header = Some(name))
-    }
-
-    /// How long a consumer may be idle before its next request starts a new session
-    /// (default 30 minutes, as in GA).
-    pub fn session_timeout(self, timeout: Duration) -> Self {
-        self.with(|c| c.session_timeout = timeout)
-    }
-
-    /// Hits the queue holds before new ones are dropped (default 4096). The sender empties it
-    /// when it is a quarter full (or every 1 to 20 ms where Unix sockets are missing), so it
-    /// should hold 20 ms of the peak request rate (4096: 200,000 requests/s).
-    pub fn queue_capacity(self, hits: usize) -> Self {
-        self.with(|c| c.queue_capacity = hits.max(1))
-    }
-
-    /// How long a batch's first hit waits for the batch to fill before it is sent anyway
-    /// (default 500 ms). Checked every quarter interval, so no hit waits more than 1.25 intervals;
-    /// a full batch (25 events of one client) goes out at once.
-    pub fn flush_interval(self, interval: Duration) -> Self {
-        self.with(|c| c.flush_interval = interval)
-    }
-
-    /// Requests to the collector in flight at once (default 4).
-    pub fn max_concurrency(self, n: usize) -> Self {
-        self.with(|c| c.max_concurrency = n.max(1))
-    }
-
-    /// Timeout of one request to the collector (default 5 s). Zero is refused by
-    /// [`build`](Self::build): no request could ever finish.
-    pub fn request_timeout(self, timeout: Duration) -> Self {
-        self.with(|c| c.request_timeout = timeout)
-    }
-
-    /// The retry policy (default: 3 retries, 250 ms doubling to 10 s, `Retry-After` up to 60 s).
-    pub fn retry(self, policy: RetryPolicy) -> Self {
-        self.with(|c| c.retry = policy)
-    }
-
-    /// Replaces the HTTP transport (default: `HyperTransport`, which connects directly; behind an
-    /// egress proxy, use `ReqwestTransport`, feature `reqwest`, with a client configured for it).
-    pub fn transport(self, transport: impl Transport) -> Self {
-        let t: Arc<dyn Transport> = Arc::new(transport);
-        self.with(|c| c.transport = Some(t))
-    }
-
-    /// Called once per delivered batch, on the sender's thread.
-    pub fn on_success(self, hook: impl OnSuccess) -> Self {
-        let h: Arc<dyn OnSuccess> = Arc::new(hook);
-        self.with(|c| c.on_success = h)
-    }
-
-    /// Called once per batch given up on or objected to by validation, on the sender's thread.
-    pub fn on_failure(self, hook: impl OnFailure) -> Self {
-        let h: Arc<dyn OnFailure> = Arc::new(hook);
-        self.with(|c| c.on_failure = h)
-    }
-
-    /// A handle to flush, shut down and read counters; it may be taken at any time.
+    /// A handle to flush, shut down and read counters; it may be taken at any time, and every
+    /// clone of the layer gives a handle to the same sender. Take it before the layer moves into
+    /// the router.
+    ///
+    /// ```
+    /// # use axum::{body::Body, routing::get, Router};
+    /// # use tower::ServiceExt;
+    /// use std::time::Duration;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer, SenderState};
+    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
+    /// #     let handle = ga.handle();
+    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    /// #     assert!(handle.flush(Duration::from_secs(5)).await);
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s").transport(recorder);
+    /// let handle = ga.handle();
+    /// assert_eq!(handle.state(), SenderState::NotStarted);
+    ///
+    /// send(ga, http::Request::get("/users/7")).await;
+    /// assert_eq!(handle.state(), SenderState::Running);
+    /// assert_eq!(handle.stats().sent, 1);
+    /// assert!(handle.shutdown(Duration::from_secs(5)).await);
+    /// # }
+    /// ```
+    #[must_use]
     pub fn handle(&self) -> Handle {
         Handle {
             core: self.core.clone(),
@@ -283,6 +139,17 @@ impl GaLayer {
 
     /// Checks the configuration, returning an error where [`new`](Self::new) would log one and
     /// pass requests through.
+    ///
+    /// ```
+    /// use tower_ga::{ConfigError, GaLayer};
+    ///
+    /// let err = GaLayer::new("G-ABC123").build().unwrap_err();
+    /// assert_eq!(err, ConfigError::MissingApiSecret);
+    /// assert_eq!(err.to_string(), "GA4 needs an API secret: call .api_secret(..)");
+    ///
+    /// let ga: GaLayer = GaLayer::new("G-ABC123").api_secret("secret").build()?;
+    /// # Ok::<(), ConfigError>(())
+    /// ```
     pub fn build(self) -> Result<Self, ConfigError> {
         check(&self.config)?;
         Ok(self)
@@ -317,6 +184,8 @@ impl fmt::Debug for GaLayer {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

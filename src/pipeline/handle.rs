@@ -17,12 +17,55 @@ pub struct Handle {
 impl Handle {
     /// Waits until every hit queued before the call was delivered or given up on, or until
     /// `timeout` passes. Returns `true` in the first case. Never blocks the thread.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::Duration;
+    /// use axum::{body::Body, routing::get, Router};
+    /// use tower::ServiceExt;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer};
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s").transport(recorder.clone());
+    /// let handle = ga.handle();
+    /// let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// app.oneshot(http::Request::get("/users/7").body(Body::empty()).unwrap()).await.unwrap();
+    ///
+    /// assert!(handle.flush(Duration::from_secs(5)).await);
+    /// assert_eq!(recorder.ga4_events().len(), 1);
+    /// assert_eq!(handle.stats().pending, 0);
+    /// # }
+    /// ```
     pub async fn flush(&self, timeout: Duration) -> bool {
         self.core.control(timeout, Control::Flush).await
     }
 
     /// Flushes, then stops the sender: later hits are counted as dropped. Returns by `timeout`,
     /// `true` when everything was delivered or given up on; what was still pending is dropped.
+    /// Requests are still served afterwards, untracked.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::Duration;
+    /// use axum::{body::Body, routing::get, Router};
+    /// use tower::ServiceExt;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer, SenderState};
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s").transport(recorder.clone());
+    /// let handle = ga.handle();
+    /// let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// let request = || http::Request::get("/users/7").body(Body::empty()).unwrap();
+    /// app.clone().oneshot(request()).await.unwrap();
+    ///
+    /// assert!(handle.shutdown(Duration::from_secs(5)).await);
+    /// assert_eq!(recorder.ga4_events().len(), 1); // flushed first
+    /// assert_eq!(handle.state(), SenderState::Stopped);
+    ///
+    /// app.oneshot(request()).await.unwrap();
+    /// assert_eq!(handle.stats().dropped, 1);
+    /// # }
+    /// ```
     pub async fn shutdown(&self, timeout: Duration) -> bool {
         self.core.control(timeout, Control::Shutdown).await
     }
@@ -46,7 +89,32 @@ impl Handle {
         self.core.sender_state()
     }
 
-    /// The counters now.
+    /// The counters now. A request the filter skips is not tracked (see [`Stats`] for what each
+    /// counter holds).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::Duration;
+    /// use axum::{body::Body, routing::get, Router};
+    /// use tower::ServiceExt;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer};
+    ///
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s").transport(RecordingTransport::new());
+    /// let handle = ga.handle();
+    /// let app = Router::new()
+    ///     .route("/users/{id}", get(|| async { "user" }))
+    ///     .route("/health", get(|| async { "ok" }))
+    ///     .layer(ga);
+    /// for path in ["/users/7", "/health"] {
+    ///     let request = http::Request::get(path).body(Body::empty()).unwrap();
+    ///     app.clone().oneshot(request).await.unwrap();
+    /// }
+    /// assert!(handle.flush(Duration::from_secs(5)).await);
+    ///
+    /// let stats = handle.stats(); // `/health` is skipped by the default filter
+    /// assert_eq!((stats.tracked, stats.sent, stats.dropped, stats.pending), (1, 1, 0, 0));
+    /// # }
+    /// ```
     pub fn stats(&self) -> Stats {
         self.core.counters.snapshot()
     }

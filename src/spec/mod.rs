@@ -10,6 +10,7 @@ pub(crate) mod ua;
 
 /// Which protocol a tracking id speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Protocol {
     /// GA4 Measurement Protocol (`G-XXXXXXXXXX`), JSON to `/mp/collect`.
     Ga4,
@@ -72,6 +73,7 @@ fn is_digits(s: &str) -> bool {
 /// Serialises as Google's GA4 validation answer does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ValidationMessage {
     /// Where the problem is, e.g. `events[0].params.page_title`.
     #[serde(default)]
@@ -87,6 +89,7 @@ pub struct ValidationMessage {
 /// Google's validation codes (GA4), also used for the legacy protocol's parser messages.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
 pub enum ValidationCode {
     /// A value is malformed.
     #[default]

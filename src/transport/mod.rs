@@ -185,6 +185,35 @@ impl<T> fmt::Debug for LastParsed<T> {
 /// Sends one request to a collector. Timeouts and retries are the sender's job: a transport makes
 /// one attempt, and reads at most [`MAX_REPLY_BYTES`] of the answer (the sender reads the body
 /// only in validation mode; a longer one should be an error).
+///
+/// A transport that prints what it would send, and sends nothing:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::time::Duration;
+/// use axum::{body::Body, routing::get, Router};
+/// use http::StatusCode;
+/// use tower::ServiceExt;
+/// use tower_ga::{BoxFuture, GaLayer, Outgoing, Reply, Transport, TransportError};
+///
+/// struct Print;
+///
+/// impl Transport for Print {
+///     fn send(&self, request: Outgoing) -> BoxFuture<'static, Result<Reply, TransportError>> {
+///         // Never print `url()`: it carries the API secret.
+///         println!("{} hit(s) to {}", request.hits(), request.redacted_url());
+///         Box::pin(async { Ok(Reply::status(StatusCode::NO_CONTENT)) })
+///     }
+/// }
+///
+/// let ga = GaLayer::new("G-TEST123").api_secret("s").transport(Print);
+/// let handle = ga.handle();
+/// let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+/// app.oneshot(http::Request::get("/users/7").body(Body::empty()).unwrap()).await.unwrap();
+/// assert!(handle.flush(Duration::from_secs(5)).await);
+/// assert_eq!(handle.stats().sent, 1);
+/// # }
+/// ```
 pub trait Transport: Send + Sync + 'static {
     /// Makes one attempt.
     fn send(&self, request: Outgoing) -> BoxFuture<'static, Result<Reply, TransportError>>;

@@ -1,0 +1,295 @@
+//! The page a hit reports: its scheme and host, the query's redaction, and the title.
+
+use std::sync::Arc;
+
+use super::GaLayer;
+use crate::hooks::MakeTitle;
+use crate::http_text::redact::SecretWords;
+
+impl GaLayer {
+    /// Reports every request under this host (lower-cased), in `page_location` and, in the legacy
+    /// protocol, `dh`: e.g. to merge several domains of one API.
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer};
+    /// # use axum::{body::Body, routing::get, Router};
+    /// # use tower::ServiceExt;
+    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
+    /// #     let handle = ga.handle();
+    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123")
+    ///     .api_secret("s")
+    ///     .transport(recorder.clone())
+    ///     .host_override("API.example.com");
+    /// send(ga, Request::get("/users/7").header("host", "eu.api.example.com")).await;
+    /// let events = recorder.ga4_events();
+    /// assert_eq!(events[0].param_str("page_location"), Some("http://api.example.com/users/7"));
+    /// # }
+    /// ```
+    pub fn host_override(self, host: impl Into<String>) -> Self {
+        let host = host.into().to_ascii_lowercase();
+        self.with(|c| c.host_override = Some(host))
+    }
+
+    /// Scheme for requests whose URI has none and no trusted proxy says otherwise (default `http`).
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer};
+    /// # use axum::{body::Body, routing::get, Router};
+    /// # use tower::ServiceExt;
+    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
+    /// #     let handle = ga.handle();
+    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123")
+    ///     .api_secret("s")
+    ///     .transport(recorder.clone())
+    ///     .default_scheme_https(true);
+    /// send(ga, Request::get("/users/7").header("host", "api.example.com")).await;
+    /// let events = recorder.ga4_events();
+    /// assert_eq!(events[0].param_str("page_location"), Some("https://api.example.com/users/7"));
+    /// # }
+    /// ```
+    pub fn default_scheme_https(self, https: bool) -> Self {
+        self.with(|c| c.default_scheme = if https { "https" } else { "http" })
+    }
+
+    /// Host reported when a request has neither an absolute URI nor a valid `Host` header
+    /// (default `localhost`).
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer};
+    /// # use axum::{body::Body, routing::get, Router};
+    /// # use tower::ServiceExt;
+    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
+    /// #     let handle = ga.handle();
+    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123")
+    ///     .api_secret("s")
+    ///     .transport(recorder.clone())
+    ///     .fallback_host("api.internal");
+    /// send(ga, Request::get("/users/7")).await; // no `Host` header
+    /// let events = recorder.ga4_events();
+    /// assert_eq!(events[0].param_str("page_location"), Some("http://api.internal/users/7"));
+    /// # }
+    /// ```
+    pub fn fallback_host(self, host: impl Into<String>) -> Self {
+        let host = host.into();
+        self.with(|c| c.fallback_host = host)
+    }
+
+    /// Trusts the proxy in front of the API: scheme and host come from `Forwarded` /
+    /// `X-Forwarded-Proto` / `X-Forwarded-Host`, the client IP from `Forwarded` / `X-Forwarded-For`.
+    /// Only turn this on when a proxy you control sets (and overwrites) those headers: clients can
+    /// forge them otherwise.
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer};
+    /// # use axum::{body::Body, routing::get, Router};
+    /// # use tower::ServiceExt;
+    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
+    /// #     let handle = ga.handle();
+    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123")
+    ///     .api_secret("s")
+    ///     .transport(recorder.clone())
+    ///     .trust_proxy(true);
+    /// let request = Request::get("/users/7")
+    ///     .header("host", "10.0.0.5:8080")
+    ///     .header("x-forwarded-proto", "https")
+    ///     .header("x-forwarded-host", "api.example.com");
+    /// send(ga, request).await;
+    /// let events = recorder.ga4_events();
+    /// assert_eq!(events[0].param_str("page_location"), Some("https://api.example.com/users/7"));
+    /// # }
+    /// ```
+    pub fn trust_proxy(self, on: bool) -> Self {
+        self.with(|c| c.trust_proxy = on)
+    }
+
+    /// Adds words to the list of secret-looking query parameter names (see
+    /// [`DEFAULT_REDACTED_PARAMS`](crate::DEFAULT_REDACTED_PARAMS) for the rule).
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer};
+    /// # use axum::{body::Body, routing::get, Router};
+    /// # use tower::ServiceExt;
+    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
+    /// #     let handle = ga.handle();
+    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123")
+    ///     .api_secret("s")
+    ///     .transport(recorder.clone())
+    ///     .redact_param("pin");
+    /// send(ga, Request::get("/users/7?pin=1234&token=t&page=2")).await;
+    /// let events = recorder.ga4_events();
+    /// assert_eq!(
+    ///     events[0].param_str("page_location"),
+    ///     Some("http://localhost/users/7?pin=REDACTED&token=REDACTED&page=2")
+    /// );
+    /// # }
+    /// ```
+    pub fn redact_param(self, word: impl Into<String>) -> Self {
+        let word = word.into();
+        self.with(|c| c.redact_params = c.redact_params.with(&word))
+    }
+
+    /// Replaces the list of secret-looking query parameter names.
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer};
+    /// # use axum::{body::Body, routing::get, Router};
+    /// # use tower::ServiceExt;
+    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
+    /// #     let handle = ga.handle();
+    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123")
+    ///     .api_secret("s")
+    ///     .transport(recorder.clone())
+    ///     .redact_params(["token", "pin"]); // the default list would redact `sort_key` too
+    /// send(ga, Request::get("/users/7?pin=1234&sort_key=name")).await;
+    /// let events = recorder.ga4_events();
+    /// assert_eq!(
+    ///     events[0].param_str("page_location"),
+    ///     Some("http://localhost/users/7?pin=REDACTED&sort_key=name")
+    /// );
+    /// # }
+    /// ```
+    pub fn redact_params<I, W>(self, words: I) -> Self
+    where
+        I: IntoIterator<Item = W>,
+        W: Into<String>,
+    {
+        let list = SecretWords::new(words.into_iter().map(|w| -> String { w.into() }));
+        self.with(|c| c.redact_params = list)
+    }
+
+    /// Leaves the query string out of `page_location` entirely.
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer};
+    /// # use axum::{body::Body, routing::get, Router};
+    /// # use tower::ServiceExt;
+    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
+    /// #     let handle = ga.handle();
+    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123")
+    ///     .api_secret("s")
+    ///     .transport(recorder.clone())
+    ///     .strip_query(true);
+    /// send(ga, Request::get("/users/7?page=2")).await;
+    /// let events = recorder.ga4_events();
+    /// assert_eq!(events[0].param_str("page_location"), Some("http://localhost/users/7"));
+    /// # }
+    /// ```
+    pub fn strip_query(self, on: bool) -> Self {
+        self.with(|c| c.strip_query = on)
+    }
+
+    /// The title of requests that matched no route (default `(unmatched route)`). The raw path is
+    /// never used: it would give every 404 probe its own page in GA.
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer};
+    /// # use axum::{body::Body, routing::get, Router};
+    /// # use tower::ServiceExt;
+    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
+    /// #     let handle = ga.handle();
+    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123")
+    ///     .api_secret("s")
+    ///     .transport(recorder.clone())
+    ///     .unmatched_title("(not found)");
+    /// send(ga, Request::get("/wp-login.php")).await; // the router has only `/users/{id}`
+    /// assert_eq!(recorder.ga4_events()[0].param_str("page_title"), Some("(not found)"));
+    /// # }
+    /// ```
+    pub fn unmatched_title(self, title: impl Into<String>) -> Self {
+        let t = title.into();
+        self.with(|c| c.unmatched_title = t)
+    }
+
+    /// A hook that builds titles for requests without a [`PageTitle`](crate::PageTitle).
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer, Hit};
+    /// # use axum::{body::Body, routing::get, Router};
+    /// # use tower::ServiceExt;
+    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
+    /// #     let handle = ga.handle();
+    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123")
+    ///     .api_secret("s")
+    ///     .transport(recorder.clone())
+    ///     .title_with(|hit: &Hit| hit.route().map(|route| format!("API {route}")));
+    /// send(ga, Request::get("/users/7")).await;
+    /// assert_eq!(recorder.ga4_events()[0].param_str("page_title"), Some("API /users/{id}"));
+    /// # }
+    /// ```
+    pub fn title_with(self, hook: impl MakeTitle) -> Self {
+        let hook: Arc<dyn MakeTitle> = Arc::new(hook);
+        self.with(|c| c.make_title = Some(hook))
+    }
+}
