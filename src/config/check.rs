@@ -44,17 +44,19 @@ impl std::error::Error for ConfigError {}
 /// Checks a configuration: the protocol it speaks, or why it can't work.
 pub(crate) fn check(cfg: &Config) -> Result<Protocol, ConfigError> {
     let protocol = cfg
+        .target
         .protocol
-        .ok_or_else(|| ConfigError::MalformedTrackingId(cfg.tracking_id.clone()))?;
+        .ok_or_else(|| ConfigError::MalformedTrackingId(cfg.target.tracking_id.clone()))?;
     if protocol == Protocol::Ga4
         && cfg
+            .target
             .api_secret
             .as_ref()
             .is_none_or(|s| s.0.trim().is_empty())
     {
         return Err(ConfigError::MissingApiSecret);
     }
-    let base = cfg.base_url();
+    let base = cfg.target.base_url();
     let valid_base = (base.starts_with("http://") || base.starts_with("https://"))
         // No `@` anywhere: credentials are never sent, and a password with a `#` or `/` in it
         // would not even parse as one.
@@ -65,17 +67,17 @@ pub(crate) fn check(cfg: &Config) -> Result<Protocol, ConfigError> {
             without_userinfo(base).into_owned(),
         ));
     }
-    if cfg.request_timeout.is_zero() {
+    if cfg.sender.request_timeout.is_zero() {
         return Err(ConfigError::ZeroRequestTimeout);
     }
     let builtin = BUILTIN_PARAMS.len();
-    if builtin + cfg.extra_params.len() > MAX_PARAMS {
+    if builtin + cfg.report.extra_params.len() > MAX_PARAMS {
         return Err(ConfigError::InvalidParam(format!(
             "at most {} extra params",
             MAX_PARAMS - builtin
         )));
     }
-    for (name, value) in &cfg.extra_params {
+    for (name, value) in &cfg.report.extra_params {
         if !(value.is_string() || value.is_number()) {
             return Err(ConfigError::InvalidParam(format!(
                 "{name}: values are strings or numbers"
@@ -87,7 +89,7 @@ pub(crate) fn check(cfg: &Config) -> Result<Protocol, ConfigError> {
         });
         let msgs = crate::spec::ga4_validate::validate(
             probe.to_string().as_bytes(),
-            cfg.param_value_limit,
+            cfg.report.param_value_limit,
         );
         if let Some(m) = msgs.first() {
             return Err(ConfigError::InvalidParam(format!(

@@ -59,40 +59,67 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Clone)]
+/// Every setting, grouped by the part of the crate that reads it.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Config {
+    pub(crate) target: Target,
+    pub(crate) capture: Capture,
+    pub(crate) report: Report,
+    pub(crate) identity: Identity,
+    pub(crate) sender: Sender,
+}
+
+/// Where hits go: read by `check` and by the encoders, which build the URLs.
+#[derive(Clone, Default)]
+pub(crate) struct Target {
     pub(crate) tracking_id: String,
     pub(crate) protocol: Option<Protocol>,
     pub(crate) api_secret: Option<Secret>,
     pub(crate) endpoint: Option<String>,
     pub(crate) eu: bool,
     pub(crate) validation: bool,
+}
 
-    // What a hit reports.
+/// What the request path reads: what to capture, and whether to report a hit at all.
+#[derive(Clone)]
+pub(crate) struct Capture {
+    /// A header carrying API keys, hashed into the client id when there is no `Authorization`.
+    pub(crate) credential_header: Option<HeaderName>,
+    /// Whether a proxy's headers are captured (and then believed, by the report).
+    pub(crate) trust_proxy: bool,
+    pub(crate) skip_unmatched: bool,
+    pub(crate) filter: Arc<dyn Filter>,
+}
+
+/// What a hit reports, read by the report and the encoders on the sender's thread.
+#[derive(Clone)]
+pub(crate) struct Report {
     pub(crate) host_override: Option<String>,
     pub(crate) default_scheme: &'static str,
     pub(crate) fallback_host: String,
-    pub(crate) trust_proxy: bool,
     pub(crate) redact_params: SecretWords,
     pub(crate) strip_query: bool,
     pub(crate) unmatched_title: String,
-    pub(crate) skip_unmatched: bool,
     pub(crate) make_title: Option<Arc<dyn MakeTitle>>,
     pub(crate) send_user_agent: bool,
     pub(crate) ip_mode: IpMode,
     pub(crate) data_source: String,
     pub(crate) extra_params: Vec<(String, serde_json::Value)>,
     pub(crate) param_value_limit: usize,
-    pub(crate) filter: Arc<dyn Filter>,
+}
 
-    // Identity.
+/// How consumers are told apart: client ids and sessions.
+#[derive(Clone)]
+pub(crate) struct Identity {
     pub(crate) client_id_strategy: ClientIdStrategy,
     pub(crate) make_client_id: Option<Arc<dyn MakeClientId>>,
     pub(crate) key: Key,
-    pub(crate) credential_header: Option<HeaderName>,
     pub(crate) session_timeout: Duration,
+}
 
-    // The sender.
+/// The background sender's bounds, timing, transport and hooks.
+#[derive(Clone)]
+pub(crate) struct Sender {
     pub(crate) queue_capacity: usize,
     pub(crate) flush_interval: Duration,
     pub(crate) max_concurrency: usize,
@@ -103,35 +130,50 @@ pub(crate) struct Config {
     pub(crate) on_failure: Arc<dyn OnFailure>,
 }
 
-impl Default for Config {
+impl Default for Capture {
     fn default() -> Self {
-        Config {
-            tracking_id: String::new(),
-            protocol: None,
-            api_secret: None,
-            endpoint: None,
-            eu: false,
-            validation: false,
+        Capture {
+            credential_header: None,
+            trust_proxy: false,
+            skip_unmatched: false,
+            filter: Arc::new(DefaultFilter),
+        }
+    }
+}
+
+impl Default for Report {
+    fn default() -> Self {
+        Report {
             host_override: None,
             default_scheme: "http",
             fallback_host: "localhost".into(),
-            trust_proxy: false,
             redact_params: SecretWords::default_list(),
             strip_query: false,
             unmatched_title: UNMATCHED_TITLE.into(),
-            skip_unmatched: false,
             make_title: None,
             send_user_agent: true,
             ip_mode: IpMode::Off,
             data_source: "api".into(),
             extra_params: Vec::new(),
             param_value_limit: 100,
-            filter: Arc::new(DefaultFilter),
+        }
+    }
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Identity {
             client_id_strategy: ClientIdStrategy::Keyed,
             make_client_id: None,
             key: Key::random(),
-            credential_header: None,
             session_timeout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+impl Default for Sender {
+    fn default() -> Self {
+        Sender {
             queue_capacity: 4096,
             flush_interval: Duration::from_millis(500),
             max_concurrency: 4,
@@ -144,7 +186,7 @@ impl Default for Config {
     }
 }
 
-impl Config {
+impl Target {
     /// The base URL hits go to.
     pub(crate) fn base_url(&self) -> &str {
         let base = match (&self.endpoint, self.eu) {
@@ -156,27 +198,60 @@ impl Config {
     }
 }
 
-impl fmt::Debug for Config {
+impl fmt::Debug for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
+        f.debug_struct("Target")
             .field("tracking_id", &self.tracking_id)
             .field("protocol", &self.protocol)
             .field("api_secret", &self.api_secret)
             .field("endpoint", &without_userinfo(self.base_url()))
             .field("validation", &self.validation)
-            .field("host_override", &self.host_override)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Capture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Capture")
+            .field("credential_header", &self.credential_header)
             .field("trust_proxy", &self.trust_proxy)
+            .field("skip_unmatched", &self.skip_unmatched)
+            .field("filter", &HookName("dyn Filter"))
+            .finish()
+    }
+}
+
+impl fmt::Debug for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Report")
+            .field("host_override", &self.host_override)
             .field("redact_params", &self.redact_params)
+            .field("strip_query", &self.strip_query)
             .field("send_user_agent", &self.send_user_agent)
             .field("ip_mode", &self.ip_mode)
+            .field("param_value_limit", &self.param_value_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
             .field("client_id_strategy", &self.client_id_strategy)
             .field("key", &self.key)
+            .field("session_timeout", &self.session_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
             .field("queue_capacity", &self.queue_capacity)
             .field("flush_interval", &self.flush_interval)
             .field("max_concurrency", &self.max_concurrency)
             .field("request_timeout", &self.request_timeout)
             .field("retry", &self.retry)
-            .field("filter", &HookName("dyn Filter"))
             .finish_non_exhaustive()
     }
 }

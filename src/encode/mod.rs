@@ -114,20 +114,20 @@ impl Protocol {
 
     /// The URLs a sender posts to, built once.
     pub(crate) fn urls(self, cfg: &Config) -> Urls {
-        let base = cfg.base_url();
+        let base = cfg.target.base_url();
         let both = |path: &str| {
             let url: Arc<str> = format!("{base}{path}").into();
             (url.clone(), url)
         };
         match self {
             Protocol::Ga4 => {
-                let path = if cfg.validation {
+                let path = if cfg.target.validation {
                     ga4_spec::DEBUG_PATH
                 } else {
                     ga4_spec::COLLECT_PATH
                 };
-                let tid = utf8_percent_encode(&cfg.tracking_id, NON_ALPHANUMERIC);
-                let secret = cfg.api_secret.as_ref().map_or("", |s| s.0.as_str());
+                let tid = utf8_percent_encode(&cfg.target.tracking_id, NON_ALPHANUMERIC);
+                let secret = cfg.target.api_secret.as_ref().map_or("", |s| s.0.as_str());
                 let secret = utf8_percent_encode(secret, NON_ALPHANUMERIC);
                 let url: (Arc<str>, Arc<str>) = (
                     format!("{base}{path}?measurement_id={tid}&api_secret={secret}").into(),
@@ -138,7 +138,7 @@ impl Protocol {
                     many: url,
                 }
             }
-            Protocol::UniversalAnalytics if cfg.validation => Urls {
+            Protocol::UniversalAnalytics if cfg.target.validation => Urls {
                 one: both(ua_spec::DEBUG_PATH),
                 many: both(ua_spec::DEBUG_PATH),
             },

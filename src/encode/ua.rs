@@ -20,7 +20,7 @@ fn client_id(hit: &Hit, cfg: &Config) -> String {
         .as_ref()
         .map(|c| c.as_str().to_owned())
         .or_else(|| {
-            cfg.make_client_id.as_ref().and_then(|h| {
+            cfg.identity.make_client_id.as_ref().and_then(|h| {
                 crate::hooks::guarded("client_id_with", || h.make_client_id(hit)).flatten()
             })
         })
@@ -29,7 +29,7 @@ fn client_id(hit: &Hit, cfg: &Config) -> String {
             truncate_bytes(&mut c, 256);
             c
         })
-        .unwrap_or_else(|| raw_id(hit, cfg.client_id_strategy, &cfg.key).uuid())
+        .unwrap_or_else(|| raw_id(hit, cfg.identity.client_id_strategy, &cfg.identity.key).uuid())
 }
 
 /// Encodes a hit as one payload line into `s.item`, without `qt` (added per attempt). All hits
@@ -43,12 +43,13 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, scratch: &mut Scratch) {
         truncate_bytes(&mut u, 256);
         u
     });
-    let ua = if cfg.send_user_agent {
+    let ua = if cfg.report.send_user_agent {
         hit.user_agent()
     } else {
         None
     };
-    let uip = crate::report::client_id::ip_to_send(hit, cfg.ip_mode).map(|ip| ip.to_string());
+    let uip =
+        crate::report::client_id::ip_to_send(hit, cfg.report.ip_mode).map(|ip| ip.to_string());
     // Shrink in steps until the payload fits, so an oversized hit is never sent as it is.
     let mut scale = 1;
     let item = loop {
@@ -64,8 +65,8 @@ pub(crate) fn encode(hit: &Hit, cfg: &Config, scratch: &mut Scratch) {
         };
         let mut s = form_urlencoded::Serializer::new(String::with_capacity(512));
         s.append_pair("v", "1")
-            .append_pair("tid", &cfg.tracking_id)
-            .append_pair("ds", &cap("dt", &cfg.data_source))
+            .append_pair("tid", &cfg.target.tracking_id)
+            .append_pair("ds", &cap("dt", &cfg.report.data_source))
             .append_pair("cid", &cid);
         if let Some(uid) = &uid {
             s.append_pair("uid", uid);

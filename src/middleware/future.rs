@@ -20,7 +20,10 @@ pub(crate) struct Pending {
 /// Filters a completed hit and hands it over. Runs when the response is produced.
 fn submit(core: &Core, hit: Box<Hit>) {
     match core.running().map(|r| &r.config) {
-        Some(cfg) if !(cfg.skip_unmatched && hit.route().is_none()) && cfg.filter.track(&hit) => {
+        Some(cfg)
+            if !(cfg.capture.skip_unmatched && hit.route().is_none())
+                && cfg.capture.filter.track(&hit) =>
+        {
             core.offer(hit)
         }
         _ => core.recycle(hit),

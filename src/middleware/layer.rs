@@ -84,11 +84,9 @@ impl GaLayer {
     /// ```
     pub fn new(tracking_id: impl Into<String>) -> Self {
         let tracking_id: String = tracking_id.into().trim().to_owned();
-        let config = Config {
-            protocol: Protocol::of(&tracking_id),
-            tracking_id,
-            ..Config::default()
-        };
+        let mut config = Config::default();
+        config.target.protocol = Protocol::of(&tracking_id);
+        config.target.tracking_id = tracking_id;
         GaLayer {
             core: Arc::new(Core::new()),
             config: Arc::new(config),
@@ -279,7 +277,7 @@ mod tests {
             .param("tier", "gold")
             .param("app_version", "2");
         assert_eq!(
-            ga.config.extra_params,
+            ga.config.report.extra_params,
             vec![
                 ("app_version".to_owned(), serde_json::json!("2")),
                 ("tier".to_owned(), serde_json::json!("gold")),
@@ -292,8 +290,8 @@ mod tests {
         let ga = GaLayer::new("G-ABC123")
             .api_secret(" s3cret\n")
             .param_value_limit(1000);
-        assert_eq!(ga.config.api_secret.as_ref().unwrap().0, "s3cret");
-        assert_eq!(ga.config.param_value_limit, 500);
+        assert_eq!(ga.config.target.api_secret.as_ref().unwrap().0, "s3cret");
+        assert_eq!(ga.config.report.param_value_limit, 500);
     }
 
     #[test]

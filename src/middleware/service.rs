@@ -71,8 +71,8 @@ where
                 let hit = core.capturing().map(|running| {
                     let cfg = &running.config;
                     let rules = CaptureRules {
-                        credential_header: cfg.credential_header.as_ref(),
-                        trust_proxy: cfg.trust_proxy,
+                        credential_header: cfg.capture.credential_header.as_ref(),
+                        trust_proxy: cfg.capture.trust_proxy,
                     };
                     Hit::capture(
                         req.method(),

@@ -63,7 +63,7 @@ impl Done {
             End::Sent => {
                 Counters::add(&counters.sent, n);
                 if outcome.validation_messages.is_empty() {
-                    guarded("on_success", || cfg.on_success.on_success(outcome));
+                    guarded("on_success", || cfg.sender.on_success.on_success(outcome));
                     return;
                 }
                 Counters::add(&counters.invalid, n);
@@ -89,7 +89,7 @@ impl Done {
                 }
             }
         }
-        guarded("on_failure", || cfg.on_failure.on_failure(outcome));
+        guarded("on_failure", || cfg.sender.on_failure.on_failure(outcome));
     }
 }
 
@@ -111,7 +111,7 @@ pub(super) async fn deliver(
     transport: Arc<dyn Transport>,
     mut batch: Batch,
 ) -> Done {
-    let policy = &cfg.retry;
+    let policy = &cfg.sender.retry;
     let mut outcome = BatchOutcome {
         hits: batch.len(),
         attempts: 0,
@@ -125,7 +125,7 @@ pub(super) async fn deliver(
     let end = loop {
         outcome.attempts += 1;
         let request = protocol.request(&urls, &mut batch);
-        let sent = tokio::time::timeout(cfg.request_timeout, transport.send(request)).await;
+        let sent = tokio::time::timeout(cfg.sender.request_timeout, transport.send(request)).await;
         asked_to_wait = None;
         let after = match sent {
             Ok(Ok(reply)) => {
@@ -145,7 +145,7 @@ pub(super) async fn deliver(
                 None
             }
             Err(_) => {
-                outcome.error = Some(format!("no answer within {:?}", cfg.request_timeout));
+                outcome.error = Some(format!("no answer within {:?}", cfg.sender.request_timeout));
                 None
             }
         };
@@ -173,7 +173,7 @@ fn judge(
     protocol: Protocol,
     outcome: &mut BatchOutcome,
 ) -> (Attempt, Option<Duration>) {
-    let policy = &cfg.retry;
+    let policy = &cfg.sender.retry;
     outcome.status = Some(reply.status);
     let now = SystemTime::now();
     let wait = backoff::retry_after(&reply.headers, now)
@@ -182,7 +182,7 @@ fn judge(
     let attempt = match backoff::verdict(reply.status, &reply.headers, policy, now) {
         Verdict::Delivered => {
             outcome.error = None;
-            if cfg.validation {
+            if cfg.target.validation {
                 outcome.validation_messages = protocol.validation_messages(&reply.body);
             }
             Attempt::Delivered

@@ -33,8 +33,11 @@ impl Flushes {
         self.epoch
     }
 
-    /// One hit was taken, in the current epoch.
-    pub(super) fn taken(&mut self) {
+    /// One hit was taken, in the current epoch. `true` when it was the last one a flush was
+    /// owed: the epoch ends, and the open batches must close with it (a batch holds hits of one
+    /// epoch).
+    #[must_use]
+    pub(super) fn taken(&mut self) -> bool {
         match self.unresolved.back_mut() {
             Some((epoch, n)) if *epoch == self.epoch => *n += 1,
             _ => self.unresolved.push_back((self.epoch, 1)),
@@ -43,8 +46,10 @@ impl Flushes {
             self.owed -= 1;
             if self.owed == 0 {
                 self.epoch += 1;
+                return true;
             }
         }
+        false
     }
 
     /// `hits` of `epoch` were sent or failed.
@@ -101,8 +106,14 @@ impl Flushes {
         if self.waiters.is_empty() {
             return;
         }
-        // The oldest epoch with hits unresolved: every flush of an earlier epoch is done.
+        // The oldest epoch with hits unresolved, or owed hits still in the queue: every flush of
+        // an earlier epoch is done.
         let oldest = self.unresolved.front().map_or(u64::MAX, |u| u.0);
+        let oldest = if self.owed > 0 {
+            oldest.min(self.epoch)
+        } else {
+            oldest
+        };
         let mut i = 0;
         while i < self.waiters.len() {
             let (epoch, deadline, _) = &self.waiters[i];
@@ -130,11 +141,11 @@ mod tests {
         let now = Instant::now();
         let later = now + Duration::from_secs(60);
         let mut f = Flushes::default();
-        f.taken();
-        f.taken();
+        assert!(!f.taken());
+        assert!(!f.taken());
         let (tx1, mut rx1) = oneshot::channel();
         f.begin(later, tx1, 0);
-        f.taken(); // epoch 1
+        assert!(!f.taken()); // epoch 1
         let (tx2, mut rx2) = oneshot::channel();
         f.begin(later, tx2, 0);
         f.answer(now);
@@ -153,7 +164,7 @@ mod tests {
     fn a_flush_past_its_deadline_says_false_and_abandoning_settles() {
         let now = Instant::now();
         let mut f = Flushes::default();
-        f.taken();
+        assert!(!f.taken());
         let (tx, mut rx) = oneshot::channel();
         f.begin(now + Duration::from_millis(10), tx, 0);
         f.answer(now);
@@ -170,16 +181,20 @@ mod tests {
         let now = Instant::now();
         let later = now + Duration::from_secs(60);
         let mut f = Flushes::default();
-        f.taken();
+        assert!(!f.taken());
         let (tx, mut rx) = oneshot::channel();
         // Two hits were still in the queue.
         f.begin(later, tx, 2);
         assert_eq!(f.epoch(), 0);
-        f.taken();
-        f.taken();
+        // What was taken is resolved, but the flush is owed two more.
+        f.resolved(0, 1);
+        f.answer(now);
+        assert!(rx.try_recv().is_err());
+        assert!(!f.taken());
+        assert!(f.taken(), "the epoch ends with the last hit owed");
         assert_eq!(f.epoch(), 1);
-        f.taken(); // queued after the flush
-        f.resolved(0, 3);
+        assert!(!f.taken()); // queued after the flush
+        f.resolved(0, 2);
         f.answer(now);
         assert_eq!(rx.try_recv(), Ok(true));
         assert!(!f.settled());
@@ -189,7 +204,7 @@ mod tests {
     fn waiting_flushes_are_bounded() {
         let later = Instant::now() + Duration::from_secs(60);
         let mut f = Flushes::default();
-        f.taken();
+        assert!(!f.taken());
         let mut receivers = Vec::new();
         for _ in 0..MAX_WAITING {
             let (tx, rx) = oneshot::channel();

@@ -160,7 +160,7 @@ impl Core {
         let Some(ctl) = self.ctl_rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return State::Failed;
         };
-        let transport: Arc<dyn Transport> = match &config.transport {
+        let transport: Arc<dyn Transport> = match &config.sender.transport {
             Some(t) => t.clone(),
             None => match default_transport(&config) {
                 Ok(t) => t,
@@ -170,7 +170,7 @@ impl Core {
                 }
             },
         };
-        let capacity = config.queue_capacity.max(1);
+        let capacity = config.sender.queue_capacity.max(1);
         // Without a nudge (no socket pair), the worker polls at its shorter idle interval.
         let (nudge, nudge_rx) = match Nudge::new(capacity) {
             Ok((nudge, rx)) => (Some(nudge), Some(rx)),
@@ -181,7 +181,7 @@ impl Core {
         };
         let running = Arc::new(Running {
             queue: ArrayQueue::new(capacity),
-            pool: HitPool::new(config.queue_capacity),
+            pool: HitPool::new(config.sender.queue_capacity),
             nudge,
             gate: Gate::default(),
             config,
@@ -243,14 +243,14 @@ impl Core {
 #[cfg(feature = "hyper-transport")]
 fn default_transport(cfg: &Config) -> Result<Arc<dyn Transport>, TransportError> {
     Ok(Arc::new(crate::transport::HyperTransport::new(
-        cfg.max_concurrency,
+        cfg.sender.max_concurrency,
     )?))
 }
 
 #[cfg(all(not(feature = "hyper-transport"), feature = "reqwest"))]
 fn default_transport(cfg: &Config) -> Result<Arc<dyn Transport>, TransportError> {
     Ok(Arc::new(
-        crate::transport::ReqwestTransport::default_client(cfg.max_concurrency)?,
+        crate::transport::ReqwestTransport::default_client(cfg.sender.max_concurrency)?,
     ))
 }
 

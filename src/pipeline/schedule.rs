@@ -31,7 +31,7 @@ pub(super) struct Schedule {
 
 impl Schedule {
     pub(super) fn new(cfg: &Config, (busy, idle): (Duration, Duration), nudged: bool) -> Self {
-        let period = (cfg.flush_interval / 4).max(Duration::from_millis(1));
+        let period = (cfg.sender.flush_interval / 4).max(Duration::from_millis(1));
         // `interval_at`: a plain `interval` ticks at once.
         let mut tick = tokio::time::interval_at(Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -80,14 +80,14 @@ impl Worker {
         nudge_rx: Option<NudgeRx>,
     ) -> Self {
         let cfg = running.config.clone();
-        let limits = protocol.limits(cfg.validation);
+        let limits = protocol.limits(cfg.target.validation);
         Worker {
-            sessions: Sessions::new(cfg.session_timeout.as_secs(), MAX_SESSIONS),
+            sessions: Sessions::new(cfg.identity.session_timeout.as_secs(), MAX_SESSIONS),
             scratch: Scratch::default(),
             batcher: Batcher::new(limits),
             // Encoded hits held (about half a kilobyte each): enough for batches to fill when
             // many clients are active, bounded by the queue's own size.
-            hold: cfg.queue_capacity.clamp(256, 4096),
+            hold: cfg.sender.queue_capacity.clamp(256, 4096),
             probe_size: limits.max_items,
             flushes: Flushes::default(),
             backoff: Backoff::default(),
@@ -169,7 +169,7 @@ impl Worker {
             // meanwhile fires at once, closing nothing younger than the interval.)
             _ = schedule.tick.tick(), if self.batcher.has_open() => {
                 // `None` (a flush interval longer than the clock has run) closes nothing.
-                if let Some(cutoff) = std::time::Instant::now().checked_sub(self.cfg.flush_interval) {
+                if let Some(cutoff) = std::time::Instant::now().checked_sub(self.cfg.sender.flush_interval) {
                     self.batcher.close_opened_before(cutoff);
                 }
             }
@@ -282,7 +282,9 @@ impl Worker {
             self.flushes.epoch(),
         );
         self.running.pool.give(hit);
-        self.flushes.taken();
+        if self.flushes.taken() {
+            self.batcher.close_all();
+        }
     }
 
     /// A flush: takes what it may now (up to the hold limit, even while paused or probing) and
@@ -298,7 +300,11 @@ impl Worker {
         self.resume_capture();
         self.batcher.close_all();
         let queued = self.running.queue.len();
-        if !self.flushes.begin(Instant::from_std(deadline), reply, queued) && self.warn.allow() {
+        if !self
+            .flushes
+            .begin(Instant::from_std(deadline), reply, queued)
+            && self.warn.allow()
+        {
             tracing::warn!("tower-ga: too many flushes waiting; this one returns false");
         }
     }
@@ -327,7 +333,7 @@ impl Worker {
         if !self.backoff.may_send(Instant::now()) {
             return;
         }
-        while self.tasks.len() < self.cfg.max_concurrency.max(1) {
+        while self.tasks.len() < self.cfg.sender.max_concurrency.max(1) {
             let Some(batch) = self.batcher.next_ready() else {
                 break;
             };
@@ -377,7 +383,7 @@ impl Worker {
                 Instant::now(),
                 done.unreachable,
                 done.wait,
-                self.cfg.retry.max_backoff,
+                self.cfg.sender.retry.max_backoff,
             ),
         }
         done.report(&self.counters, &self.cfg, &self.warn);
@@ -409,10 +415,9 @@ mod tests {
     #[test]
     fn a_pile_up_wakes_a_worker_whose_next_poll_is_an_hour_away() {
         let capacity = 256;
-        let cfg = Arc::new(Config {
-            queue_capacity: capacity,
-            ..Config::default()
-        });
+        let mut cfg = Config::default();
+        cfg.sender.queue_capacity = capacity;
+        let cfg = Arc::new(cfg);
         let recorder = Arc::new(RecordingTransport::new());
         let (nudge, rx) = super::super::nudge::Nudge::new(capacity).unwrap();
         let running = Arc::new(Running {

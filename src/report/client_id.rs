@@ -108,7 +108,7 @@ pub(crate) fn client_id_into(out: &mut String, hit: &Hit, day: u64, cfg: &Config
         out.push_str(&limited(c, MAX_ID_LEN));
         return true;
     }
-    let hook = cfg.make_client_id.as_ref();
+    let hook = cfg.identity.make_client_id.as_ref();
     if let Some(c) = hook
         .and_then(|h| crate::hooks::guarded("client_id_with", || h.make_client_id(hit)).flatten())
         .filter(|c| !c.is_empty())
@@ -117,11 +117,13 @@ pub(crate) fn client_id_into(out: &mut String, hit: &Hit, day: u64, cfg: &Config
         return true;
     }
     let mut identity = Vec::new();
-    if cfg.client_id_strategy == ClientIdStrategy::Keyed && identity_into(&mut identity, hit, day) {
-        keyed_id(&identity, &cfg.key).ga4_into(out);
+    if cfg.identity.client_id_strategy == ClientIdStrategy::Keyed
+        && identity_into(&mut identity, hit, day)
+    {
+        keyed_id(&identity, &cfg.identity.key).ga4_into(out);
         return true;
     }
-    raw_id(hit, cfg.client_id_strategy, &cfg.key).ga4_into(out);
+    raw_id(hit, cfg.identity.client_id_strategy, &cfg.identity.key).ga4_into(out);
     false
 }
 

@@ -63,7 +63,7 @@ impl LastHost {
 pub(crate) fn key_into(key: &mut Vec<u8>, hit: &Hit, cfg: &Config) -> Option<()> {
     use crate::hit::text::Field;
     use crate::text::key::part;
-    if cfg.make_title.is_some() {
+    if cfg.report.make_title.is_some() {
         return None;
     }
     // `X-Forwarded-For` is left out: it gives the client's address, never the page, and behind
@@ -82,7 +82,7 @@ pub(crate) fn key_into(key: &mut Vec<u8>, hit: &Hit, cfg: &Config) -> Option<()>
     ];
     key.clear();
     part(key, Some(hit.method.as_str().as_bytes()));
-    let fields = if cfg.trust_proxy {
+    let fields = if cfg.capture.trust_proxy {
         &FIELDS
     } else {
         &FIELDS[..7]
@@ -95,12 +95,16 @@ pub(crate) fn key_into(key: &mut Vec<u8>, hit: &Hit, cfg: &Config) -> Option<()>
 impl PageBuf {
     /// Fills the buffers with `hit`'s page.
     pub(crate) fn fill(&mut self, hit: &Hit, cfg: &Config) {
-        let proxy = if cfg.trust_proxy { hit.proxy() } else { None };
+        let proxy = if cfg.capture.trust_proxy {
+            hit.proxy()
+        } else {
+            None
+        };
         let proxy = proxy.as_ref();
         let scheme = proxy
             .and_then(forwarded_proto)
             .or_else(|| hit.scheme().and_then(known_scheme))
-            .unwrap_or(cfg.default_scheme);
+            .unwrap_or(cfg.report.default_scheme);
         let loc = &mut self.location;
         loc.clear();
         loc.push_str(scheme);
@@ -113,10 +117,11 @@ impl PageBuf {
             loc.push('/');
         }
         loc.push_str(path);
-        if !cfg.strip_query {
+        if !cfg.report.strip_query {
             if let Some(q) = hit.query().filter(|q| !q.is_empty()) {
                 loc.push('?');
-                cfg.redact_params
+                cfg.report
+                    .redact_params
                     .redact_query_into(loc, q, &mut self.verdicts);
             }
         }
@@ -127,7 +132,7 @@ impl PageBuf {
             referrer_into(
                 &mut self.referrer,
                 r,
-                &cfg.redact_params,
+                &cfg.report.redact_params,
                 &mut self.verdicts,
             )
         });
@@ -174,7 +179,7 @@ fn host_into(
     proxy: Option<&ProxyHeaders<'_>>,
     last_host: &mut LastHost,
 ) {
-    if let Some(h) = &cfg.host_override {
+    if let Some(h) = &cfg.report.host_override {
         out.push_str(h);
         return;
     }
@@ -188,7 +193,7 @@ fn host_into(
         out.push_str(h);
         out[start..].make_ascii_lowercase();
     } else if !hit.host_header().is_some_and(|v| last_host.push(out, v)) {
-        out.push_str(&cfg.fallback_host);
+        out.push_str(&cfg.report.fallback_host);
     }
 }
 
@@ -197,7 +202,7 @@ fn title_into(out: &mut String, hit: &Hit, cfg: &Config) {
         out.push_str(t.as_str());
         return;
     }
-    if let Some(hook) = &cfg.make_title {
+    if let Some(hook) = &cfg.report.make_title {
         if let Some(t) = crate::hooks::guarded("title_with", || hook.make_title(hit)).flatten() {
             out.push_str(&t);
             return;
@@ -209,7 +214,7 @@ fn title_into(out: &mut String, hit: &Hit, cfg: &Config) {
             out.push(' ');
             out.push_str(route);
         }
-        None => out.push_str(&cfg.unmatched_title),
+        None => out.push_str(&cfg.report.unmatched_title),
     }
 }
 
@@ -291,10 +296,8 @@ mod tests {
             page(&hit_for(&req, false), &cfg).location(),
             "http://internal:3000/a"
         );
-        let cfg = Config {
-            trust_proxy: true,
-            ..Config::default()
-        };
+        let mut cfg = Config::default();
+        cfg.capture.trust_proxy = true;
         assert_eq!(
             page(&hit_for(&req, true), &cfg).location(),
             "https://api.example.com/a"
@@ -310,10 +313,8 @@ mod tests {
             )
             .body(())
             .unwrap();
-        let cfg = Config {
-            trust_proxy: true,
-            ..Config::default()
-        };
+        let mut cfg = Config::default();
+        cfg.capture.trust_proxy = true;
         let hit = hit_for(&req, true);
         assert_eq!(page(&hit, &cfg).location(), "https://x.example/a");
         assert_eq!(hit.client_ip(), Some("2001:db8::1".parse().unwrap()));
@@ -334,10 +335,8 @@ mod tests {
     #[test]
     fn host_override_wins() {
         let req = http::Request::get("http://a.example/x").body(()).unwrap();
-        let cfg = Config {
-            host_override: Some("api.example.com".into()),
-            ..Config::default()
-        };
+        let mut cfg = Config::default();
+        cfg.report.host_override = Some("api.example.com".into());
         assert_eq!(
             page(&hit_for(&req, false), &cfg).location(),
             "http://api.example.com/x"

@@ -23,8 +23,8 @@ use crate::text::truncate::{fit_url, limited};
 /// isn't keyed. The user id is part of the identity whenever there is one.
 fn consumer_key_into(key: &mut Vec<u8>, hit: &Hit, day: u64, cfg: &Config) -> Option<usize> {
     use crate::text::key::part;
-    if cfg.client_id_strategy != ClientIdStrategy::Keyed
-        || cfg.make_client_id.is_some()
+    if cfg.identity.client_id_strategy != ClientIdStrategy::Keyed
+        || cfg.identity.make_client_id.is_some()
         || explicit_client_id(hit).is_some()
         || !identity_into(key, hit, day)
     {
@@ -34,10 +34,10 @@ fn consumer_key_into(key: &mut Vec<u8>, hit: &Hit, day: u64, cfg: &Config) -> Op
     part(
         key,
         hit.user_agent()
-            .filter(|_| cfg.send_user_agent)
+            .filter(|_| cfg.report.send_user_agent)
             .map(str::as_bytes),
     );
-    match ip_to_send(hit, cfg.ip_mode) {
+    match ip_to_send(hit, cfg.report.ip_mode) {
         Some(IpAddr::V4(ip)) => part(key, Some(&ip.octets())),
         Some(IpAddr::V6(ip)) => part(key, Some(&ip.octets())),
         None => part(key, None),
@@ -92,7 +92,7 @@ pub(crate) fn encode_key(
         let client_id = &mut s.client_id;
         let [session, map, check] = memo.append(&mut s.key, |key, out| {
             client_id.clear();
-            keyed_id(&key[..identity], &cfg.key).ga4_into(client_id);
+            keyed_id(&key[..identity], &cfg.identity.key).ga4_into(client_id);
             write_key(out, client_id, hit, cfg);
             let id = hashers.id(out);
             [sessions.key_of(client_id), id.map, id.check]
@@ -120,18 +120,18 @@ fn write_key(key: &mut String, client_id: &str, hit: &Hit, cfg: &Config) {
         key.push_str(r#","user_id":"#);
         json::string(key, &limited(u.as_str(), MAX_USER_ID_LEN));
     }
-    if let Some(ua) = hit.user_agent().filter(|_| cfg.send_user_agent) {
+    if let Some(ua) = hit.user_agent().filter(|_| cfg.report.send_user_agent) {
         key.push_str(r#","user_agent":"#);
         json::string(key, &limited(ua, MAX_ID_LEN));
     }
-    if let Some(ip) = ip_to_send(hit, cfg.ip_mode) {
+    if let Some(ip) = ip_to_send(hit, cfg.report.ip_mode) {
         key.push_str(r#","ip_override":"#);
         // An address's text needs no escaping.
         key.push('"');
         json::display(key, ip);
         key.push('"');
     }
-    if cfg.validation {
+    if cfg.target.validation {
         key.push_str(r#","validation_behavior":"#);
         json::string(key, "ENFORCE_RECOMMENDATIONS");
     }
@@ -178,7 +178,7 @@ pub(crate) fn encode_event(
 /// and from the configuration, the first without a leading comma. Whatever this reads of a hit,
 /// [`page::key_into`] must name.
 fn page_params(item: &mut String, hit: &Hit, cfg: &Config, page: &mut PageBuf) {
-    let limit = cfg.param_value_limit;
+    let limit = cfg.report.param_value_limit;
     page.fill(hit, cfg);
     fit_url(page.location_mut(), limit, true);
     if let Some(r) = page.referrer_mut() {
@@ -205,8 +205,8 @@ fn page_params(item: &mut String, hit: &Hit, cfg: &Config, page: &mut PageBuf) {
         json::string(item, &limited(r, limit));
     }
     item.push_str(r#","data_source":"#);
-    json::string(item, &limited(&cfg.data_source, limit));
-    for (name, value) in &cfg.extra_params {
+    json::string(item, &limited(&cfg.report.data_source, limit));
+    for (name, value) in &cfg.report.extra_params {
         json::key(item, name, false);
         json::display(item, value);
     }

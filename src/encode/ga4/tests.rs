@@ -185,13 +185,11 @@ fn the_memos_give_what_encoding_gives() {
             let hook = |h: &Hit| h.user_agent().map(|a| format!("from-hook-{a}"));
             std::sync::Arc::new(hook) as _
         });
-        let cfg = Config {
-            trust_proxy,
-            ip_mode,
-            send_user_agent,
-            make_client_id,
-            ..Config::default()
-        };
+        let mut cfg = Config::default();
+        cfg.capture.trust_proxy = trust_proxy;
+        cfg.report.ip_mode = ip_mode;
+        cfg.report.send_user_agent = send_user_agent;
+        cfg.identity.make_client_id = make_client_id;
         let mut reqs = variants();
         // An explicit id, which the memo must leave alone.
         let mut explicit = http::Request::get("/users/7?page=2")
@@ -247,10 +245,8 @@ fn a_user_id_cannot_pass_for_another_consumers_agent_and_address() {
     // Consumer A's user id spells out consumer B's agent and the start of B's address as the
     // memo key writes them, and A's own agent and address the rest: without the identity's
     // length at the end of the key, the two keys are one, and A is sent as B.
-    let cfg = Config {
-        ip_mode: IpMode::Full,
-        ..Config::default()
-    };
+    let mut cfg = Config::default();
+    cfg.report.ip_mode = IpMode::Full;
     let b_ip: [u8; 16] = [b'o', b'p', 2, 0, 0, 0, b'c', b'd', 4, 0, 0, 0, 9, 8, 7, 6];
     let hit = |user: &str, agent: &str, ip: std::net::IpAddr| {
         let mut req = http::Request::get("/a")
@@ -284,13 +280,11 @@ fn a_user_id_cannot_pass_for_another_consumers_agent_and_address() {
 fn a_title_hook_bypasses_the_memo() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static CALLS: AtomicUsize = AtomicUsize::new(0);
-    let cfg = Config {
-        make_title: Some(std::sync::Arc::new(|_: &Hit| {
-            let n = CALLS.fetch_add(1, Ordering::Relaxed);
-            Some(format!("call {n}"))
-        })),
-        ..Config::default()
-    };
+    let mut cfg = Config::default();
+    cfg.report.make_title = Some(std::sync::Arc::new(|_: &Hit| {
+        let n = CALLS.fetch_add(1, Ordering::Relaxed);
+        Some(format!("call {n}"))
+    }));
     let mut hit = Hit::from_request(&http::Request::get("/a").body(()).unwrap(), false);
     hit.stamp();
     let mut s = Scratch::default();

@@ -18,7 +18,7 @@ impl GaLayer {
     /// ```
     pub fn api_secret(self, secret: impl Into<String>) -> Self {
         let secret = secret.into().trim().to_owned();
-        self.with(|c| c.api_secret = Some(Secret(secret)))
+        self.with(|c| c.target.api_secret = Some(Secret(secret)))
     }
 
     /// Base URL of the collector (default `https://www.google-analytics.com`); the protocol's path
@@ -52,7 +52,7 @@ impl GaLayer {
     /// ```
     pub fn endpoint(self, base_url: impl Into<String>) -> Self {
         let url = base_url.into();
-        self.with(|c| c.endpoint = Some(url))
+        self.with(|c| c.target.endpoint = Some(url))
     }
 
     /// Sends GA4 hits to Google's EU endpoint (`region1.google-analytics.com`). Ignored when an
@@ -79,7 +79,7 @@ impl GaLayer {
     /// # }
     /// ```
     pub fn eu(self, on: bool) -> Self {
-        self.with(|c| c.eu = on)
+        self.with(|c| c.target.eu = on)
     }
 
     /// Validation mode: sends to Google's validation endpoint (`/debug/mp/collect`, with
@@ -109,6 +109,6 @@ impl GaLayer {
     /// # }
     /// ```
     pub fn validation_mode(self, on: bool) -> Self {
-        self.with(|c| c.validation = on)
+        self.with(|c| c.target.validation = on)
     }
 }

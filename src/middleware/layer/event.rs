@@ -36,7 +36,7 @@ impl GaLayer {
     /// # }
     /// ```
     pub fn skip_unmatched(self, on: bool) -> Self {
-        self.with(|c| c.skip_unmatched = on)
+        self.with(|c| c.capture.skip_unmatched = on)
     }
 
     /// Replaces the filter that decides which requests are reported (default
@@ -69,7 +69,7 @@ impl GaLayer {
     /// ```
     pub fn filter(self, filter: impl Filter) -> Self {
         let f: Arc<dyn Filter> = Arc::new(filter);
-        self.with(|c| c.filter = f)
+        self.with(|c| c.capture.filter = f)
     }
 
     /// Sends the request's `User-Agent` (default on).
@@ -97,7 +97,7 @@ impl GaLayer {
     /// # }
     /// ```
     pub fn send_user_agent(self, on: bool) -> Self {
-        self.with(|c| c.send_user_agent = on)
+        self.with(|c| c.report.send_user_agent = on)
     }
 
     /// Sends the client IP to Google (default [`IpMode::Off`]). Needs axum's `ConnectInfo`, a
@@ -128,7 +128,7 @@ impl GaLayer {
     /// # }
     /// ```
     pub fn send_client_ip(self, mode: IpMode) -> Self {
-        self.with(|c| c.ip_mode = mode)
+        self.with(|c| c.report.ip_mode = mode)
     }
 
     /// The `data_source` param (default `api`; the legacy protocol's `ds`).
@@ -157,7 +157,7 @@ impl GaLayer {
     /// ```
     pub fn data_source(self, source: impl Into<String>) -> Self {
         let s = source.into();
-        self.with(|c| c.data_source = s)
+        self.with(|c| c.report.data_source = s)
     }
 
     /// A constant param added to every event, e.g. `("app_version", "1.4.2")`. Checked by
@@ -196,9 +196,9 @@ impl GaLayer {
     pub fn param(self, name: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
         let (name, value) = (name.into(), value.into());
         self.with(
-            |c| match c.extra_params.iter_mut().find(|(n, _)| *n == name) {
+            |c| match c.report.extra_params.iter_mut().find(|(n, _)| *n == name) {
                 Some(param) => param.1 = value,
-                None => c.extra_params.push((name, value)),
+                None => c.report.extra_params.push((name, value)),
             },
         )
     }
@@ -231,6 +231,6 @@ impl GaLayer {
     /// # }
     /// ```
     pub fn param_value_limit(self, chars: usize) -> Self {
-        self.with(|c| c.param_value_limit = chars.clamp(16, 500))
+        self.with(|c| c.report.param_value_limit = chars.clamp(16, 500))
     }
 }

@@ -39,7 +39,7 @@ impl GaLayer {
     /// # }
     /// ```
     pub fn client_id_strategy(self, strategy: ClientIdStrategy) -> Self {
-        self.with(|c| c.client_id_strategy = strategy)
+        self.with(|c| c.identity.client_id_strategy = strategy)
     }
 
     /// A hook that derives the client id; `None` falls back to the strategy. A
@@ -69,7 +69,7 @@ impl GaLayer {
     /// ```
     pub fn client_id_with(self, hook: impl MakeClientId) -> Self {
         let hook: Arc<dyn MakeClientId> = Arc::new(hook);
-        self.with(|c| c.make_client_id = Some(hook))
+        self.with(|c| c.identity.make_client_id = Some(hook))
     }
 
     /// A secret shared by every instance of the API, so they derive the same client ids. Without
@@ -102,7 +102,7 @@ impl GaLayer {
     /// ```
     pub fn client_id_key(self, secret: impl AsRef<[u8]>) -> Self {
         let key = Key::derive(secret.as_ref());
-        self.with(|c| c.key = key)
+        self.with(|c| c.identity.key = key)
     }
 
     /// A header carrying API keys, used (hashed) to tell consumers apart when there is no
@@ -135,7 +135,7 @@ impl GaLayer {
     /// # }
     /// ```
     pub fn api_key_header(self, name: HeaderName) -> Self {
-        self.with(|c| c.credential_header = Some(name))
+        self.with(|c| c.capture.credential_header = Some(name))
     }
 
     /// How long a consumer may be idle before its next request starts a new session
@@ -168,6 +168,6 @@ impl GaLayer {
     /// # }
     /// ```
     pub fn session_timeout(self, timeout: Duration) -> Self {
-        self.with(|c| c.session_timeout = timeout)
+        self.with(|c| c.identity.session_timeout = timeout)
     }
 }

@@ -35,7 +35,7 @@ impl GaLayer {
     /// ```
     pub fn host_override(self, host: impl Into<String>) -> Self {
         let host = host.into().to_ascii_lowercase();
-        self.with(|c| c.host_override = Some(host))
+        self.with(|c| c.report.host_override = Some(host))
     }
 
     /// Scheme for requests whose URI has none and no trusted proxy says otherwise (default `http`).
@@ -64,7 +64,7 @@ impl GaLayer {
     /// # }
     /// ```
     pub fn default_scheme_https(self, https: bool) -> Self {
-        self.with(|c| c.default_scheme = if https { "https" } else { "http" })
+        self.with(|c| c.report.default_scheme = if https { "https" } else { "http" })
     }
 
     /// Host reported when a request has neither an absolute URI nor a valid `Host` header
@@ -95,7 +95,7 @@ impl GaLayer {
     /// ```
     pub fn fallback_host(self, host: impl Into<String>) -> Self {
         let host = host.into();
-        self.with(|c| c.fallback_host = host)
+        self.with(|c| c.report.fallback_host = host)
     }
 
     /// Trusts the proxy in front of the API: scheme and host come from `Forwarded` /
@@ -131,7 +131,7 @@ impl GaLayer {
     /// # }
     /// ```
     pub fn trust_proxy(self, on: bool) -> Self {
-        self.with(|c| c.trust_proxy = on)
+        self.with(|c| c.capture.trust_proxy = on)
     }
 
     /// Adds words to the list of secret-looking query parameter names (see
@@ -165,7 +165,7 @@ impl GaLayer {
     /// ```
     pub fn redact_param(self, word: impl Into<String>) -> Self {
         let word = word.into();
-        self.with(|c| c.redact_params = c.redact_params.with(&word))
+        self.with(|c| c.report.redact_params = c.report.redact_params.with(&word))
     }
 
     /// Replaces the list of secret-looking query parameter names.
@@ -202,7 +202,7 @@ impl GaLayer {
         W: Into<String>,
     {
         let list = SecretWords::new(words.into_iter().map(|w| -> String { w.into() }));
-        self.with(|c| c.redact_params = list)
+        self.with(|c| c.report.redact_params = list)
     }
 
     /// Leaves the query string out of `page_location` entirely.
@@ -231,7 +231,7 @@ impl GaLayer {
     /// # }
     /// ```
     pub fn strip_query(self, on: bool) -> Self {
-        self.with(|c| c.strip_query = on)
+        self.with(|c| c.report.strip_query = on)
     }
 
     /// The title of requests that matched no route (default `(unmatched route)`). The raw path is
@@ -261,7 +261,7 @@ impl GaLayer {
     /// ```
     pub fn unmatched_title(self, title: impl Into<String>) -> Self {
         let t = title.into();
-        self.with(|c| c.unmatched_title = t)
+        self.with(|c| c.report.unmatched_title = t)
     }
 
     /// A hook that builds titles for requests without a [`PageTitle`](crate::PageTitle).
@@ -290,6 +290,6 @@ impl GaLayer {
     /// ```
     pub fn title_with(self, hook: impl MakeTitle) -> Self {
         let hook: Arc<dyn MakeTitle> = Arc::new(hook);
-        self.with(|c| c.make_title = Some(hook))
+        self.with(|c| c.report.make_title = Some(hook))
     }
 }

@@ -22,7 +22,7 @@ impl GaLayer {
     /// let ga = GaLayer::new("G-ABC123").api_secret("secret").queue_capacity(20_000);
     /// ```
     pub fn queue_capacity(self, hits: usize) -> Self {
-        self.with(|c| c.queue_capacity = hits.max(1))
+        self.with(|c| c.sender.queue_capacity = hits.max(1))
     }
 
     /// How long a batch's first hit waits for the batch to fill before it is sent anyway
@@ -53,7 +53,7 @@ impl GaLayer {
     /// # }
     /// ```
     pub fn flush_interval(self, interval: Duration) -> Self {
-        self.with(|c| c.flush_interval = interval)
+        self.with(|c| c.sender.flush_interval = interval)
     }
 
     /// Requests to the collector in flight at once (default 4; at least 1).
@@ -64,7 +64,7 @@ impl GaLayer {
     /// let ga = GaLayer::new("G-ABC123").api_secret("secret").max_concurrency(16);
     /// ```
     pub fn max_concurrency(self, n: usize) -> Self {
-        self.with(|c| c.max_concurrency = n.max(1))
+        self.with(|c| c.sender.max_concurrency = n.max(1))
     }
 
     /// Timeout of one request to the collector (default 5 s). Zero is refused by
@@ -82,7 +82,7 @@ impl GaLayer {
     /// );
     /// ```
     pub fn request_timeout(self, timeout: Duration) -> Self {
-        self.with(|c| c.request_timeout = timeout)
+        self.with(|c| c.sender.request_timeout = timeout)
     }
 
     /// The retry policy (default: 3 retries, 250 ms doubling to 10 s, `Retry-After` up to 60 s).
@@ -117,7 +117,7 @@ impl GaLayer {
     /// # }
     /// ```
     pub fn retry(self, policy: RetryPolicy) -> Self {
-        self.with(|c| c.retry = policy)
+        self.with(|c| c.sender.retry = policy)
     }
 
     /// Replaces the HTTP transport (default: `HyperTransport`, which connects directly; behind an
@@ -158,7 +158,7 @@ impl GaLayer {
     /// ```
     pub fn transport(self, transport: impl Transport) -> Self {
         let t: Arc<dyn Transport> = Arc::new(transport);
-        self.with(|c| c.transport = Some(t))
+        self.with(|c| c.sender.transport = Some(t))
     }
 
     /// Called once per delivered batch, on the sender's thread. A panic in it is caught.
@@ -192,7 +192,7 @@ impl GaLayer {
     /// ```
     pub fn on_success(self, hook: impl OnSuccess) -> Self {
         let h: Arc<dyn OnSuccess> = Arc::new(hook);
-        self.with(|c| c.on_success = h)
+        self.with(|c| c.sender.on_success = h)
     }
 
     /// Called once per batch given up on or objected to by validation, on the sender's thread.
@@ -227,6 +227,6 @@ impl GaLayer {
     /// ```
     pub fn on_failure(self, hook: impl OnFailure) -> Self {
         let h: Arc<dyn OnFailure> = Arc::new(hook);
-        self.with(|c| c.on_failure = h)
+        self.with(|c| c.sender.on_failure = h)
     }
 }
