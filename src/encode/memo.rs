@@ -11,9 +11,10 @@
 //! [`crate::report::client_id::identity_into`]): keys are compared byte for byte, not only by hash, so a
 //! memo can only return what encoding the same inputs would write. Memory is bounded: a fixed
 //! number of slots in sets of [`WAYS`], each key going to one set (a new key takes the place of its
-//! set's least recently used), and long keys are never kept. Keys hold what the hits they came from held: page keys the path, query and
-//! `Referer` before redaction, identity keys the credential or user id. They stay in the sender's
-//! memory, longer than a hit does, and are never printed (`Debug` shows a count) or sent.
+//! set's least recently used), and long keys are never kept. Keys hold what the hits they came
+//! from held: page keys the path, query and `Referer` before redaction, identity keys the
+//! credential or user id. They stay in the sender's memory, longer than a hit does, and are never
+//! printed (`Debug` shows a count) or sent.
 
 use std::hash::BuildHasher;
 
@@ -22,10 +23,10 @@ use std::hash::BuildHasher;
 const SLOTS: usize = 512;
 /// Slots per set. A key may take any slot of its set, and a set's least recently used goes
 /// first. Consumers that take turns evict each other on every turn once more keys share a set
-/// than it has slots: with one slot per key's place, a third of an API's hundred consumers did
-/// (round 10 measured 27 % of lookups missing); with 256 slots in sets of 8, some set overflowed
-/// in one process in eight with 100 consumers, and in every one with 200. In sets of 16 of 512
-/// slots, 200 consumers overflow one in a hundred and forty. Sixteen hashes are two cache lines.
+/// than it has slots: with one slot per key's place, a third of an API's hundred consumers would;
+/// with 256 slots in sets of 8, some set overflows in one process in eight with 100 consumers,
+/// and in every one with 200. In sets of 16 of 512 slots, 200 consumers overflow one in a hundred
+/// and forty. Sixteen hashes are two cache lines.
 const WAYS: usize = 16;
 const SETS: usize = SLOTS / WAYS;
 /// Lookups per verdict on whether keys repeat.
