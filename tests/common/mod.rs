@@ -1,4 +1,11 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests, and the rig of each theme: `faults` for the fault
+//! matrix (`tests/faults_*.rs`).
+//!
+//! Each file in `tests/` is a crate of its own that declares this module and uses what its theme
+//! needs: what one crate leaves unused is not dead.
+#![allow(dead_code)]
+
+pub mod faults;
 
 use axum::body::Body;
 use axum::response::Response;
