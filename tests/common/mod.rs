@@ -1,11 +1,12 @@
 //! Helpers shared by the integration tests, and the rig of each theme: `faults` for the fault
-//! matrix (`tests/faults_*.rs`).
+//! matrix (`tests/faults_*.rs`), `ga4` for the GA4 end-to-end tests (`tests/ga4_*.rs`).
 //!
 //! Each file in `tests/` is a crate of its own that declares this module and uses what its theme
 //! needs: what one crate leaves unused is not dead.
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod ga4;
 
 use axum::body::Body;
 use axum::response::Response;
