@@ -17,11 +17,11 @@
 //! at once; the bench panics otherwise). Requests are built outside the timed section, the way
 //! hyper builds them: header values and the URI are slices of one shared buffer per request.
 //!
-//! The GA variants really enqueue every hit: the queue holds 65,536 hits and, outside the timed
-//! section, the bench waits (`Handle::flush`) for the sender to catch up before the queue could
-//! fill, so no hit is dropped. The sender thread keeps running during the timed section, on the
-//! other core, exactly as it would in an API. Its counters are printed at the end (`dropped` must
-//! be 0).
+//! The GA variants really enqueue every hit: the queue holds 4,096 hits (`QUEUE`) and, outside the
+//! timed section, the bench waits (`Handle::flush`) for the sender to catch up every 2,048 hits
+//! offered (`FLUSH_EVERY`), before the queue could fill, so no hit is dropped. The sender thread
+//! keeps running during the timed section, on the other core, exactly as it would in an API. Its
+//! counters are printed at the end (`dropped` must be 0).
 //!
 //! Variants:
 //! - `svc/*`: a `tower::service_fn` (the route is given as a `MatchedRoute` extension, which is
@@ -148,7 +148,7 @@ enum Sink {
     Collector(Collector, #[allow(dead_code)] tokio::runtime::Runtime),
 }
 
-/// A GA layer with a big queue, and what is needed to let it catch up between chunks.
+/// A GA layer with a queue of `QUEUE` hits, and what is needed to let it catch up between chunks.
 struct Ga {
     handle: Handle,
     sink: Sink,

@@ -12,7 +12,8 @@ pub enum ClientIdStrategy {
     /// A keyed hash of the best identity available, rotated daily (the default).
     #[default]
     Keyed,
-    /// A fresh random id for every request. Every request then counts as a new user in GA.
+    /// A fresh random id for every request (random bits, in each protocol's form of a client
+    /// id). Every request then counts as a new user in GA.
     RandomPerRequest,
 }
 

@@ -74,8 +74,8 @@ impl Nudge {
         }
     }
 
-    /// Called on the request path with the count of requests before this one, after its hit
-    /// was queued.
+    /// Called on the request path once a request's hit is queued, with the count of the requests
+    /// that came before it.
     #[inline]
     pub(crate) fn after_push<T>(&self, count: u64, queue: &ArrayQueue<T>) {
         if count & self.mask == 0 && queue.len() >= self.threshold {

@@ -1,4 +1,4 @@
-//! Universal Analytics Measurement Protocol v1 (legacy): the original recipe's pageview,
+//! Universal Analytics Measurement Protocol v1 (legacy): a pageview of
 //! `v=1 tid ds cid uid t=pageview dl dh dp dt ua qt`, URL-encoded, sent alone to `/collect` or up
 //! to 20 at a time to `/batch`.
 //!

@@ -71,7 +71,7 @@ pub(crate) fn mend_escape(s: &mut String) {
     }
 }
 
-/// Shortens a URL to `max` units (measured by `len`): first by dropping the query, then by cutting
+/// Shortens a URL to `max` units (as counted by `len`): first by dropping the query, then by cutting
 /// the path at a character boundary without leaving a broken escape.
 pub(crate) fn fit_url(url: &mut String, max: usize, by_chars: bool) {
     let len = |s: &str| if by_chars { s.chars().count() } else { s.len() };

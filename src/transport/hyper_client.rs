@@ -1,38 +1,27 @@
 //! The default transport: hyper's HTTP/1.1 client connections with rustls, kept in a small pool of
-//! its own.
+//! its own (`hyper_client/pool.rs`).
 //!
 //! It does what the sender needs and no more: one `POST` per batch over a kept-alive
-//! connection. reqwest, the other transport, adds a redirect policy and URL handling that re-parse
-//! the collector's URL twice per request; hyper-util's pooled client, used before this, keys its
-//! pool by hashing the URL's scheme and authority and hands connections over through channels,
-//! for every request. Here a request takes the last idle connection off a stack, or makes one.
-//! Redirects aren't followed.
+//! connection, which a request takes off a stack of idle ones, or makes. reqwest, the other
+//! transport, adds a redirect policy and URL handling that re-parse the collector's URL twice per
+//! request; hyper-util's pooled client keys its pool by hashing the URL's scheme and authority and
+//! hands connections over through channels, for every request. Redirects aren't followed.
+
+mod pool;
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::client::conn::http1;
-use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
-use tower_service::Service as _;
 
 use super::{
     too_long, BoxFuture, LastParsed, Outgoing, Reply, Transport, TransportError, MAX_REPLY_BYTES,
 };
+use pool::Pool;
 
 const USER_AGENT: &str = concat!("tower-ga/", env!("CARGO_PKG_VERSION"));
-
-/// How long a new connection may take, TCP and TLS together.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long an idle connection is kept for reuse.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The default transport: HTTP/1.1 over kept-alive connections, rustls with Mozilla's roots (no
 /// OpenSSL), `TCP_NODELAY`, 5 s to connect (TLS handshake included). An idle connection is
@@ -51,18 +40,8 @@ pub struct HyperTransport {
 }
 
 struct Inner {
-    connector: TimedConnector,
-    /// Connections waiting for a request, the most recently used last.
-    idle: Mutex<Vec<Idle>>,
-    max_idle: usize,
+    pool: Pool,
     last_target: LastParsed<Arc<Target>>,
-}
-
-struct Idle {
-    /// The `scheme://authority` it is connected to.
-    origin: Arc<str>,
-    sender: http1::SendRequest<Full<Bytes>>,
-    since: Instant,
 }
 
 /// A collector URL, parsed once for all its requests.
@@ -106,145 +85,17 @@ impl Target {
     }
 }
 
-/// The HTTPS connector with one deadline over TCP and TLS, so that a collector stalling its
-/// handshakes can't hold a socket open.
-#[derive(Clone)]
-struct TimedConnector(HttpsConnector<HttpConnector>, Duration);
-
-type Conn = MaybeHttpsStream<TokioIo<TcpStream>>;
-type ConnectError = Box<dyn std::error::Error + Send + Sync>;
-
-impl TimedConnector {
-    fn new(limit: Duration) -> Result<Self, TransportError> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(limit));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| TransportError::new(format!("TLS setup: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        Ok(TimedConnector(https, limit))
-    }
-}
-
-impl tower_service::Service<Uri> for TimedConnector {
-    type Response = Conn;
-    type Error = ConnectError;
-    type Future = BoxFuture<'static, Result<Conn, ConnectError>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, dst: Uri) -> Self::Future {
-        let (connect, limit) = (self.0.call(dst), self.1);
-        Box::pin(async move {
-            match tokio::time::timeout(limit, connect).await {
-                Ok(conn) => conn,
-                Err(_) => Err("connect timed out (TCP and TLS)".into()),
-            }
-        })
-    }
-}
-
 impl HyperTransport {
     /// A transport keeping up to `max_idle_per_host` idle connections (to all collectors
     /// together: the sender talks to one).
     pub fn new(max_idle_per_host: usize) -> Result<Self, TransportError> {
         Ok(HyperTransport {
             inner: Arc::new(Inner {
-                connector: TimedConnector::new(CONNECT_TIMEOUT)?,
-                idle: Mutex::new(Vec::new()),
-                max_idle: max_idle_per_host,
+                pool: Pool::new(max_idle_per_host)?,
                 last_target: LastParsed::default(),
             }),
         })
     }
-}
-
-impl Inner {
-    /// The most recently used idle connection to `origin` that is still open.
-    fn checkout(&self, origin: &str) -> Option<http1::SendRequest<Full<Bytes>>> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        // Closed and expired connections go (dropping a sender closes its connection).
-        idle.retain(|c| !c.sender.is_closed() && now.duration_since(c.since) < IDLE_TIMEOUT);
-        let at = idle.iter().rposition(|c| &*c.origin == origin)?;
-        Some(idle.remove(at).sender)
-    }
-
-    /// Keeps a connection whose exchange is complete for the next request.
-    fn checkin(&self, origin: Arc<str>, sender: http1::SendRequest<Full<Bytes>>) {
-        if sender.is_closed() {
-            return;
-        }
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() >= self.max_idle {
-            // The least recently used goes.
-            if self.max_idle == 0 {
-                return;
-            }
-            idle.remove(0);
-        }
-        idle.push(Idle {
-            origin,
-            sender,
-            since: Instant::now(),
-        });
-    }
-
-    /// A connection ready for a request: a kept one, or else a new one.
-    async fn ready_sender(
-        &self,
-        target: &Target,
-    ) -> Result<http1::SendRequest<Full<Bytes>>, TransportError> {
-        while let Some(mut sender) = self.checkout(&target.origin) {
-            // A kept connection is ready once its last exchange is wound up, which its task does
-            // in a turn or so. One still busy after that (a collector that answered before
-            // reading the whole request, say) is left to finish on its own: a request never
-            // waits on it. An error means it closed.
-            let mut state = poll_ready_once(&mut sender).await;
-            if state.is_pending() {
-                tokio::task::yield_now().await;
-                state = poll_ready_once(&mut sender).await;
-            }
-            if let Poll::Ready(Ok(())) = state {
-                return Ok(sender);
-            }
-        }
-        let mut sender = self.connect(target).await?;
-        sender.ready().await.map_err(|e| describe(&e))?;
-        Ok(sender)
-    }
-
-    async fn connect(
-        &self,
-        target: &Target,
-    ) -> Result<http1::SendRequest<Full<Bytes>>, TransportError> {
-        let mut connector = self.connector.clone();
-        std::future::poll_fn(|cx| connector.poll_ready(cx))
-            .await
-            .map_err(|e| describe(&*e))?;
-        let io = connector
-            .call(target.connect.clone())
-            .await
-            .map_err(|e| describe(&*e))?;
-        let (sender, connection) = http1::handshake(io).await.map_err(|e| describe(&e))?;
-        // The connection runs until its sender is dropped (or the peer closes it); its errors
-        // reach the request that was in flight.
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(sender)
-    }
-}
-
-/// Whether a connection can take a request now, without waiting for it.
-async fn poll_ready_once(sender: &mut http1::SendRequest<Full<Bytes>>) -> Poll<hyper::Result<()>> {
-    std::future::poll_fn(|cx| Poll::Ready(sender.poll_ready(cx))).await
 }
 
 impl fmt::Debug for HyperTransport {
@@ -284,13 +135,13 @@ impl Transport for HyperTransport {
                 .last_target
                 .get(request.url.clone(), |u| Target::parse(u).map(Arc::new))?;
             let req = build(&target, &request)?;
-            let mut sender = inner.ready_sender(&target).await?;
+            let mut sender = inner.pool.ready_sender(&target).await?;
             let response = match sender.send_request(req).await {
                 Ok(r) => r,
                 // A kept connection the collector closed before the request went out: nothing
                 // was sent, so it goes out once more, on a new connection.
                 Err(e) if e.is_canceled() => {
-                    sender = inner.connect(&target).await?;
+                    sender = inner.pool.connect(&target).await?;
                     sender.ready().await.map_err(|e| describe(&e))?;
                     sender
                         .send_request(build(&target, &request)?)
@@ -306,7 +157,7 @@ impl Transport for HyperTransport {
                 Err(e) => return Err(describe(&*e)),
             };
             // The exchange is complete: the connection can take the next request.
-            inner.checkin(target.origin.clone(), sender);
+            inner.pool.checkin(target.origin.clone(), sender);
             Ok(Reply {
                 status: parts.status,
                 headers: parts.headers,
@@ -318,10 +169,14 @@ impl Transport for HyperTransport {
 
 #[cfg(test)]
 mod tests {
+    use super::pool::TimedConnector;
     use super::*;
     use std::net::SocketAddr;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use tower_service::Service as _;
 
     #[test]
     fn debug_hides_the_secret() {

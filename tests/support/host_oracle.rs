@@ -1,6 +1,7 @@
 // The Host rule the layer documents, stated through `http`'s own parser: what `page_location`
-// reports as the host for a `Host` header value. Shared by `src/page.rs`'s unit tests and
-// `tests/hostile.rs` (with `include!`, so it names its types by full path).
+// reports as the host for a `Host` header value. Shared by `src/http_text/authority.rs`'s unit
+// tests and the hostile-input rig in `tests/common/hostile.rs` (with `include!`, so it names its
+// types by full path).
 
 /// The host (lower-cased, with its port) a `Host` value yields, or `None` for the fallback.
 ///

@@ -233,8 +233,8 @@ fn the_memos_give_what_encoding_gives() {
             keys.insert(cold.key.clone());
             kept.insert(cold.item.clone());
         }
-        // Pages that differ were told apart (the variants are more than the pages), and so
-        // were consumers.
+        // Pages that differ are told apart (the variants are more than the pages), and so are
+        // consumers.
         assert!(kept.len() > 40, "{}", kept.len());
         assert!(keys.len() >= 6, "{}", keys.len());
     }

@@ -1,0 +1,167 @@
+//! GA4 end to end (real axum routers, a real collector on 127.0.0.1, real HTTP in between): who a
+//! hit is from: user ids from wherever they are set, client ids stable per consumer and revealing
+//! nothing, keyed per layer unless the key is shared, random per request or the application's own.
+
+mod common;
+use common::ga4::{collector, layer, one, settle, WAIT};
+use common::get_req;
+
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Extension, Router};
+use tower_ga::{ClientIdStrategy, Hit, UserId};
+
+#[tokio::test]
+async fn user_id_from_route_layer_handler_or_outer_middleware() {
+    async fn outer(mut req: Request, next: Next) -> Response {
+        req.extensions_mut().insert(UserId::new("from-outer"));
+        next.run(req).await
+    }
+    let c = collector().await;
+    let ga = layer(&c);
+    let handle = ga.handle();
+    let app = Router::new()
+        .route(
+            "/layer",
+            get(|| async { "x" }).layer(UserId::new("from-layer")),
+        )
+        .route(
+            "/handler",
+            get(|| async { (Extension(UserId::new("from-handler")), "x") }),
+        )
+        .route("/outer", get(|| async { "x" }))
+        .layer(ga)
+        .layer(middleware::from_fn(outer));
+    for p in ["/layer", "/handler", "/outer"] {
+        get_req(&app, p, &[]).await;
+    }
+    let events = settle(&handle, &c).await;
+    // The outer middleware sets a user for every request; the response's markers win.
+    assert_eq!(
+        one(&events, "/layer").user_id.as_deref(),
+        Some("from-layer")
+    );
+    assert_eq!(
+        one(&events, "/handler").user_id.as_deref(),
+        Some("from-handler")
+    );
+    assert_eq!(
+        one(&events, "/outer").user_id.as_deref(),
+        Some("from-outer")
+    );
+}
+
+#[tokio::test]
+async fn client_ids_are_stable_per_consumer_and_reveal_nothing() {
+    let c = collector().await;
+    let ga = layer(&c);
+    let handle = ga.handle();
+    let app = Router::new()
+        .route("/a", get(|| async { "x" }))
+        .route("/u", get(|| async { (Extension(UserId::new("u-1")), "x") }))
+        .layer(ga);
+    for _ in 0..3 {
+        get_req(
+            &app,
+            "/a?who=alice",
+            &[("authorization", "Bearer alice-token")],
+        )
+        .await;
+        get_req(&app, "/a?who=bob", &[("authorization", "Bearer bob-token")]).await;
+    }
+    get_req(&app, "/u?n=1", &[("authorization", "Bearer alice-token")]).await;
+    get_req(&app, "/u?n=2", &[("authorization", "Bearer bob-token")]).await;
+    get_req(&app, "/a?who=anon1", &[]).await;
+    get_req(&app, "/a?who=anon2", &[]).await;
+    let events = settle(&handle, &c).await;
+    let ids = |suffix: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e.param_str("page_location").unwrap().ends_with(suffix))
+            .map(|e| e.client_id.clone())
+            .collect()
+    };
+    let alice = ids("who=alice");
+    let bob = ids("who=bob");
+    assert_eq!(alice.len(), 3);
+    assert!(alice.iter().all(|i| i == &alice[0]));
+    assert!(bob.iter().all(|i| i == &bob[0]));
+    assert_ne!(alice[0], bob[0]);
+    // A user id outranks the credential: the same user from two credentials is one client.
+    assert_eq!(ids("n=1"), ids("n=2"));
+    assert_ne!(ids("n=1")[0], alice[0]);
+    // Anonymous requests without an IP get random ids.
+    assert_ne!(ids("who=anon1"), ids("who=anon2"));
+    for e in &events {
+        let (a, b) = e.client_id.split_once('.').expect("GA4 form");
+        assert!(a.parse::<u64>().unwrap() > 0 && b.parse::<u64>().unwrap() > 0);
+        assert!(!e.client_id.contains("alice") && !e.client_id.contains("token"));
+    }
+    // One consumer's requests share a session.
+    let sessions: Vec<u64> = events
+        .iter()
+        .filter(|e| e.param_str("page_location").unwrap().ends_with("who=alice"))
+        .map(|e| e.param_u64("session_id").unwrap())
+        .collect();
+    assert!(sessions.iter().all(|s| *s == sessions[0]));
+}
+
+#[tokio::test]
+async fn client_id_keys_differ_per_layer_unless_shared() {
+    let c = collector().await;
+    let mk = |key: Option<&str>| {
+        let l = layer(&c);
+        match key {
+            Some(k) => l.client_id_key(k),
+            None => l,
+        }
+    };
+    let mut ids = Vec::new();
+    for key in [None, None, Some("shared"), Some("shared")] {
+        let ga = mk(key);
+        let handle = ga.handle();
+        let app = Router::new().route("/a", get(|| async { "x" })).layer(ga);
+        get_req(&app, "/a", &[("authorization", "Bearer same")]).await;
+        assert!(handle.flush(WAIT).await);
+        ids.push(c.ga4_events().last().unwrap().client_id.clone());
+    }
+    assert_ne!(ids[0], ids[1], "random per-process keys");
+    assert_eq!(ids[2], ids[3], "a shared key agrees across instances");
+}
+
+#[tokio::test]
+async fn random_per_request_strategy_and_custom_hooks() {
+    let c = collector().await;
+    let ga = layer(&c).client_id_strategy(ClientIdStrategy::RandomPerRequest);
+    let handle = ga.handle();
+    let app = Router::new().route("/a", get(|| async { "x" })).layer(ga);
+    get_req(&app, "/a", &[("authorization", "Bearer same")]).await;
+    get_req(&app, "/a", &[("authorization", "Bearer same")]).await;
+    let events = settle(&handle, &c).await;
+    assert_ne!(events[0].client_id, events[1].client_id);
+
+    let c = collector().await;
+    let ga = layer(&c)
+        .client_id_with(|hit: &Hit| {
+            hit.path()
+                .strip_prefix("/tenant/")
+                .map(|t| format!("{}.1", t.len()))
+        })
+        .title_with(|hit: &Hit| {
+            Some(format!(
+                "{} (status {})",
+                hit.method(),
+                hit.status().as_u16()
+            ))
+        });
+    let handle = ga.handle();
+    let app = Router::new()
+        .route("/tenant/{t}", get(|| async { "x" }))
+        .layer(ga);
+    get_req(&app, "/tenant/abcd", &[]).await;
+    let events = settle(&handle, &c).await;
+    assert_eq!(events[0].client_id, "4.1");
+    assert_eq!(events[0].param_str("page_title"), Some("GET (status 200)"));
+}
