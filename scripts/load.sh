@@ -33,7 +33,8 @@
 #
 # A/B between builds: with OLD_BIN=path/to/an/older/load_api, a variant suffixed `@old` (e.g.
 # VARIANTS="bare ga ga@old") runs that binary instead; its baseline is still this build's bare.
-# A relative OLD_BIN is taken from the repository's root.
+# A relative OLD_BIN is taken from the repository's root. BIN=path runs that binary as this build
+# instead of building one (to compare two experiment builds).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -68,9 +69,13 @@ fi
 command -v taskset >/dev/null 2>&1 || { log "taskset (util-linux) is needed"; exit 1; }
 [ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 cores; API and load generator will share one"
 
-log "building examples/load_api (release)"
-cargo build --release --example load_api -q
-BIN=target/release/examples/load_api
+if [ -n "${BIN:-}" ]; then
+    log "using BIN=$BIN (not building)"
+else
+    log "building examples/load_api (release)"
+    cargo build --release --example load_api -q
+    BIN=target/release/examples/load_api
+fi
 
 PIDS=()
 cleanup() {

@@ -39,7 +39,7 @@ async fn settle(handle: &Handle, c: &Collector) -> Vec<BTreeMap<String, String>>
 }
 
 #[tokio::test]
-async fn a_pageview_carries_the_recipes_parameters() {
+async fn a_pageview_carries_the_api_tracking_parameters() {
     let c = Collector::start_local().await.unwrap();
     let ga = GaLayer::new("UA-12345-6").endpoint(c.url());
     let handle = ga.handle();
@@ -189,7 +189,7 @@ async fn oversized_hits_are_shrunk_and_batches_split_by_bytes() {
 }
 
 #[tokio::test]
-async fn random_uuid_per_request_like_the_recipe() {
+async fn random_uuid_per_request() {
     let c = Collector::start_local().await.unwrap();
     let ga = GaLayer::new("UA-1-1")
         .endpoint(c.url())
