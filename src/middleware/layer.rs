@@ -226,8 +226,8 @@ impl GaLayer {
     }
 
     /// Hits the queue holds before new ones are dropped (default 4096). The sender empties it
-    /// when it is a quarter full (or every 1 to 20 ms where Unix sockets are missing), so it
-    /// should hold 20 ms of the peak request rate (4096: 200,000 requests/s).
+    /// when it is a quarter full, so it should hold 20 ms of the peak request rate (4096: 200,000
+    /// requests/s).
     pub fn queue_capacity(self, hits: usize) -> Self {
         self.with(|c| c.queue_capacity = hits.max(1))
     }
