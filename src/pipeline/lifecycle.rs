@@ -61,8 +61,8 @@ pub(crate) struct Running {
     pub(super) queue: ArrayQueue<Box<Hit>>,
     /// Hits the worker hands back for the next captures.
     pub(super) pool: HitPool,
-    /// Wakes the worker early when hits pile up (where a socket pair could be made).
-    pub(super) nudge: Option<Nudge>,
+    /// Wakes the worker early when hits pile up.
+    pub(super) nudge: Nudge,
     pub(super) gate: Gate,
 }
 

@@ -127,9 +127,7 @@ impl Core {
             Some(r) if r.gate.is_closed() => "sender shut down",
             Some(r) => match r.queue.push(hit) {
                 Ok(()) => {
-                    if let Some(nudge) = &r.nudge {
-                        nudge.after_push(count, &r.queue);
-                    }
+                    r.nudge.after_push(count, &r.queue);
                     return;
                 }
                 Err(hit) => {
@@ -171,18 +169,10 @@ impl Core {
             },
         };
         let capacity = config.sender.queue_capacity.max(1);
-        // Without a nudge (no socket pair), the worker polls at its shorter idle interval.
-        let (nudge, nudge_rx) = match Nudge::new(capacity) {
-            Ok((nudge, rx)) => (Some(nudge), Some(rx)),
-            Err(e) => {
-                tracing::debug!(error = %e, "tower-ga: no early wake-up for the sender");
-                (None, None)
-            }
-        };
         let running = Arc::new(Running {
             queue: ArrayQueue::new(capacity),
             pool: HitPool::new(config.sender.queue_capacity),
-            nudge,
+            nudge: Nudge::new(capacity),
             gate: Gate::default(),
             config,
         });
@@ -192,7 +182,6 @@ impl Core {
             self.counters.clone(),
             transport,
             self.drop_warning.clone(),
-            nudge_rx,
         );
         let leftovers = Leftovers {
             counters: self.counters.clone(),

@@ -13,9 +13,6 @@ use crate::config::Config;
 /// burst after quiet traffic doesn't wait for the next poll.
 pub(super) const BUSY_POLL: Duration = Duration::from_millis(1);
 pub(super) const IDLE_POLL: Duration = Duration::from_millis(100);
-/// The longest interval without nudges (no socket pair): short enough that a burst can't fill a
-/// queue of the default size at 100,000 requests per second before the next poll.
-const IDLE_POLL_UNNUDGED: Duration = Duration::from_millis(20);
 /// When the worker looks at the queue: at a deadline (other events, ticks and finished
 /// requests, must not keep postponing it), every `poll`, which doubles while looks find little.
 pub(super) struct Schedule {
@@ -30,16 +27,11 @@ pub(super) struct Schedule {
 }
 
 impl Schedule {
-    pub(super) fn new(cfg: &Config, (busy, idle): (Duration, Duration), nudged: bool) -> Self {
+    pub(super) fn new(cfg: &Config, (busy, idle): (Duration, Duration)) -> Self {
         let period = (cfg.sender.flush_interval / 4).max(Duration::from_millis(1));
         // `interval_at`: a plain `interval` ticks at once.
         let mut tick = tokio::time::interval_at(Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let idle = if nudged {
-            idle
-        } else {
-            idle.min(IDLE_POLL_UNNUDGED)
-        };
         Schedule {
             busy,
             // A hit waits in the queue at most a quarter of the flush interval.

@@ -18,7 +18,6 @@ use super::backoff::Backoff;
 use super::delivery::{deliver, Done, End};
 use super::flush::Flushes;
 use super::lifecycle::Running;
-use super::nudge::{Listener, NudgeRx};
 use super::schedule::{Schedule, BUSY_POLL, IDLE_POLL};
 use super::stats::Counters;
 use super::{Control, RateLimited};
@@ -61,8 +60,6 @@ pub(crate) struct Worker {
     /// The flush epoch and hit count of each batch in `tasks`: what a task that panicked (a
     /// `Transport` is user code) failed, since its `Done` never comes.
     in_flight: HashMap<tokio::task::Id, (u64, usize)>,
-    /// Where the request path's nudges arrive, if it can nudge.
-    nudge_rx: Option<NudgeRx>,
     /// The shortest and longest poll intervals (a test stretches them).
     polls: (Duration, Duration),
 }
@@ -77,7 +74,6 @@ impl Worker {
         counters: Arc<Counters>,
         transport: Arc<dyn Transport>,
         warn: Arc<RateLimited>,
-        nudge_rx: Option<NudgeRx>,
     ) -> Self {
         let cfg = running.config.clone();
         let limits = protocol.limits(cfg.target.validation);
@@ -93,7 +89,6 @@ impl Worker {
             backoff: Backoff::default(),
             tasks: JoinSet::new(),
             in_flight: HashMap::new(),
-            nudge_rx,
             polls: (BUSY_POLL, IDLE_POLL),
             urls: Arc::new(protocol.urls(&cfg)),
             running,
@@ -106,11 +101,9 @@ impl Worker {
     }
 
     pub(crate) async fn run(mut self, mut ctl: mpsc::UnboundedReceiver<Control>) {
-        let mut listener = self.nudge_rx.take().map(NudgeRx::listen);
-        let nudged = listener.as_ref().is_some_and(Listener::active);
-        let mut schedule = Schedule::new(&self.cfg, self.polls, nudged);
+        let mut schedule = Schedule::new(&self.cfg, self.polls);
         let stop = loop {
-            if let Some(stop) = self.turn(&mut ctl, &mut listener, &mut schedule).await {
+            if let Some(stop) = self.turn(&mut ctl, &mut schedule).await {
                 break stop;
             }
             self.flushes.answer(Instant::now());
@@ -123,7 +116,6 @@ impl Worker {
     async fn turn(
         &mut self,
         ctl: &mut mpsc::UnboundedReceiver<Control>,
-        listener: &mut Option<Listener>,
         schedule: &mut Schedule,
     ) -> Option<Stop> {
         // Whatever woke the worker: a gate left full by a race reopens within a tick even while
@@ -154,7 +146,7 @@ impl Worker {
                 None => return Some((Instant::now() + ORPHANED_GRACE, None)),
             },
             // Hits piled up before the next look: look now (unless paused).
-            _ = nudged(listener), if accept => schedule.next_take = Instant::now(),
+            _ = self.running.nudge.nudged(), if accept => schedule.next_take = Instant::now(),
             _ = tokio::time::sleep_until(take_at), if accept => {
                 if take_at <= Instant::now() {
                     let taken = self.take();
@@ -230,9 +222,7 @@ impl Worker {
     /// how many it took.
     fn take(&mut self) -> usize {
         // Cleared before the queue is read: a pile-up after this nudges again.
-        if let Some(nudge) = &self.running.nudge {
-            nudge.clear();
-        }
+        self.running.nudge.clear();
         let limit = if self.backoff.probing() {
             self.probe_size
         } else {
@@ -312,9 +302,7 @@ impl Worker {
     /// Takes everything queued now, ignoring the hold limit, at shutdown: the queue is bounded,
     /// so this is too.
     fn drain(&mut self) {
-        if let Some(nudge) = &self.running.nudge {
-            nudge.clear();
-        }
+        self.running.nudge.clear();
         let clocks = Clocks::now();
         while let Some(hit) = self.running.queue.pop() {
             self.accept(hit, &clocks);
@@ -390,14 +378,6 @@ impl Worker {
     }
 }
 
-/// Waits for a nudge, or forever without one.
-async fn nudged(listener: &mut Option<Listener>) {
-    match listener {
-        Some(l) => l.nudged().await,
-        None => std::future::pending().await,
-    }
-}
-
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -405,5 +385,5 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-#[cfg(all(test, unix, feature = "testing"))]
+#[cfg(all(test, feature = "testing"))]
 mod tests;

@@ -6,6 +6,10 @@
 //! transport, adds a redirect policy and URL handling that re-parse the collector's URL twice per
 //! request; hyper-util's pooled client keys its pool by hashing the URL's scheme and authority and
 //! hands connections over through channels, for every request. Redirects aren't followed.
+//!
+//! Measured against hyper-util's pooled client over the same connector: it costs 22 % more sender
+//! instructions per hit with one event per request (39,963 against 32,618; callgrind,
+//! `load_api capacity --pattern distinct --hits 10000`; BENCHMARKS.md).
 
 mod pool;
 

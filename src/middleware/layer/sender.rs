@@ -11,9 +11,8 @@ use crate::transport::Transport;
 
 impl GaLayer {
     /// Hits the queue holds before new ones are dropped (default 4096) and counted in
-    /// [`Stats::dropped`](crate::Stats::dropped). The sender empties it when it is a quarter full
-    /// (or every 1 to 20 ms where Unix sockets are missing), so it should hold 20 ms of the peak
-    /// request rate (4096: 200,000 requests/s).
+    /// [`Stats::dropped`](crate::Stats::dropped). The sender empties it when it is a quarter full,
+    /// so it should hold 20 ms of the peak request rate (4096: 200,000 requests/s).
     ///
     /// ```
     /// use tower_ga::GaLayer;

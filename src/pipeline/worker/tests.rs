@@ -10,22 +10,20 @@ fn a_pile_up_wakes_a_worker_whose_next_poll_is_an_hour_away() {
     cfg.sender.queue_capacity = capacity;
     let cfg = Arc::new(cfg);
     let recorder = Arc::new(RecordingTransport::new());
-    let (nudge, rx) = super::super::nudge::Nudge::new(capacity).unwrap();
     let running = Arc::new(Running {
         config: cfg,
         queue: crossbeam_queue::ArrayQueue::new(capacity),
         pool: super::super::pool::HitPool::new(capacity),
-        nudge: Some(nudge),
+        nudge: super::super::nudge::Nudge::new(capacity),
         gate: Default::default(),
     });
-    let (queue, nudge) = (&running.queue, running.nudge.as_ref().unwrap());
+    let (queue, nudge) = (&running.queue, &running.nudge);
     let mut worker = Worker::new(
         running.clone(),
         Protocol::Ga4,
         Arc::default(),
         recorder.clone(),
         Arc::new(RateLimited::new(Duration::from_secs(10))),
-        Some(rx),
     );
     let hour = Duration::from_secs(3600);
     worker.polls = (hour, hour);
