@@ -53,10 +53,19 @@ impl Scratch {
 
 /// Where batches go: `one` for a batch of one hit, `many` for more (the legacy protocol has a
 /// batch endpoint); each as the full URL and the URL with its secret redacted.
-#[derive(Debug)]
 pub(crate) struct Urls {
     one: (Arc<str>, Arc<str>),
     many: (Arc<str>, Arc<str>),
+}
+
+/// Only the redacted URLs: the full ones hold the API secret.
+impl std::fmt::Debug for Urls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Urls")
+            .field("one", &self.one.1)
+            .field("many", &self.many.1)
+            .finish()
+    }
 }
 
 impl Protocol {
@@ -172,5 +181,22 @@ impl Protocol {
             body,
             hits: batch.len(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_never_show_the_api_secret_in_debug() {
+        let mut cfg = Config::default();
+        cfg.target.tracking_id = "G-ABC123".into();
+        cfg.target.protocol = Some(Protocol::Ga4);
+        cfg.target.api_secret = Some(crate::config::Secret("hunter2".into()));
+        let urls = Protocol::Ga4.urls(&cfg);
+        let text = format!("{urls:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("api_secret=REDACTED"), "{text}");
     }
 }
