@@ -220,7 +220,9 @@ mod tests {
 
     #[test]
     fn debug_never_prints_the_raw_path() {
-        let req = http::Request::get("/reset-password/tok3n-abc").body(()).unwrap();
+        let req = http::Request::get("/reset-password/tok3n-abc")
+            .body(())
+            .unwrap();
         let text = format!("{:?}", capture(&req));
         assert!(!text.contains("tok3n"), "{text}");
         assert!(text.contains("<25 bytes>"), "{text}");

@@ -15,7 +15,10 @@ pub struct ReqwestTransport {
 }
 
 impl ReqwestTransport {
-    /// A transport around a client of your own (proxy settings, TLS roots, …).
+    /// A transport around a client of your own (proxy settings, TLS roots, …). Build it with
+    /// `.redirect(reqwest::redirect::Policy::none())`: a batch whose request was redirected fails
+    /// (a 3xx counts as failed, as with the default transport), but a client that follows
+    /// redirects has re-posted it elsewhere by then.
     pub fn new(client: reqwest::Client) -> Self {
         ReqwestTransport {
             client,
@@ -23,9 +26,11 @@ impl ReqwestTransport {
         }
     }
 
-    /// The default client: keeps connections alive, `TCP_NODELAY`, a 5 s connect timeout.
+    /// The default client: keeps connections alive, `TCP_NODELAY`, a 5 s connect timeout, and
+    /// follows no redirect (a 3xx answer fails the batch).
     pub fn default_client(max_idle_per_host: usize) -> Result<Self, TransportError> {
         let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(max_idle_per_host)
             .tcp_nodelay(true)
             .connect_timeout(std::time::Duration::from_secs(5))
@@ -42,6 +47,7 @@ impl Transport for ReqwestTransport {
             Ok(url) => url,
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
+        let sent_to = url.clone();
         let pending = self
             .client
             .post(url)
@@ -52,6 +58,12 @@ impl Transport for ReqwestTransport {
             // reqwest's errors name the URL, which holds the API secret: strip it.
             let clean = |e: reqwest::Error| TransportError::new(e.without_url().to_string());
             let mut response = pending.await.map_err(clean)?;
+            if *response.url() != sent_to {
+                // A client that follows redirects: the batch went elsewhere, and counts as failed.
+                return Err(TransportError::new(
+                    "the collector redirected the request (redirects are not followed)",
+                ));
+            }
             let status = response.status();
             let headers = response.headers().clone();
             let mut body = bytes::BytesMut::new();
@@ -94,5 +106,78 @@ mod tests {
             .unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert!(!format!("{t:?}").contains("hunter2"));
+    }
+
+    /// A collector that answers `307` to `Location`, and a second one, `Location`, that counts the
+    /// connections it gets.
+    async fn redirecting() -> (String, tokio::net::TcpListener) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let location = format!("http://{}/mp/collect", elsewhere.local_addr().unwrap());
+        let first = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/mp/collect?api_secret=hunter2",
+            first.local_addr().unwrap()
+        );
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = first.accept().await {
+                let mut request = vec![0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let answer = format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nlocation: {location}\r\ncontent-length: 0\r\n\r\n"
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        (url, elsewhere)
+    }
+
+    fn outgoing(url: String) -> Outgoing {
+        Outgoing {
+            url: url.into(),
+            redacted_url: "redacted".into(),
+            content_type: "application/json",
+            body: bytes::Bytes::from_static(b"{}"),
+            hits: 1,
+        }
+    }
+
+    /// Whether anything connected to `listener` (without waiting: a followed redirect connects
+    /// before the answer is returned).
+    async fn connected(listener: &tokio::net::TcpListener) -> bool {
+        std::future::poll_fn(|cx| std::task::Poll::Ready(listener.poll_accept(cx).is_ready())).await
+    }
+
+    #[tokio::test]
+    async fn the_default_client_follows_no_redirect() {
+        let (url, elsewhere) = redirecting().await;
+        let t = ReqwestTransport::default_client(1).unwrap();
+        // A followed redirect would wait for `elsewhere`, which never answers.
+        let sent = tokio::time::timeout(std::time::Duration::from_secs(10), t.send(outgoing(url)));
+        let reply = sent.await.expect("the redirect was followed").unwrap();
+        assert_eq!(reply.status, http::StatusCode::TEMPORARY_REDIRECT);
+        assert!(
+            !connected(&elsewhere).await,
+            "the batch was re-posted elsewhere"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_followed_by_a_users_client_fails_the_batch() {
+        let (url, elsewhere) = redirecting().await;
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut socket, _)) = elsewhere.accept().await {
+                let mut request = vec![0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let t = ReqwestTransport::new(reqwest::Client::new());
+        let err = t.send(outgoing(url)).await.unwrap_err();
+        assert!(err.to_string().contains("redirected"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 }
