@@ -175,3 +175,29 @@ async fn a_transport_that_panics_fails_its_batch_and_the_rest_go_out() {
     assert!(handle.flush(WAIT).await);
     assert_eq!(handle.stats().sent, 9);
 }
+
+/// A filter runs on the request path: one that panics must not fail the request or drop the
+/// connection. Its hit is not reported; the others are.
+#[tokio::test]
+async fn a_filter_that_panics_fails_no_request() {
+    let c = Collector::start_local().await.unwrap();
+    let ga = GaLayer::new("G-TEST123")
+        .api_secret("s")
+        .endpoint(c.url())
+        .filter(|hit: &Hit| {
+            if hit.query() == Some("boom") {
+                panic!("a filter with a bug")
+            }
+            true
+        });
+    let handle = ga.handle();
+    let app = app(ga);
+    for _ in 0..3 {
+        assert_eq!(get_req(&app, "/a?boom", &[]).await.status(), StatusCode::OK);
+    }
+    for _ in 0..5 {
+        get_req(&app, "/a", &[]).await;
+    }
+    all_sent(&handle, 5).await;
+    assert_eq!(c.counts().hits_accepted, 5);
+}

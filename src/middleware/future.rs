@@ -8,6 +8,7 @@ use std::task::{ready, Context, Poll};
 use http::Response;
 
 use crate::hit::Hit;
+use crate::hooks::guarded;
 use crate::markers::NoTrack;
 use crate::pipeline::Core;
 
@@ -19,13 +20,13 @@ pub(crate) struct Pending {
 
 /// Filters a completed hit and hands it over. Runs when the response is produced.
 fn submit(core: &Core, hit: Box<Hit>) {
+    let track = |cfg: &crate::config::Config| {
+        !(cfg.capture.skip_unmatched && hit.route().is_none())
+            // A filter that panics must not fail the request: its hit isn't reported.
+            && guarded("filter", || cfg.capture.filter.track(&hit)) == Some(true)
+    };
     match core.running().map(|r| &r.config) {
-        Some(cfg)
-            if !(cfg.capture.skip_unmatched && hit.route().is_none())
-                && cfg.capture.filter.track(&hit) =>
-        {
-            core.offer(hit)
-        }
+        Some(cfg) if track(cfg) => core.offer(hit),
         _ => core.recycle(hit),
     }
 }
