@@ -201,3 +201,39 @@ async fn a_filter_that_panics_fails_no_request() {
     all_sent(&handle, 5).await;
     assert_eq!(c.counts().hits_accepted, 5);
 }
+
+/// `flush` and `shutdown` on a tokio runtime built without timers: they answer, by the sender's
+/// own deadline, instead of panicking.
+#[test]
+fn flush_and_shutdown_work_on_a_runtime_without_timers() {
+    let recorder = RecordingTransport::new();
+    let ga = GaLayer::new("G-TEST123")
+        .api_secret("s")
+        .transport(recorder.clone());
+    let handle = ga.handle();
+    let app = app(ga);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        get_req(&app, "/a", &[]).await;
+        assert!(handle.flush(WAIT).await);
+        assert!(handle.shutdown(WAIT).await);
+    });
+    assert_eq!(recorder.ga4_events().len(), 1);
+}
+
+/// With a configuration that can never send, `flush` says so.
+#[tokio::test]
+async fn flush_says_false_when_nothing_can_ever_be_sent() {
+    let ga = GaLayer::new("G-TEST123"); // no API secret
+    let handle = ga.handle();
+    assert!(
+        handle.flush(WAIT).await,
+        "no service yet: nothing was queued"
+    );
+    let app = app(ga);
+    assert_eq!(get_req(&app, "/a", &[]).await.status(), StatusCode::OK);
+    assert!(matches!(handle.state(), tower_ga::SenderState::Disabled(_)));
+    assert!(!handle.flush(Duration::from_millis(10)).await);
+}

@@ -18,7 +18,7 @@ pub(crate) mod stats;
 mod thread;
 mod worker;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -202,9 +202,12 @@ impl Core {
         timeout: Duration,
         make: impl FnOnce(Instant, oneshot::Sender<bool>) -> Control,
     ) -> bool {
-        if self.running().is_none() {
-            // No sender ever ran, so nothing was ever queued.
-            return true;
+        match self.state.get() {
+            // No service was made yet, so nothing was ever queued.
+            None => return true,
+            // Nothing can ever be sent.
+            Some(State::Refused(_) | State::Failed) => return false,
+            Some(State::Running(_)) => {}
         }
         // The worker gets a slightly earlier deadline, so that when time runs out it has counted
         // what it abandoned before the caller returns.
@@ -219,12 +222,43 @@ impl Core {
             // just now and that is under way.
             return self.counters.snapshot().pending == 0;
         }
-        // The worker answers by its deadline itself; the caller's own timer, when it has a tokio
-        // runtime, only guards against a worker stuck in a user hook or starved of CPU.
-        if tokio::runtime::Handle::try_current().is_ok() {
-            matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(true)))
-        } else {
-            matches!(rx.await, Ok(true))
+        // The worker answers by its deadline itself; the caller's own timer, where it has one,
+        // only guards against a worker stuck in a user hook or starved of CPU.
+        match caller_timer(timeout) {
+            Some(timer) => {
+                tokio::pin!(timer);
+                tokio::select! {
+                    biased;
+                    answer = rx => matches!(answer, Ok(true)),
+                    () = &mut timer => false,
+                }
+            }
+            None => matches!(rx.await, Ok(true)),
+        }
+    }
+}
+
+/// Set once a caller's tokio runtime turned out to have no timers: from then on flushes rely on
+/// the worker's own deadline alone.
+static NO_CALLER_TIMERS: AtomicBool = AtomicBool::new(false);
+
+/// A timer on the caller's tokio runtime, if it has one with timers enabled. tokio offers no way
+/// to ask: making a sleep on a runtime without timers panics, which is caught (once per process:
+/// the panic hook prints it) and logged.
+fn caller_timer(timeout: Duration) -> Option<tokio::time::Sleep> {
+    if tokio::runtime::Handle::try_current().is_err() || NO_CALLER_TIMERS.load(Ordering::Relaxed) {
+        return None;
+    }
+    let deadline = tokio::time::Instant::now().checked_add(timeout)?;
+    match std::panic::catch_unwind(|| tokio::time::sleep_until(deadline)) {
+        Ok(timer) => Some(timer),
+        Err(_) => {
+            NO_CALLER_TIMERS.store(true, Ordering::Relaxed);
+            tracing::warn!(
+                "tower-ga: flush/shutdown called on a tokio runtime without timers (enable_time); \
+                 the sender's own deadline bounds them"
+            );
+            None
         }
     }
 }
