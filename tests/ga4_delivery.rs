@@ -182,7 +182,9 @@ async fn misconfiguration_passes_requests_through_untracked() {
         let r = app.oneshot(req).await.unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(handle.stats().tracked, 0);
-        assert!(handle.flush(Duration::from_millis(50)).await);
+        // Nothing can ever be sent: a flush says so.
+        assert!(!handle.flush(Duration::from_millis(50)).await);
+        assert!(matches!(handle.state(), tower_ga::SenderState::Disabled(_)));
     }
 }
 

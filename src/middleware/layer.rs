@@ -26,7 +26,8 @@ use crate::spec::Protocol;
 /// See the [crate documentation](crate) for a tour.
 ///
 /// The background sender starts when the layer first wraps a service, with the configuration the
-/// layer has then. Builder calls made after that do not reach it.
+/// layer has then; clones share it. A builder call on a clone, or on a layer whose sender has
+/// started, makes a new configuration with a sender of its own: take its handle after the call.
 ///
 /// # The examples
 ///
@@ -96,13 +97,19 @@ impl GaLayer {
     /// The builder methods' one way in: applies `f` to this layer's own copy of the
     /// configuration (copied on write when a clone shares it).
     fn with(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        // A clone configured differently, or a layer changed after it started its sender, gets a
+        // sender of its own: sharing the first one would silently drop this configuration. Handles
+        // taken from a layer no clone shares keep following it.
+        if Arc::strong_count(&self.config) > 1 || self.core.activated() {
+            self.core = Arc::new(Core::new());
+        }
         f(Arc::make_mut(&mut self.config));
         self
     }
 
     /// A handle to flush, shut down and read counters; it may be taken at any time, and every
-    /// clone of the layer gives a handle to the same sender. Take it before the layer moves into
-    /// the router.
+    /// clone of the layer gives a handle to the same sender (until a builder call gives a clone
+    /// its own). Take it before the layer moves into the router.
     ///
     /// ```
     /// # use axum::{body::Body, routing::get, Router};
@@ -311,5 +318,44 @@ mod tests {
         let _ = GaLayer::new("G-ABC123")
             .api_secret("s")
             .endpoint("http://127.0.0.1:1");
+    }
+
+    #[tokio::test]
+    async fn a_clone_configured_differently_gets_a_sender_of_its_own() {
+        use tower::ServiceExt;
+        let (first, second) = (
+            crate::testing::RecordingTransport::new(),
+            crate::testing::RecordingTransport::new(),
+        );
+        let base = GaLayer::new("G-ABC123")
+            .api_secret("s")
+            .transport(first.clone());
+        let v2 = base.clone().data_source("v2").transport(second.clone());
+        let (h1, h2) = (base.handle(), v2.handle());
+        let svc = |layer: &GaLayer| {
+            layer.layer(tower::service_fn(|_: http::Request<()>| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(()))
+            }))
+        };
+        let (a, b) = (svc(&base), svc(&v2));
+        a.oneshot(http::Request::get("/a").body(()).unwrap())
+            .await
+            .unwrap();
+        b.oneshot(http::Request::get("/b").body(()).unwrap())
+            .await
+            .unwrap();
+        assert!(h1.flush(Duration::from_secs(10)).await);
+        assert!(h2.flush(Duration::from_secs(10)).await);
+        let sources = |r: &crate::testing::RecordingTransport| {
+            r.ga4_events()
+                .iter()
+                .map(|e| e.param_str("data_source").unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sources(&first), ["api"]);
+        assert_eq!(sources(&second), ["v2"]);
+        // A layer changed after it started its sender gets a new one too.
+        let v3 = v2.data_source("v3");
+        assert_eq!(v3.handle().state(), crate::SenderState::NotStarted);
     }
 }

@@ -80,6 +80,11 @@ impl Core {
         })
     }
 
+    /// Whether a layer has started (or refused to start) the sender.
+    pub(crate) fn activated(&self) -> bool {
+        self.state.get().is_some()
+    }
+
     /// What the sender is doing.
     pub(crate) fn sender_state(&self) -> SenderState {
         SenderState::of(self.state.get())
