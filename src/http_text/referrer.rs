@@ -1,6 +1,6 @@
 //! The `Referer` header as reported: no credentials, no fragment, secrets redacted.
 
-use super::authority::host_of;
+use super::authority::{header_host, host_of};
 use super::redact::{SecretWords, Verdicts};
 
 /// Appends a `Referer` value without its credentials and fragment, secrets redacted; `false` when
@@ -39,6 +39,12 @@ pub(crate) fn referrer_into(
             let (head, rest) = base.split_at(i);
             let slash = rest.bytes().position(|c| c == b'/').unwrap_or(rest.len());
             let (auth, path) = rest.split_at(slash);
+            // An authority that doesn't parse cleanly as `[userinfo@]host[:port]` could leave
+            // credentials where a path seems to start (`bob:pa/SECRET@host`: a password with a
+            // `/`): such a referrer is not reported at all.
+            if header_host(auth).is_none() {
+                return false;
+            }
             out.push_str(head);
             out.push_str(host_of(auth));
             out.push_str(path);
@@ -81,6 +87,24 @@ mod tests {
         assert_eq!(
             referrer(&v, &words()).unwrap(),
             "//example.com/p?token=REDACTED"
+        );
+    }
+
+    #[test]
+    fn a_referrer_whose_authority_does_not_parse_is_dropped() {
+        for bad in [
+            "https://bob:pa/SECRET@ref.example/x",
+            "//bob:pa/SECRET@ref.example/x",
+            "https://a b@host/x",
+            "https:///x",
+        ] {
+            let v = HeaderValue::from_str(bad).unwrap();
+            assert_eq!(referrer(&v, &words()), None, "{bad}");
+        }
+        let v = HeaderValue::from_static("https://bob:pa@ref.example:8443/@me?token=1");
+        assert_eq!(
+            referrer(&v, &words()).unwrap(),
+            "https://ref.example:8443/@me?token=REDACTED"
         );
     }
 }
