@@ -118,7 +118,8 @@ impl SecretWords {
 
     /// Appends `query` with the values of secret-looking parameters replaced by [`REDACTED`];
     /// everything else as it was, in order. Both `&` and `;` (an old W3C form some servers
-    /// accept) separate parameters. Copies the query in runs: a query with nothing to redact is
+    /// accept) separate parameters, except after a secret's value, which runs on to the next `&`
+    /// (a server that doesn't split on `;` reads it so). Copies the query in runs: a query with nothing to redact is
     /// one copy. `seen` remembers the verdicts on names, for these words only.
     pub(crate) fn redact_query_into(&self, out: &mut String, query: &str, seen: &mut Verdicts) {
         let mut copied = 0;
@@ -130,15 +131,22 @@ impl SecretWords {
                 .position(|&b| b == b'&' || b == b';')
                 .map_or(bytes.len(), |i| start + i);
             let pair = &query[start..end];
+            let mut next = end;
             if let Some(eq) = pair.bytes().position(|b| b == b'=') {
                 if seen.is_secret(self, &pair[..eq]) {
                     let value_at = start + eq + 1;
                     out.push_str(&query[copied..value_at]);
                     out.push_str(REDACTED);
-                    copied = end;
+                    // For a server that doesn't split on `;`, the value runs on to the next `&`
+                    // (`token=abc;TAIL`): all of it goes.
+                    next = bytes[end..]
+                        .iter()
+                        .position(|&b| b == b'&')
+                        .map_or(bytes.len(), |i| end + i);
+                    copied = next;
                 }
             }
-            start = end + 1;
+            start = next + 1;
         }
         out.push_str(&query[copied..]);
     }
@@ -244,6 +252,12 @@ mod tests {
             "a=1;token=REDACTED&b=2;"
         );
         assert_eq!(w.redact_query(""), "");
+        // What follows a secret's `;` is still its value to a server that doesn't split on `;`.
+        assert_eq!(w.redact_query("token=abc;TAIL"), "token=REDACTED");
+        assert_eq!(
+            w.redact_query("token=abc;TAIL;x=1&page=2;token=y"),
+            "token=REDACTED&page=2;token=REDACTED"
+        );
         // Bracketed names (`user[password]`) are normalised like the words.
         assert_eq!(
             w.redact_query("user[password]=x"),
