@@ -132,7 +132,7 @@ pub mod validate;
 
 pub use config::{
     ClientIdStrategy, ConfigError, IpMode, RetryPolicy, DEFAULT_ENDPOINT, EU_ENDPOINT,
-    UNMATCHED_TITLE,
+    UNMATCHED_PATH, UNMATCHED_TITLE,
 };
 pub use hit::Hit;
 pub use hooks::{

@@ -26,6 +26,9 @@ use crate::transport::Transport;
 
 /// The title given to requests that matched no route, unless configured otherwise.
 pub const UNMATCHED_TITLE: &str = "(unmatched route)";
+/// The path reported in `page_location` for requests that matched no route, unless configured
+/// otherwise.
+pub const UNMATCHED_PATH: &str = "/(unmatched)";
 
 /// Google's collection host.
 pub const DEFAULT_ENDPOINT: &str = "https://www.google-analytics.com";
@@ -100,6 +103,8 @@ pub(crate) struct Report {
     pub(crate) redact_params: SecretWords,
     pub(crate) strip_query: bool,
     pub(crate) unmatched_title: String,
+    /// The path reported for requests that matched no route; `None`: their own, redacted.
+    pub(crate) unmatched_path: Option<String>,
     pub(crate) make_title: Option<Arc<dyn MakeTitle>>,
     pub(crate) send_user_agent: bool,
     pub(crate) ip_mode: IpMode,
@@ -150,6 +155,7 @@ impl Default for Report {
             redact_params: SecretWords::default_list(),
             strip_query: false,
             unmatched_title: UNMATCHED_TITLE.into(),
+            unmatched_path: Some(UNMATCHED_PATH.into()),
             make_title: None,
             send_user_agent: true,
             ip_mode: IpMode::Off,
@@ -183,6 +189,17 @@ impl Default for Sender {
             on_success: Arc::new(()),
             on_failure: Arc::new(()),
         }
+    }
+}
+
+impl Config {
+    /// The defaults, but requests that matched no route report their own path: for tests of how
+    /// a location is built from a request.
+    #[cfg(test)]
+    pub(crate) fn with_raw_paths() -> Self {
+        let mut c = Config::default();
+        c.report.unmatched_path = None;
+        c
     }
 }
 

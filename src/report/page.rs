@@ -112,12 +112,18 @@ impl PageBuf {
         let start = loc.len();
         host_into(loc, hit, cfg, proxy, &mut self.last_host);
         self.host = start..loc.len();
-        let path = hit.path();
+        // A request that matched no route reports a constant path: its own may hold a token
+        // (`/reset-password/<token>`), and every scanner's probe would be a page of its own.
+        let constant = match (&cfg.report.unmatched_path, hit.route()) {
+            (Some(path), None) => Some(path.as_str()),
+            _ => None,
+        };
+        let path = constant.unwrap_or_else(|| hit.path());
         if !path.starts_with('/') {
             loc.push('/');
         }
         loc.push_str(path);
-        if !cfg.report.strip_query {
+        if !cfg.report.strip_query && constant.is_none() {
             if let Some(q) = hit.query().filter(|q| !q.is_empty()) {
                 loc.push('?');
                 cfg.report

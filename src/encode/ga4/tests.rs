@@ -35,7 +35,7 @@ fn a_clock_before_1970_leaves_the_timestamp_to_google() {
     let mut scratch = Scratch::default();
     encode(
         &hit,
-        &Config::default(),
+        &Config::with_raw_paths(),
         &mut Sessions::new(1800, 10),
         &mut scratch,
     );
@@ -328,7 +328,7 @@ fn consumers_taking_turns_each_get_batches_of_their_own() {
     // Through the memos (the consumer's key and its batch's id kept), with and without them.
     use crate::encode::batch::Batcher;
     for memos in [true, false] {
-        let cfg = Config::default();
+        let cfg = Config::with_raw_paths();
         let mut s = if memos {
             Scratch::default()
         } else {

@@ -264,6 +264,45 @@ impl GaLayer {
         self.with(|c| c.report.unmatched_title = t)
     }
 
+    /// The path `page_location` reports for requests that matched no route (default
+    /// [`UNMATCHED_PATH`](crate::UNMATCHED_PATH), `/(unmatched)`), without their query: their own
+    /// path may hold a token (`/reset-password/<token>`), and every scanner's probe would be a page
+    /// of its own. `None` sends their own path and query, redacted as a matched route's are.
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer};
+    /// # use axum::{body::Body, routing::get, Router};
+    /// # use tower::ServiceExt;
+    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
+    /// #     let handle = ga.handle();
+    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s").transport(recorder.clone());
+    /// send(ga, Request::get("/reset-password/s3cr3t?u=1")).await; // matches no route
+    /// let location = recorder.ga4_events()[0].param_str("page_location").unwrap().to_owned();
+    /// assert_eq!(location, "http://localhost/(unmatched)");
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123")
+    ///     .api_secret("s")
+    ///     .transport(recorder.clone())
+    ///     .unmatched_path(None::<String>);
+    /// send(ga, Request::get("/old/path?token=t")).await;
+    /// let location = recorder.ga4_events()[0].param_str("page_location").unwrap().to_owned();
+    /// assert_eq!(location, "http://localhost/old/path?token=REDACTED");
+    /// # }
+    /// ```
+    pub fn unmatched_path(self, path: Option<impl Into<String>>) -> Self {
+        let path = path.map(Into::into);
+        self.with(|c| c.report.unmatched_path = path)
+    }
+
     /// A hook that builds titles for requests without a [`PageTitle`](crate::PageTitle).
     ///
     /// ```

@@ -19,7 +19,7 @@ fn location_uses_host_header_and_default_scheme() {
         .header("host", "API.Example.com:8080")
         .body(())
         .unwrap();
-    let p = page(&hit_for(&req, false), &Config::default());
+    let p = page(&hit_for(&req, false), &Config::with_raw_paths());
     assert_eq!(
         p.location(),
         "http://api.example.com:8080/v1/items?page=2&token=REDACTED"
@@ -29,7 +29,7 @@ fn location_uses_host_header_and_default_scheme() {
     // The buffers are reused: a second fill leaves nothing of the first.
     let mut p = p;
     let req = http::Request::get("/b").body(()).unwrap();
-    p.fill(&hit_for(&req, false), &Config::default());
+    p.fill(&hit_for(&req, false), &Config::with_raw_paths());
     assert_eq!(
         (p.location(), p.host(), p.path(), p.referrer()),
         ("http://localhost/b", "localhost", "/b", None)
@@ -39,7 +39,7 @@ fn location_uses_host_header_and_default_scheme() {
 #[test]
 fn the_last_host_header_is_remembered_and_follows_changes() {
     let mut p = PageBuf::default();
-    let cfg = Config::default();
+    let cfg = Config::with_raw_paths();
     let long = format!("{}.example", "a".repeat(LastHost::MAX_HEADER));
     for (host, expected) in [
         ("API.example.com", "api.example.com"),
@@ -69,12 +69,12 @@ fn proxy_headers_only_count_when_trusted() {
         .header("x-forwarded-host", "api.example.com")
         .body(())
         .unwrap();
-    let cfg = Config::default();
+    let cfg = Config::with_raw_paths();
     assert_eq!(
         page(&hit_for(&req, false), &cfg).location(),
         "http://internal:3000/a"
     );
-    let mut cfg = Config::default();
+    let mut cfg = Config::with_raw_paths();
     cfg.capture.trust_proxy = true;
     assert_eq!(
         page(&hit_for(&req, true), &cfg).location(),
@@ -91,7 +91,7 @@ fn rfc7239_forwarded_is_understood() {
         )
         .body(())
         .unwrap();
-    let mut cfg = Config::default();
+    let mut cfg = Config::with_raw_paths();
     cfg.capture.trust_proxy = true;
     let hit = hit_for(&req, true);
     assert_eq!(page(&hit, &cfg).location(), "https://x.example/a");
@@ -105,7 +105,7 @@ fn missing_or_garbage_host_falls_back() {
         .body(())
         .unwrap();
     assert_eq!(
-        page(&hit_for(&req, false), &Config::default()).host(),
+        page(&hit_for(&req, false), &Config::with_raw_paths()).host(),
         "localhost"
     );
 }
@@ -113,7 +113,7 @@ fn missing_or_garbage_host_falls_back() {
 #[test]
 fn host_override_wins() {
     let req = http::Request::get("http://a.example/x").body(()).unwrap();
-    let mut cfg = Config::default();
+    let mut cfg = Config::with_raw_paths();
     cfg.report.host_override = Some("api.example.com".into());
     assert_eq!(
         page(&hit_for(&req, false), &cfg).location(),
@@ -131,14 +131,14 @@ fn credentials_never_reported_however_long() {
         )
         .body(())
         .unwrap();
-    let p = page(&hit_for(&req, false), &Config::default());
+    let p = page(&hit_for(&req, false), &Config::with_raw_paths());
     assert_eq!(p.location(), "http://a.example/x");
     assert_eq!(p.referrer(), None);
     let req = http::Request::get("/x")
         .header("host", format!("{user}:12345@a.example"))
         .body(())
         .unwrap();
-    let p = page(&hit_for(&req, false), &Config::default());
+    let p = page(&hit_for(&req, false), &Config::with_raw_paths());
     assert_eq!(p.location(), "http://localhost/x");
 }
 
@@ -153,7 +153,7 @@ fn long_headers_are_read_as_far_as_they_safely_can_be() {
         )
         .body(())
         .unwrap();
-    let p = page(&hit_for(&req, false), &Config::default());
+    let p = page(&hit_for(&req, false), &Config::with_raw_paths());
     assert!(
         p.referrer()
             .unwrap()
@@ -181,7 +181,7 @@ fn long_headers_are_read_as_far_as_they_safely_can_be() {
         .body(())
         .unwrap();
     assert_eq!(
-        page(&hit_for(&req, false), &Config::default()).host(),
+        page(&hit_for(&req, false), &Config::with_raw_paths()).host(),
         "localhost"
     );
 }
@@ -192,7 +192,7 @@ fn absolute_uri_credentials_never_reported() {
         .body(())
         .unwrap();
     assert_eq!(
-        page(&hit_for(&req, false), &Config::default()).location(),
+        page(&hit_for(&req, false), &Config::with_raw_paths()).location(),
         "https://a.example/x"
     );
 }
@@ -207,4 +207,20 @@ fn titles_annotation_then_template_then_unmatched() {
     assert_eq!(page(&hit_for(&req, false), &cfg).title(), "GET /users/{id}");
     req.extensions_mut().insert(PageTitle::new("User"));
     assert_eq!(page(&hit_for(&req, false), &cfg).title(), "User");
+}
+
+#[test]
+fn unmatched_requests_report_the_constant_path_without_their_query() {
+    let mut req = http::Request::get("/reset-password/s3cr3t?user=7")
+        .header("host", "api.example.com")
+        .body(())
+        .unwrap();
+    let p = page(&hit_for(&req, false), &Config::default());
+    assert_eq!(p.location(), "http://api.example.com/(unmatched)");
+    assert_eq!(p.path(), "/(unmatched)");
+    // A matched route reports its own path, query redacted.
+    req.extensions_mut()
+        .insert(crate::MatchedRoute::new("/reset-password/{token}"));
+    let p = page(&hit_for(&req, false), &Config::default());
+    assert_eq!(p.path(), "/reset-password/s3cr3t?user=7");
 }
