@@ -321,7 +321,10 @@ async fn plain_tower_services_without_axum_routes() {
     let odd = one(&events, "/(unmatched)");
     assert_eq!(odd.param_str("page_title"), Some(tower_ga::UNMATCHED_TITLE));
     assert_eq!(odd.param_str("http_method"), Some("PURGE"));
-    assert_eq!(odd.param_str("page_location"), Some("http://localhost/(unmatched)"));
+    assert_eq!(
+        odd.param_str("page_location"),
+        Some("http://localhost/(unmatched)")
+    );
     for r in rec.requests() {
         assert!(tower_ga::validate::ga4(r.body()).is_empty());
         assert!(r.url().contains("api_secret=s"));

@@ -151,6 +151,28 @@ impl SecretWords {
         out.push_str(&query[copied..]);
     }
 
+    /// Appends a path with its matrix parameters (`/users/7;jsessionid=…`) redacted as a query's
+    /// are: in each segment, what follows its first `;`. A path without `;` is one copy.
+    pub(crate) fn redact_path_into(&self, out: &mut String, path: &str, seen: &mut Verdicts) {
+        if !path.contains(';') {
+            out.push_str(path);
+            return;
+        }
+        for (i, segment) in path.split('/').enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            match segment.split_once(';') {
+                Some((head, params)) => {
+                    out.push_str(head);
+                    out.push(';');
+                    self.redact_query_into(out, params, seen);
+                }
+                None => out.push_str(segment),
+            }
+        }
+    }
+
     /// [`SecretWords::redact_query_into`], into a new string.
     #[cfg(test)]
     pub(crate) fn redact_query(&self, query: &str) -> String {
@@ -224,6 +246,23 @@ mod tests {
         words
             .iter()
             .any(|w| normal.windows(w.len()).any(|win| win == &w[..]))
+    }
+
+    #[test]
+    fn matrix_params_in_a_path_are_redacted_as_a_querys() {
+        let w = SecretWords::default_list();
+        let path = |p: &str| {
+            let mut out = String::new();
+            w.redact_path_into(&mut out, p, &mut Verdicts::default());
+            out
+        };
+        assert_eq!(path("/users/7"), "/users/7");
+        assert_eq!(
+            path("/users/7;jsessionid=ABC/orders;page=2"),
+            "/users/7;jsessionid=REDACTED/orders;page=2"
+        );
+        assert_eq!(path("/a;token=x;rest/b"), "/a;token=REDACTED/b");
+        assert_eq!(path("/a;b"), "/a;b");
     }
 
     #[test]

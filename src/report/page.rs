@@ -122,7 +122,9 @@ impl PageBuf {
         if !path.starts_with('/') {
             loc.push('/');
         }
-        loc.push_str(path);
+        cfg.report
+            .redact_params
+            .redact_path_into(loc, path, &mut self.verdicts);
         if !cfg.report.strip_query && constant.is_none() {
             if let Some(q) = hit.query().filter(|q| !q.is_empty()) {
                 loc.push('?');
