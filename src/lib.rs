@@ -9,9 +9,11 @@
 //! The request path only copies the path, the query and a few headers into a recycled hit, and
 //! pushes it onto a bounded, preallocated lock-free queue when the response is produced. A
 //! background thread encodes, batches (by client, up to 25 events a request), sends with bounded
-//! concurrency and timeouts, and retries transient failures. Nothing on the request path waits on
-//! the network, a lock or queue capacity: when the queue is full the hit is dropped and counted,
-//! and until the sender catches up later requests are counted as dropped without being captured.
+//! concurrency and timeouts, and retries transient failures. Nothing on the request path awaits
+//! anything or waits on the network or queue capacity: when the queue is full the hit is dropped
+//! and counted, and until the sender catches up later requests are counted as dropped without
+//! being captured. Its one lock is the brief one inside `tokio::sync::Notify`, taken at most once
+//! per take of the sender, when a quarter-full queue wakes it early.
 //!
 //! GA4's Measurement Protocol is the default; the legacy Universal Analytics v1 protocol is chosen
 //! by a `UA-` tracking id (Google stopped processing UA properties in 2023/2024).
