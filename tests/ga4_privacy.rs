@@ -233,7 +233,8 @@ async fn an_ipv4_client_of_a_dual_stack_socket_is_sent_as_ipv4() {
 #[tokio::test]
 async fn trusted_proxy_headers() {
     let c = collector().await;
-    let ga = layer(&c).trust_proxy(true).send_client_ip(IpMode::Full);
+    // Two proxies: the client's address is the second entry from the right.
+    let ga = layer(&c).trusted_proxies(2).send_client_ip(IpMode::Full);
     let handle = ga.handle();
     let app = Router::new().route("/a", get(|| async { "x" })).layer(ga);
     get_req(
@@ -250,6 +251,28 @@ async fn trusted_proxy_headers() {
     assert_eq!(
         events[0].param_str("page_location"),
         Some("https://public.example.com/a")
+    );
+    assert_eq!(events[0].ip_override.as_deref(), Some("203.0.113.9"));
+
+    // One proxy that appends: what the client forged on the left is never read, not for the
+    // address (so not for the client id either) nor for the host.
+    let c = collector().await;
+    let ga = layer(&c).trust_proxy(true).send_client_ip(IpMode::Full);
+    let handle = ga.handle();
+    let app = Router::new().route("/a", get(|| async { "x" })).layer(ga);
+    get_req(
+        &app,
+        "/a",
+        &[
+            ("x-forwarded-host", "evil.example, public.example.com"),
+            ("x-forwarded-for", "6.6.6.6, 203.0.113.9"),
+        ],
+    )
+    .await;
+    let events = settle(&handle, &c).await;
+    assert_eq!(
+        events[0].param_str("page_location"),
+        Some("http://public.example.com/a")
     );
     assert_eq!(events[0].ip_override.as_deref(), Some("203.0.113.9"));
 

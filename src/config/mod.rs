@@ -90,6 +90,9 @@ pub(crate) struct Capture {
     pub(crate) credential_header: Option<HeaderName>,
     /// Whether a proxy's headers are captured (and then believed, by the report).
     pub(crate) trust_proxy: bool,
+    /// How many trusted proxies append to `X-Forwarded-For` / `Forwarded`: the client is the
+    /// entry that many from the right.
+    pub(crate) trusted_hops: u8,
     pub(crate) skip_unmatched: bool,
     pub(crate) filter: Arc<dyn Filter>,
 }
@@ -140,6 +143,7 @@ impl Default for Capture {
         Capture {
             credential_header: None,
             trust_proxy: false,
+            trusted_hops: 1,
             skip_unmatched: false,
             filter: Arc::new(DefaultFilter),
         }

@@ -41,6 +41,8 @@ static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub(crate) struct CaptureRules<'a> {
     pub(crate) credential_header: Option<&'a HeaderName>,
     pub(crate) trust_proxy: bool,
+    /// Trusted proxies in front of the API, each appending to the forwarding headers.
+    pub(crate) trusted_hops: u8,
 }
 
 impl Hit {
@@ -77,6 +79,7 @@ impl Hit {
         h.method = kept_method(method);
         h.text = text.finish();
         h.peer_ip = peer_ip(ext);
+        h.proxy_hops = rules.trusted_hops;
         h.title = ext.get::<PageTitle>().cloned();
         h.user_id = ext.get::<UserId>().cloned();
         h.client_id = ext.get::<ClientId>().cloned();
@@ -93,6 +96,7 @@ impl Hit {
             method: Method::GET,
             text: Captured::empty(),
             peer_ip: None,
+            proxy_hops: 1,
             title: None,
             user_id: None,
             client_id: None,
@@ -119,6 +123,7 @@ impl Hit {
         let rules = CaptureRules {
             credential_header: None,
             trust_proxy,
+            trusted_hops: 1,
         };
         *Hit::capture(
             req.method(),
@@ -160,6 +165,9 @@ impl Hit {
 /// the handful of headers an API request carries, cheaper than one hashed look-up per name.
 fn capture_headers(text: &mut Writer, headers: &HeaderMap, rules: &CaptureRules<'_>) {
     let mut api_key: Option<&HeaderValue> = None;
+    // A proxy header's last line: proxies that append add to the end, and the end is what a
+    // trusted proxy wrote. Kept after the loop, so a header repeated many times is copied once.
+    let mut proxy: [Option<&HeaderValue>; 4] = [None; 4];
     // Fields whose first value was seen (kept or, when too long, not): a later value never
     // stands in for a first one.
     let mut seen = 0u16;
@@ -177,15 +185,19 @@ fn capture_headers(text: &mut Writer, headers: &HeaderMap, rules: &CaptureRules<
             Field::Credential
         } else if !rules.trust_proxy {
             continue;
-        } else if name == header::FORWARDED {
-            Field::Forwarded
-        } else if name == X_FORWARDED_PROTO {
-            Field::XForwardedProto
-        } else if name == X_FORWARDED_HOST {
-            Field::XForwardedHost
-        } else if name == X_FORWARDED_FOR {
-            Field::XForwardedFor
         } else {
+            let slot = if name == header::FORWARDED {
+                0
+            } else if name == X_FORWARDED_PROTO {
+                1
+            } else if name == X_FORWARDED_HOST {
+                2
+            } else if name == X_FORWARDED_FOR {
+                3
+            } else {
+                continue;
+            };
+            proxy[slot] = Some(value);
             continue;
         };
         // A repeated header's first value, as `HeaderMap::get` gives.
@@ -193,6 +205,17 @@ fn capture_headers(text: &mut Writer, headers: &HeaderMap, rules: &CaptureRules<
         if seen & bit == 0 {
             seen |= bit;
             text.set(field, value.as_bytes());
+        }
+    }
+    let fields = [
+        Field::Forwarded,
+        Field::XForwardedProto,
+        Field::XForwardedHost,
+        Field::XForwardedFor,
+    ];
+    for (field, value) in fields.into_iter().zip(proxy) {
+        if let Some(v) = value {
+            text.set(field, v.as_bytes());
         }
     }
     // `Authorization` wins over the configured header, wherever each comes.
@@ -240,6 +263,7 @@ mod tests {
         let rules = CaptureRules {
             credential_header: Some(&api_key),
             trust_proxy: true,
+            trusted_hops: 1,
         };
         let req = http::Request::get("/x")
             .header("x-api-key", "key-1")
@@ -272,7 +296,8 @@ mod tests {
         assert_eq!(hit.referer_header(), None);
         // `Authorization` wins over the configured header, wherever each comes.
         assert_eq!(hit.credential(), Some(&b"Bearer a"[..]));
-        assert_eq!(hit.client_ip(), Some("192.0.2.1".parse().unwrap()));
+        // A proxy header's last line: the one an appending proxy wrote.
+        assert_eq!(hit.client_ip(), Some("192.0.2.2".parse().unwrap()));
 
         let mut req = req;
         req.headers_mut().remove("authorization");

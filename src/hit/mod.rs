@@ -34,6 +34,8 @@ pub struct Hit {
     /// sent, never printed) and, behind a trusted proxy, its headers.
     pub(crate) text: Captured,
     pub(crate) peer_ip: Option<IpAddr>,
+    /// Trusted proxies in front of the API, as configured when the hit was captured.
+    pub(crate) proxy_hops: u8,
     pub(crate) title: Option<PageTitle>,
     pub(crate) user_id: Option<UserId>,
     pub(crate) client_id: Option<ClientId>,
@@ -177,7 +179,7 @@ impl Hit {
     pub fn client_ip(&self) -> Option<IpAddr> {
         self.proxy()
             .as_ref()
-            .and_then(forwarded_for)
+            .and_then(|p| forwarded_for(p, self.proxy_hops))
             .or(self.peer_ip)
             .map(|ip| ip.to_canonical())
     }

@@ -57,8 +57,9 @@ pub(crate) enum Overflow {
     /// The first and last halves of the cap: a credential is only hashed, and the end of a long
     /// token (a JWT's signature) tells tokens apart when their starts are alike.
     HeadAndTail,
-    /// Only the first element of the list is read: kept if it fits.
-    FirstListItem,
+    /// A list that proxies append to: the longest tail of whole elements that fits (the rightmost
+    /// elements are the ones trusted proxies added, and the only ones read).
+    ListTail,
     /// Cut only if the authority (with any `user:pass@`) ends within the cap; cutting inside it
     /// could separate the credentials from the `@` that marks them.
     Referrer,
@@ -73,7 +74,7 @@ pub(crate) const fn overflow(field: Field) -> Overflow {
         Field::Forwarded
         | Field::XForwardedProto
         | Field::XForwardedHost
-        | Field::XForwardedFor => Overflow::FirstListItem,
+        | Field::XForwardedFor => Overflow::ListTail,
         Field::Referer => Overflow::Referrer,
         Field::Scheme | Field::Authority | Field::Host => Overflow::Drop,
     }
@@ -155,8 +156,8 @@ impl Writer {
     /// ([`overflow`]), or not at all.
     #[inline]
     pub(crate) fn set(&mut self, field: Field, bytes: &[u8]) {
-        // The common case inline: a value within its cap, and no list to split.
-        if bytes.len() <= cap(field) && overflow(field) != Overflow::FirstListItem {
+        // The common case inline: a value within its cap.
+        if bytes.len() <= cap(field) {
             return self.push(field, bytes);
         }
         self.set_long(field, bytes);
@@ -165,10 +166,6 @@ impl Writer {
     #[inline(never)]
     fn set_long(&mut self, field: Field, bytes: &[u8]) {
         let cap = cap(field);
-        let bytes = match overflow(field) {
-            Overflow::FirstListItem => bytes.split(|&b| b == b',').next().unwrap_or(bytes),
-            _ => bytes,
-        };
         if bytes.len() <= cap {
             return self.push(field, bytes);
         }
@@ -185,7 +182,13 @@ impl Writer {
                     self.push(field, head);
                 }
             }
-            Overflow::FirstListItem | Overflow::Drop => {}
+            Overflow::ListTail => {
+                let tail = &bytes[bytes.len() - cap..];
+                if let Some(comma) = tail.iter().position(|&b| b == b',') {
+                    self.push(field, &tail[comma + 1..]);
+                }
+            }
+            Overflow::Drop => {}
         }
     }
 

@@ -58,9 +58,11 @@ fn long_values_are_shortened_only_where_that_is_safe() {
     let cred = c.get(Field::Credential).unwrap();
     assert_eq!(cred.len(), 2048);
     assert!(cred.starts_with(b"Bearer a") && cred.ends_with(b"xz"));
-    // Only the first element of a proxy list is read, so only it is kept.
-    assert_eq!(c.get(Field::XForwardedFor), Some(&b"203.0.113.7"[..]));
-    assert_eq!(c.get(Field::Forwarded), None);
+    // A proxy list keeps the whole elements of its tail that fit: trusted proxies append.
+    let xff = c.get(Field::XForwardedFor).unwrap();
+    assert!(xff.len() <= 512 && xff.ends_with(b"10.0.0.99"), "{xff:?}");
+    assert!(!xff.starts_with(b"203.0.113.7") && xff.starts_with(b" 10.0.0."));
+    assert_eq!(c.get(Field::Forwarded), Some(&b" for=192.0.2.1"[..]));
 }
 
 #[test]

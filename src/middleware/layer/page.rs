@@ -98,10 +98,10 @@ impl GaLayer {
         self.with(|c| c.report.fallback_host = host)
     }
 
-    /// Trusts the proxy in front of the API: scheme and host come from `Forwarded` /
-    /// `X-Forwarded-Proto` / `X-Forwarded-Host`, the client IP from `Forwarded` / `X-Forwarded-For`.
-    /// Only turn this on when a proxy you control sets (and overwrites) those headers: clients can
-    /// forge them otherwise.
+    /// Trusts one proxy in front of the API ([`trusted_proxies(1)`](Self::trusted_proxies)):
+    /// scheme and host come from what it appended to `Forwarded` / `X-Forwarded-Proto` /
+    /// `X-Forwarded-Host`, the client IP from the last entry of `Forwarded` / `X-Forwarded-For`.
+    /// Only turn this on behind a proxy you control: without one, clients can forge those headers.
     ///
     /// ```
     /// use http::Request;
@@ -131,7 +131,46 @@ impl GaLayer {
     /// # }
     /// ```
     pub fn trust_proxy(self, on: bool) -> Self {
-        self.with(|c| c.capture.trust_proxy = on)
+        self.trusted_proxies(u8::from(on))
+    }
+
+    /// The number of proxies you control in front of the API, each appending the address it got
+    /// the request from to `X-Forwarded-For` (or an element to `Forwarded`), as nginx's
+    /// `$proxy_add_x_forwarded_for` and most load balancers do. The client is then the entry that
+    /// many from the right; entries further left are whatever the client sent, and never read (the
+    /// leftmost is the one a client forges). Scheme and host come from the nearest proxy's entry.
+    /// `0` trusts no proxy (the default).
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer, IpMode};
+    /// # use axum::{body::Body, routing::get, Router};
+    /// # use tower::ServiceExt;
+    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
+    /// #     let handle = ga.handle();
+    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123")
+    ///     .api_secret("s")
+    ///     .transport(recorder.clone())
+    ///     .send_client_ip(IpMode::Full)
+    ///     .trusted_proxies(2); // a CDN, then a load balancer
+    /// // The client forged `6.6.6.6`; the CDN appended the client's address, the balancer the CDN's.
+    /// send(ga, Request::get("/users/7").header("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.0.0.9"))
+    ///     .await;
+    /// assert_eq!(recorder.ga4_events()[0].ip_override.as_deref(), Some("203.0.113.7"));
+    /// # }
+    /// ```
+    pub fn trusted_proxies(self, hops: u8) -> Self {
+        self.with(|c| {
+            c.capture.trust_proxy = hops > 0;
+            c.capture.trusted_hops = hops.max(1);
+        })
     }
 
     /// Adds words to the list of secret-looking query parameter names (see

@@ -87,13 +87,14 @@ fn rfc7239_forwarded_is_understood() {
     let req = http::Request::get("/a")
         .header(
             "forwarded",
-            "for=\"[2001:db8::1]:4711\";proto=https;host=x.example, for=10.0.0.1",
+            "for=10.0.0.1;host=evil.example, for=\"[2001:db8::1]:4711\";proto=https;host=x.example",
         )
         .body(())
         .unwrap();
     let mut cfg = Config::with_raw_paths();
     cfg.capture.trust_proxy = true;
     let hit = hit_for(&req, true);
+    // The nearest proxy's element: the last one.
     assert_eq!(page(&hit, &cfg).location(), "https://x.example/a");
     assert_eq!(hit.client_ip(), Some("2001:db8::1".parse().unwrap()));
 }
@@ -161,7 +162,8 @@ fn long_headers_are_read_as_far_as_they_safely_can_be() {
         "{:?}",
         p.referrer()
     );
-    // Behind a trusted proxy, a long X-Forwarded-For chain still gives its first hop.
+    // Behind a trusted proxy, a long X-Forwarded-For chain still gives its last hop (the one
+    // the proxy appended).
     let hops = (0..100).map(|i| format!("10.0.0.{i}")).collect::<Vec<_>>();
     let req = http::Request::get("/x")
         .header(
@@ -172,7 +174,7 @@ fn long_headers_are_read_as_far_as_they_safely_can_be() {
         .unwrap();
     assert_eq!(
         hit_for(&req, true).client_ip(),
-        Some("203.0.113.7".parse().unwrap())
+        Some("10.0.0.99".parse().unwrap())
     );
     // A first Host value too long to keep isn't replaced by a second one.
     let req = http::Request::get("/x")
