@@ -9,9 +9,13 @@ use percent_encoding::percent_decode_str;
 /// The value that replaces a redacted query parameter's value.
 pub const REDACTED: &str = "REDACTED";
 
-/// Query parameter names redacted by default. A parameter is redacted when its name, lower-cased
-/// with `-`, `_`, `.`, spaces and brackets removed, *contains* one of these words: over-redacting
-/// is the safe side.
+/// Query parameter names redacted by default. A name is split into words (at `-`, `_`, `.`,
+/// spaces, brackets and changes of case: `accessToken`, `API-Key`, `user[password]`), and is
+/// redacted when adjacent words of it spell one of these (`api_key` spells `apikey`), or when one of
+/// its words starts or ends with one of these of five letters or more (`sessionid`, `accesstoken`),
+/// or holds one of seven or more (`jsessionid`).
+/// So `keyword` and `author` are kept. Values that look like e-mail addresses are redacted
+/// whatever their name.
 pub const DEFAULT_REDACTED_PARAMS: &[&str] = &[
     "token",
     "apikey",
@@ -19,11 +23,14 @@ pub const DEFAULT_REDACTED_PARAMS: &[&str] = &[
     "secret",
     "password",
     "passwd",
+    "passphrase",
     "pwd",
     "auth",
     "signature",
     "sig",
     "session",
+    "sid",
+    "phpsessid",
     "credential",
     "jwt",
     "code",
@@ -31,44 +38,49 @@ pub const DEFAULT_REDACTED_PARAMS: &[&str] = &[
     "pw",
     "otp",
     "bearer",
+    "ticket",
+    "state",
+    "nonce",
+    "hmac",
+    "hash",
+    "assertion",
+    "samlresponse",
+    "email",
+    "phone",
+    "pin",
+    "cvv",
+    "ssn",
 ];
 
-/// The words that make a parameter name secret, normalised, with an index by first byte: a name
-/// is checked against the few words that start with each of its bytes, not against every word at
-/// every position.
+/// The words that make a parameter name secret, and the names kept whatever they contain, each
+/// as its words joined.
 #[derive(Clone)]
 pub(crate) struct SecretWords {
-    /// Normalised, deduplicated, sorted (so words sharing a first byte are adjacent).
-    words: Vec<Vec<u8>>,
-    /// The words starting with each byte, as a range of `words`.
-    by_first: Box<[(u32, u32); 256]>,
-    /// The shortest word's length: shorter names can't contain any.
-    min_len: usize,
+    /// Deduplicated, sorted.
+    words: Vec<String>,
+    /// Names never redacted by name ([`SecretWords::keeping`]).
+    keep: Vec<String>,
 }
 
+/// Words shorter than this match a name's word only whole: `key` doesn't make `keyword` secret.
+const PREFIX_MATCH: usize = 5;
+/// Words this long match anywhere in a name's word: `session` makes `jsessionid` secret.
+const INNER_MATCH: usize = 7;
+
 impl SecretWords {
-    /// The words, normalised as names are. Words that normalise to nothing are left out (they
-    /// would match every name).
+    /// The words, joined as a name's are (`connect.sid` is `connectsid`). Words that are empty
+    /// that way are left out (they would match every name).
     pub(crate) fn new<I: IntoIterator<Item = S>, S: AsRef<str>>(words: I) -> Self {
-        let mut list: Vec<Vec<u8>> = words
+        let mut list: Vec<String> = words
             .into_iter()
-            .map(|w| normalise(w.as_ref().as_bytes()))
+            .map(|w| words_of(w.as_ref()).concat())
             .filter(|w| !w.is_empty())
             .collect();
         list.sort();
         list.dedup();
-        let mut by_first = Box::new([(0u32, 0u32); 256]);
-        for (i, w) in list.iter().enumerate() {
-            let r = &mut by_first[w[0] as usize];
-            if r.0 == r.1 {
-                r.0 = i as u32;
-            }
-            r.1 = i as u32 + 1;
-        }
         SecretWords {
-            min_len: list.iter().map(Vec::len).min().unwrap_or(usize::MAX),
             words: list,
-            by_first,
+            keep: Vec::new(),
         }
     }
 
@@ -79,41 +91,27 @@ impl SecretWords {
 
     /// The list with `word` added.
     pub(crate) fn with(&self, word: &str) -> Self {
-        let words = self.words.iter().map(|w| String::from_utf8_lossy(w));
-        Self::new(words.chain([word.into()]))
+        let mut list = Self::new(self.words.iter().map(String::as_str).chain([word]));
+        list.keep = self.keep.clone();
+        list
     }
 
-    /// Whether a normalised name contains one of the words.
-    fn matches(&self, normal: &[u8]) -> bool {
-        if normal.len() < self.min_len {
-            return false;
-        }
-        (0..=normal.len() - self.min_len).any(|i| {
-            let (a, b) = self.by_first[normal[i] as usize];
-            self.words[a as usize..b as usize]
-                .iter()
-                .any(|w| normal[i..].starts_with(w))
-        })
+    /// The list, with `name` never redacted by name.
+    pub(crate) fn keeping(&self, name: &str) -> Self {
+        let mut list = self.clone();
+        list.keep.push(words_of(name).concat());
+        list
     }
 
     /// Whether a query parameter name looks secret.
     pub(crate) fn is_secret(&self, name: &str) -> bool {
-        // Normalise into a stack buffer: lower-case, separators dropped. Percent-escapes, `+`
-        // and very long names are rare; only they take the allocating path.
-        let mut buf = [0u8; 64];
-        let mut n = 0;
-        for &b in name.as_bytes() {
-            if b == b'%' || b == b'+' || n == buf.len() {
-                let spaced = name.replace('+', " ");
-                let decoded = percent_decode_str(&spaced).decode_utf8_lossy();
-                return self.matches(&normalise(decoded.as_bytes()));
-            }
-            if !is_separator(b) {
-                buf[n] = b.to_ascii_lowercase();
-                n += 1;
-            }
+        let spaced = name.replace('+', " ");
+        let decoded = percent_decode_str(&spaced).decode_utf8_lossy();
+        let parts = words_of(&decoded);
+        if self.keep.contains(&parts.concat()) {
+            return false;
         }
-        self.matches(&buf[..n])
+        self.words.iter().any(|w| spells(&parts, w))
     }
 
     /// Appends `query` with the values of secret-looking parameters replaced by [`REDACTED`];
@@ -133,7 +131,7 @@ impl SecretWords {
             let pair = &query[start..end];
             let mut next = end;
             if let Some(eq) = pair.bytes().position(|b| b == b'=') {
-                if seen.is_secret(self, &pair[..eq]) {
+                if seen.is_secret(self, &pair[..eq]) || is_email(&pair[eq + 1..]) {
                     let value_at = start + eq + 1;
                     out.push_str(&query[copied..value_at]);
                     out.push_str(REDACTED);
@@ -220,33 +218,82 @@ impl fmt::Debug for Verdicts {
 
 impl fmt::Debug for SecretWords {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.words.iter().map(|w| String::from_utf8_lossy(w)))
-            .finish()
+        f.debug_list().entries(&self.words).finish()
     }
 }
 
-fn is_separator(b: u8) -> bool {
-    matches!(b, b'-' | b'_' | b'.' | b' ' | b'[' | b']')
+/// A name's words, lower-cased: split at `-`, `_`, `.`, spaces and brackets, and where the case
+/// changes (`accessToken`: `access`, `token`; `APIKey`: `api`, `key`).
+fn words_of(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let chars: Vec<char> = name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if matches!(c, '-' | '_' | '.' | ' ' | '[' | ']') {
+            if !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+            continue;
+        }
+        let prev = i.checked_sub(1).map(|j| chars[j]);
+        let next = chars.get(i + 1);
+        let boundary = c.is_uppercase()
+            && !word.is_empty()
+            && (prev.is_some_and(char::is_lowercase)
+                || (prev.is_some_and(char::is_uppercase)
+                    && next.is_some_and(|n| n.is_lowercase())));
+        if boundary {
+            out.push(std::mem::take(&mut word));
+        }
+        word.extend(c.to_lowercase());
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
 }
 
-fn normalise(name: &[u8]) -> Vec<u8> {
-    name.iter()
-        .filter(|b| !is_separator(**b))
-        .map(u8::to_ascii_lowercase)
-        .collect()
+/// Whether adjacent words of a name spell `word`, or one of them starts or ends with it (a word
+/// of [`PREFIX_MATCH`] letters or more) or holds it (of [`INNER_MATCH`] or more).
+fn spells(parts: &[String], word: &str) -> bool {
+    let long = word.len() >= PREFIX_MATCH;
+    (0..parts.len()).any(|i| {
+        let mut joined = String::new();
+        for part in &parts[i..] {
+            joined.push_str(part);
+            if joined.len() > word.len() {
+                break;
+            }
+            if joined == word {
+                return true;
+            }
+        }
+        let part = &parts[i];
+        (long && (part.starts_with(word) || part.ends_with(word)))
+            || (word.len() >= INNER_MATCH && part.contains(word))
+    })
+}
+
+/// Whether a query value (still percent-encoded) looks like an e-mail address: `a@b.example`.
+fn is_email(value: &str) -> bool {
+    if !value.contains('@') && !value.contains("%40") {
+        return false;
+    }
+    let spaced = value.replace('+', " ");
+    let decoded = percent_decode_str(&spaced).decode_utf8_lossy();
+    let Some((local, domain)) = decoded.trim().rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains(char::is_whitespace)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The matcher before the index: every word at every position.
-    fn contains_any(normal: &[u8], words: &[Vec<u8>]) -> bool {
-        words
-            .iter()
-            .any(|w| normal.windows(w.len()).any(|win| win == &w[..]))
-    }
 
     #[test]
     fn matrix_params_in_a_path_are_redacted_as_a_querys() {
@@ -305,54 +352,70 @@ mod tests {
     }
 
     #[test]
-    fn the_index_finds_what_a_full_scan_finds() {
-        let words = SecretWords::new(["key", "k", "tok-en", "", "x.y", "key", "zz"]);
-        assert_eq!(format!("{words:?}"), r#"["k", "key", "token", "xy", "zz"]"#);
-        let normal: Vec<Vec<u8>> = words.words.clone();
-        // Every short name over a small alphabet, against the plain scan.
-        let alphabet = b"kyetonxz";
-        let mut names = vec![Vec::new()];
-        for _ in 0..4 {
-            let longer: Vec<Vec<u8>> = names
-                .iter()
-                .flat_map(|n| {
-                    alphabet.iter().map(move |&c| {
-                        let mut n = n.clone();
-                        n.push(c);
-                        n
-                    })
-                })
-                .collect();
-            names.extend(longer);
+    fn names_are_matched_by_their_words_in_both_directions() {
+        let w = SecretWords::default_list();
+        for secret in [
+            "sid",
+            "PHPSESSID",
+            "connect.sid",
+            "ticket",
+            "state",
+            "nonce",
+            "hmac",
+            "hash",
+            "assertion",
+            "SAMLResponse",
+            "email",
+            "phone",
+            "pin",
+            "cvv",
+            "ssn",
+            "accessToken",
+            "access_token",
+            "accesstoken",
+            "APIKey",
+            "x-api-key",
+            "sessionid",
+            "jsessionid",
+            "user[password]",
+            "refresh-token",
+        ] {
+            assert!(w.is_secret(secret), "{secret} is secret");
         }
-        for name in &names {
-            assert_eq!(
-                words.matches(name),
-                contains_any(name, &normal),
-                "{}",
-                String::from_utf8_lossy(name)
-            );
-        }
-        let defaults = SecretWords::default_list();
-        for name in [
+        for innocent in [
+            "keyword",
+            "author",
+            "keyring",
             "page",
             "sort",
             "q",
-            "mytokenx",
-            "xsig",
-            "sessionid",
-            "keyring",
+            "pinned",
+            "hashtag_x",
+            "spin",
+            "codec",
+            "sidebar",
         ] {
-            let all: Vec<Vec<u8>> = DEFAULT_REDACTED_PARAMS
-                .iter()
-                .map(|w| w.as_bytes().to_vec())
-                .collect();
-            assert_eq!(
-                defaults.matches(name.as_bytes()),
-                contains_any(name.as_bytes(), &all),
-                "{name}"
-            );
+            assert!(!w.is_secret(innocent), "{innocent} is kept");
         }
+        // Prefixes of five letters or more over-redact a few names, on the safe side; an
+        // allow-list keeps a name whatever its words, and added words count.
+        assert!(w.is_secret("statement") && w.is_secret("tokenizer"));
+        let kept = w.keeping("auth_mode").keeping("state");
+        assert!(!kept.is_secret("auth_mode") && !kept.is_secret("State"));
+        assert!(kept.is_secret("auth") && kept.with("keyword").is_secret("keyword"));
+        assert!(
+            !kept.with("keyword").is_secret("state"),
+            "with keeps the allow-list"
+        );
+    }
+
+    #[test]
+    fn e_mail_values_are_redacted_whatever_the_name() {
+        let w = SecretWords::default_list();
+        assert_eq!(
+            w.redact_query("to=bob%40example.com&q=a%40b&x=carol@mail.example&y=@home"),
+            "to=REDACTED&q=a%40b&x=REDACTED&y=@home"
+        );
     }
 
     #[test]

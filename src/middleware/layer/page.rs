@@ -193,18 +193,53 @@ impl GaLayer {
     /// let ga = GaLayer::new("G-TEST123")
     ///     .api_secret("s")
     ///     .transport(recorder.clone())
-    ///     .redact_param("pin");
-    /// send(ga, Request::get("/users/7?pin=1234&token=t&page=2")).await;
+    ///     .redact_param("voucher");
+    /// send(ga, Request::get("/users/7?voucher=1234&token=t&page=2")).await;
     /// let events = recorder.ga4_events();
     /// assert_eq!(
     ///     events[0].param_str("page_location"),
-    ///     Some("http://localhost/users/7?pin=REDACTED&token=REDACTED&page=2")
+    ///     Some("http://localhost/users/7?voucher=REDACTED&token=REDACTED&page=2")
     /// );
     /// # }
     /// ```
     pub fn redact_param(self, word: impl Into<String>) -> Self {
         let word = word.into();
         self.with(|c| c.report.redact_params = c.report.redact_params.with(&word))
+    }
+
+    /// Never redacts a parameter by this name (its words joined, as
+    /// [`DEFAULT_REDACTED_PARAMS`](crate::DEFAULT_REDACTED_PARAMS) describes), e.g. an OAuth-free
+    /// API's `state` filter. Values that look like e-mail addresses are still redacted.
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer};
+    /// # use axum::{body::Body, routing::get, Router};
+    /// # use tower::ServiceExt;
+    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
+    /// #     let handle = ga.handle();
+    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123")
+    ///     .api_secret("s")
+    ///     .transport(recorder.clone())
+    ///     .keep_param("state");
+    /// send(ga, Request::get("/users/7?state=open&token=t")).await;
+    /// let events = recorder.ga4_events();
+    /// assert_eq!(
+    ///     events[0].param_str("page_location"),
+    ///     Some("http://localhost/users/7?state=open&token=REDACTED")
+    /// );
+    /// # }
+    /// ```
+    pub fn keep_param(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.with(|c| c.report.redact_params = c.report.redact_params.keeping(&name))
     }
 
     /// Replaces the list of secret-looking query parameter names.
