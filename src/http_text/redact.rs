@@ -150,23 +150,25 @@ impl SecretWords {
     }
 
     /// Appends a path with its matrix parameters (`/users/7;jsessionid=…`) redacted as a query's
-    /// are: in each segment, what follows its first `;`. A path without `;` is one copy.
+    /// are (in each segment, what follows its first `;`), and every segment that looks like a
+    /// credential ([`looks_like_credential`]) replaced by [`REDACTED`].
     pub(crate) fn redact_path_into(&self, out: &mut String, path: &str, seen: &mut Verdicts) {
-        if !path.contains(';') {
-            out.push_str(path);
-            return;
-        }
         for (i, segment) in path.split('/').enumerate() {
             if i > 0 {
                 out.push('/');
             }
-            match segment.split_once(';') {
-                Some((head, params)) => {
-                    out.push_str(head);
-                    out.push(';');
-                    self.redact_query_into(out, params, seen);
-                }
-                None => out.push_str(segment),
+            let (head, params) = match segment.split_once(';') {
+                Some((head, params)) => (head, Some(params)),
+                None => (segment, None),
+            };
+            if looks_like_credential(head) {
+                out.push_str(REDACTED);
+            } else {
+                out.push_str(head);
+            }
+            if let Some(params) = params {
+                out.push(';');
+                self.redact_query_into(out, params, seen);
             }
         }
     }
@@ -274,6 +276,37 @@ fn spells(parts: &[String], word: &str) -> bool {
     })
 }
 
+/// Whether a path segment looks like a credential rather than a name or an id: a JWT
+/// (`eyJ….….…`), or a long token (24 characters or more of base64 or hex, letters and digits
+/// mixed). A UUID (`8-4-4-4-12` hex) is an id, and kept.
+pub(crate) fn looks_like_credential(segment: &str) -> bool {
+    let b = segment.as_bytes();
+    if b.len() < 24 {
+        return false;
+    }
+    let token_char = |c: &u8| c.is_ascii_alphanumeric() || b"-_+=~%".contains(c);
+    let mut parts = segment.split('.');
+    let jwt = segment.starts_with("eyJ")
+        && parts.clone().count() == 3
+        && parts.all(|p| !p.is_empty() && p.bytes().all(|c| token_char(&c)));
+    if jwt {
+        return true;
+    }
+    if !b.iter().all(token_char) {
+        return false;
+    }
+    let uuid = b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    let letters = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
+    let mixed_case = b.iter().any(u8::is_ascii_uppercase) && b.iter().any(u8::is_ascii_lowercase);
+    let hex = b.iter().all(u8::is_ascii_hexdigit);
+    !uuid && digits > 0 && letters > 0 && (mixed_case || (hex && b.len() >= 32))
+}
+
 /// Whether a query value (still percent-encoded) looks like an e-mail address: `a@b.example`.
 fn is_email(value: &str) -> bool {
     if !value.contains('@') && !value.contains("%40") {
@@ -294,6 +327,37 @@ fn is_email(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_segments_that_look_like_credentials_are_redacted() {
+        for credential in [
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+            "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ] {
+            assert!(looks_like_credential(credential), "{credential}");
+        }
+        for kept in [
+            "users",
+            "42",
+            "550e8400-e29b-41d4-a716-446655440000",
+            "a-very-long-human-readable-slug-of-words",
+            "2026-12-02",
+            "order_confirmation_page",
+            "1234567890123456789012345",
+        ] {
+            assert!(!looks_like_credential(kept), "{kept}");
+        }
+        let w = SecretWords::default_list();
+        let mut out = String::new();
+        w.redact_path_into(
+            &mut out,
+            "/reset-password/sk_live_4eC39HqLyjWDarjtT1zdp7dc/done",
+            &mut Verdicts::default(),
+        );
+        assert_eq!(out, "/reset-password/REDACTED/done");
+    }
 
     #[test]
     fn matrix_params_in_a_path_are_redacted_as_a_querys() {
