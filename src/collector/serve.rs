@@ -7,13 +7,14 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
@@ -21,7 +22,15 @@ use tokio::task::JoinSet;
 use super::inspect::{count_hits, inspect, Endpoint};
 use super::state::{Arrival, Received, State};
 use super::Collector;
-use crate::spec::ua;
+use crate::spec::{ga4, ua};
+
+/// Connections served at once; more are closed as they come.
+const MAX_CONNECTIONS: usize = 1024;
+/// How long a client may take to send a request's headers, and then its body.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// After `accept` fails (out of file descriptors, say), how long the loop waits before it tries
+/// again, instead of spinning.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 impl Collector {
     /// Accepts connections on `listener` until [`Collector::stop`], each request answered by
@@ -35,13 +44,21 @@ impl Collector {
                 tokio::select! {
                     _ = &mut stopped => break,
                     accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
+                        let Ok((stream, _)) = accepted else {
+                            tokio::time::sleep(ACCEPT_BACKOFF).await;
+                            continue;
+                        };
+                        if connections.len() >= MAX_CONNECTIONS {
+                            continue; // dropped: the connection closes
+                        }
                         let _ = stream.set_nodelay(true);
                         state.counters.connections.fetch_add(1, Relaxed);
                         let state = state.clone();
                         let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
                         connections.spawn(async move {
                             let _ = hyper::server::conn::http1::Builder::new()
+                                .timer(TokioTimer::new())
+                                .header_read_timeout(READ_TIMEOUT)
                                 .keep_alive(true)
                                 .serve_connection(TokioIo::new(stream), service)
                                 .await;
@@ -128,8 +145,22 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<An
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let Ok(body) = req.into_body().collect().await.map(|b| b.to_bytes()) else {
-        return Ok(answer(StatusCode::BAD_REQUEST, None, Bytes::new()));
+    // Google takes bodies under 130 kB: a longer one is refused before it is read whole.
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > ga4::MAX_BODY_BYTES as u64) {
+        return Ok(answer(StatusCode::PAYLOAD_TOO_LARGE, None, Bytes::new()));
+    }
+    let limited = http_body_util::Limited::new(req.into_body(), ga4::MAX_BODY_BYTES);
+    let body = match tokio::time::timeout(READ_TIMEOUT, limited.collect()).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return Ok(answer(StatusCode::PAYLOAD_TOO_LARGE, None, Bytes::new()))
+        }
+        Ok(Err(_)) => return Ok(answer(StatusCode::BAD_REQUEST, None, Bytes::new())),
+        Err(_) => return Ok(answer(StatusCode::REQUEST_TIMEOUT, None, Bytes::new())),
     };
     let c = &state.counters;
     c.requests.fetch_add(1, Relaxed);

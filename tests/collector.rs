@@ -1,0 +1,58 @@
+//! The local collector is a server people run (the quickstart, the examples, their own tests): it
+//! refuses what Google would, before reading it whole, and lets no client hold it.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tower_ga::collector::Collector;
+
+/// Writes `request` on a new connection and reads the answer until the server closes it (or 30 s).
+async fn exchange(c: &Collector, request: &[u8]) -> String {
+    let addr = c.url().trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer));
+    let _ = read.await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_body_over_130_kb_is_refused_before_it_is_read() {
+    let c = Collector::start_local().await.unwrap();
+    // Declared: refused on the headers alone (the 7 MB never come).
+    let head = "POST /mp/collect?measurement_id=G-1&api_secret=s HTTP/1.1\r\nhost: x\r\n\
+                content-type: application/json\r\ncontent-length: 7000000\r\nconnection: close\r\n\r\n";
+    let answer = exchange(&c, head.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // Chunked: refused once past the limit.
+    let mut chunked = b"POST /mp/collect?measurement_id=G-1&api_secret=s HTTP/1.1\r\nhost: x\r\n\
+                        content-type: application/json\r\ntransfer-encoding: chunked\r\n\
+                        connection: close\r\n\r\n"
+        .to_vec();
+    let chunk = vec![b' '; 50_000];
+    for _ in 0..4 {
+        chunked.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        chunked.extend_from_slice(&chunk);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let answer = exchange(&c, &chunked).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    let counts = c.counts();
+    assert_eq!((counts.requests, counts.hits_seen), (0, 0), "{counts:?}");
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let c = Collector::start_local().await.unwrap();
+    let started = std::time::Instant::now();
+    // Headers begun and never ended: the collector closes the connection after its read
+    // timeout (10 s), well before the 30 s this waits at most.
+    let answer = exchange(&c, b"POST /mp/collect HTTP/1.1\r\nhost: x\r\n").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(29),
+        "still open: {answer}"
+    );
+}
