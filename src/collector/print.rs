@@ -43,6 +43,7 @@ impl Printer {
         }
         self.requests.fetch_add(1, Relaxed);
         let lines = if ga4 { ga4_lines(body) } else { ua_lines(body) };
+        let lines = lines.iter().map(|l| printable(l));
         self.hits.fetch_add(lines.len() as u64, Relaxed);
         for line in lines {
             if self.lines.fetch_add(1, Relaxed) < LINES_PER_SECOND {
@@ -51,10 +52,11 @@ impl Printer {
         }
         if !messages.is_empty() && self.lines.load(Relaxed) <= LINES_PER_SECOND {
             for m in messages {
-                println!(
+                let line = format!(
                     "    INVALID {}: {} ({:?})",
                     m.field_path, m.description, m.validation_code
                 );
+                println!("{}", printable(&line));
             }
         }
     }
@@ -89,6 +91,20 @@ pub(crate) fn spawn_summary<S: Send + Sync + 'static>(
             }
         }
     });
+}
+
+/// A line with its control characters escaped: what a client sent can't move the terminal's
+/// cursor, clear it, or forge lines of its own.
+fn printable(line: &str) -> String {
+    line.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn ga4_lines(body: &[u8]) -> Vec<String> {
@@ -136,4 +152,24 @@ fn ua_lines(body: &[u8]) -> Vec<String> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_when_printed() {
+        let body =
+            br#"{"client_id":"1.2","events":[{"name":"page_view","params":{"page_title":"a[2Jb
+FAKE LINE"}}]}"#;
+        let lines: Vec<String> = ga4_lines(body).iter().map(|l| printable(l)).collect();
+        assert_eq!(lines.len(), 1);
+        assert!(
+            !lines[0].contains('\u{1b}') && !lines[0].contains('\n'),
+            "{:?}",
+            lines[0]
+        );
+        assert!(lines[0].contains(r"a\u{1b}[2Jb\nFAKE LINE"), "{}", lines[0]);
+    }
 }
