@@ -108,6 +108,8 @@ pub(crate) struct Report {
     pub(crate) unmatched_title: String,
     /// The path reported for requests that matched no route; `None`: their own, redacted.
     pub(crate) unmatched_path: Option<String>,
+    /// Matched requests report their route template (`/users/{id}`) as their path.
+    pub(crate) location_from_route: bool,
     pub(crate) make_title: Option<Arc<dyn MakeTitle>>,
     pub(crate) send_user_agent: bool,
     pub(crate) ip_mode: IpMode,
@@ -160,6 +162,7 @@ impl Default for Report {
             strip_query: false,
             unmatched_title: UNMATCHED_TITLE.into(),
             unmatched_path: Some(UNMATCHED_PATH.into()),
+            location_from_route: false,
             make_title: None,
             send_user_agent: true,
             ip_mode: IpMode::Off,

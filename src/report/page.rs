@@ -118,7 +118,10 @@ impl PageBuf {
             (Some(path), None) => Some(path.as_str()),
             _ => None,
         };
-        let path = constant.unwrap_or_else(|| hit.path());
+        let path = match hit.route() {
+            Some(route) if cfg.report.location_from_route => route,
+            _ => constant.unwrap_or_else(|| hit.path()),
+        };
         if !path.starts_with('/') {
             loc.push('/');
         }

@@ -377,6 +377,40 @@ impl GaLayer {
         self.with(|c| c.report.unmatched_path = path)
     }
 
+    /// Reports a matched request's route template as the path of its `page_location`
+    /// (`https://api.example.com/users/{id}`) instead of its own (`/users/7`): no ids or tokens in
+    /// paths reach GA, and each endpoint is one page in GA's reports. The query is kept, redacted
+    /// ([`strip_query`](Self::strip_query) drops it). Off by default.
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer};
+    /// # use axum::{body::Body, routing::get, Router};
+    /// # use tower::ServiceExt;
+    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
+    /// #     let handle = ga.handle();
+    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123")
+    ///     .api_secret("s")
+    ///     .transport(recorder.clone())
+    ///     .location_from_route(true);
+    /// send(ga, Request::get("/users/7?page=2")).await;
+    /// assert_eq!(
+    ///     recorder.ga4_events()[0].param_str("page_location"),
+    ///     Some("http://localhost/users/{id}?page=2")
+    /// );
+    /// # }
+    /// ```
+    pub fn location_from_route(self, on: bool) -> Self {
+        self.with(|c| c.report.location_from_route = on)
+    }
+
     /// A hook that builds titles for requests without a [`PageTitle`](crate::PageTitle).
     ///
     /// ```

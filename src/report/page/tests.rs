@@ -226,3 +226,24 @@ fn unmatched_requests_report_the_constant_path_without_their_query() {
     let p = page(&hit_for(&req, false), &Config::default());
     assert_eq!(p.path(), "/reset-password/s3cr3t?user=7");
 }
+
+#[test]
+fn a_matched_request_can_report_its_route_template_as_its_path() {
+    let mut req = http::Request::get("/users/7?token=t")
+        .header("host", "api.example.com")
+        .body(())
+        .unwrap();
+    req.extensions_mut()
+        .insert(crate::MatchedRoute::new("/users/{id}"));
+    let mut cfg = Config::default();
+    assert_eq!(
+        page(&hit_for(&req, false), &cfg).path(),
+        "/users/7?token=REDACTED"
+    );
+    cfg.report.location_from_route = true;
+    let p = page(&hit_for(&req, false), &cfg);
+    assert_eq!(
+        p.location(),
+        "http://api.example.com/users/{id}?token=REDACTED"
+    );
+}
