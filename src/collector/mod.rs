@@ -54,7 +54,8 @@ pub struct CollectorConfig {
     pub faults: Faults,
     /// What to print (default nothing).
     pub print: Print,
-    /// Keep every request received, for [`Collector::requests`] (default on; turn off under load).
+    /// Keep the requests received, for [`Collector::requests`]: the first 10,000 (default on;
+    /// turn off under load).
     pub record: bool,
     /// Seed for the fault dice.
     pub seed: u64,

@@ -24,6 +24,9 @@ use super::state::{Arrival, Received, State};
 use super::Collector;
 use crate::spec::{ga4, ua};
 
+/// Requests kept for [`Collector::requests`] and [`Collector::arrivals`] at most (each under
+/// 130 kB); later ones are counted, not kept.
+pub(super) const MAX_RECORDED: usize = 10_000;
 /// Connections served at once; more are closed as they come.
 const MAX_CONNECTIONS: usize = 1024;
 /// How long a client may take to send a request's headers, and then its body.
@@ -172,16 +175,15 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<An
     let n = hits as u64;
     c.hits_seen.fetch_add(n, Relaxed);
     if state.record {
-        state
-            .arrivals
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Arrival {
+        let mut arrivals = state.arrivals.lock().unwrap_or_else(|e| e.into_inner());
+        (arrivals.len() < MAX_RECORDED).then(|| {
+            arrivals.push(Arrival {
                 at: std::time::Instant::now(),
                 path: path.clone(),
                 hits,
                 messages: messages.clone(),
-            });
+            })
+        });
     }
 
     let faults = state
@@ -255,18 +257,17 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<An
         }
     };
     if state.record {
-        state
-            .received
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Received {
+        let mut received = state.received.lock().unwrap_or_else(|e| e.into_inner());
+        (received.len() < MAX_RECORDED).then(|| {
+            received.push(Received {
                 path,
                 query,
                 content_type,
                 body,
                 hits,
                 messages,
-            });
+            })
+        });
     }
     Ok(reply)
 }
