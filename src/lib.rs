@@ -111,7 +111,7 @@
 struct ReadmeDoctests;
 
 // Imports between modules point one way: `python3 scripts/check-layers.py` lists the layers,
-// bottom first (spec, text, http_text, transport, markers, hit, hooks, config, report, encode,
+// bottom first (text, spec, http_text, transport, markers, hit, hooks, config, report, encode,
 // pipeline, middleware), and fails CI on a cycle.
 mod config;
 mod encode;
