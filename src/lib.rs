@@ -141,7 +141,9 @@ pub use hooks::{
     BatchOutcome, DefaultFilter, Filter, MakeClientId, MakeTitle, OnFailure, OnSuccess, PROBE_PATHS,
 };
 pub use http_text::redact::{DEFAULT_REDACTED_PARAMS, REDACTED};
-pub use markers::{ClientId, ClientIp, MatchedRoute, NoTrack, PageTitle, UserId};
+pub use markers::{
+    ClientId, ClientIp, LocationFromRoute, MatchedRoute, NoTrack, PageTitle, UserId,
+};
 pub use middleware::{GaLayer, GaService, ResponseFuture};
 pub use pipeline::stats::Stats;
 pub use pipeline::{Handle, SenderState};

@@ -1,4 +1,5 @@
-//! Per-route annotations: [`PageTitle`], [`NoTrack`], [`UserId`] and [`ClientId`].
+//! Per-route annotations: [`PageTitle`], [`NoTrack`], [`UserId`], [`ClientId`] and
+//! [`LocationFromRoute`].
 //!
 //! Each marker travels in one of three ways, and the layer reads all three:
 //!
@@ -140,6 +141,32 @@ impl<S> Layer<S> for NoTrack {
         Marked {
             inner,
             marker: NoTrack,
+        }
+    }
+}
+
+/// Whether a route reports its template (`/users/{id}`) as the path of its `page_location`
+/// rather than the request's own (`/users/7`), overriding
+/// [`GaLayer::location_from_route`](crate::GaLayer::location_from_route) for that route.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use tower_ga::LocationFromRoute;
+///
+/// // Reset links carry a token in their path: GA sees `/reset/{token}`.
+/// let app: Router = Router::new()
+///     .route("/reset/{token}", get(|| async { "ok" }).layer(LocationFromRoute(true)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LocationFromRoute(pub bool);
+
+impl<S> Layer<S> for LocationFromRoute {
+    type Service = Marked<S, LocationFromRoute>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Marked {
+            inner,
+            marker: *self,
         }
     }
 }

@@ -13,7 +13,7 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::routing::get;
 use axum::{Extension, Router};
-use tower_ga::{IpMode, PageTitle};
+use tower_ga::{ConfigError, GaLayer, IpMode, PageTitle};
 
 #[tokio::test]
 async fn secrets_never_reach_the_collector() {
@@ -296,4 +296,78 @@ async fn trusted_proxy_headers() {
         Some("http://api.example.com/a")
     );
     assert_eq!(events[0].ip_override, None);
+}
+
+#[tokio::test]
+async fn a_route_marker_chooses_its_location_path_over_the_global_setting() {
+    use tower_ga::LocationFromRoute;
+    let routes = |ga: tower_ga::GaLayer| {
+        Router::new()
+            .route("/plain/{id}", get(|| async { "x" }))
+            .route(
+                "/templated/{token}",
+                get(|| async { "x" }).layer(LocationFromRoute(true)),
+            )
+            .route(
+                "/raw/{id}",
+                get(|| async { "x" }).layer(LocationFromRoute(false)),
+            )
+            .layer(ga)
+    };
+    for global in [false, true] {
+        let c = collector().await;
+        let ga = layer(&c).location_from_route(global);
+        let handle = ga.handle();
+        let app = routes(ga);
+        for path in ["/plain/7", "/templated/s3cr3t-t0ken", "/raw/9"] {
+            get_req(&app, path, &[]).await;
+        }
+        let events = settle(&handle, &c).await;
+        let plain = if global { "/plain/{id}" } else { "/plain/7" };
+        one(&events, plain);
+        one(&events, "/templated/{token}");
+        one(&events, "/raw/9");
+        for r in c.requests() {
+            assert!(!String::from_utf8_lossy(&r.body).contains("s3cr3t"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn proxies_trusted_by_network_are_believed_only_from_inside_it() {
+    // The peer is 127.0.0.1: inside the first list, outside the second.
+    for (ranges, location, ip) in [
+        ("127.0.0.0/8", "https://public.example.com/a", "203.0.113.9"),
+        ("10.0.0.0/8", "http://127.0.0.1/a", "127.0.0.1"),
+    ] {
+        let c = collector().await;
+        let ga = layer(&c)
+            .trusted_proxy_ranges([ranges, "10.0.0.0/8"])
+            .send_client_ip(IpMode::Full);
+        let handle = ga.handle();
+        let app = Router::new().route("/a", get(|| async { "x" })).layer(ga);
+        let (addr, stop) = serve_with_connect_info(app).await;
+        reqwest::Client::new()
+            .get(format!("http://{addr}/a"))
+            .header("host", "127.0.0.1")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "public.example.com")
+            .header("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.1.1.1")
+            .send()
+            .await
+            .unwrap();
+        let events = settle(&handle, &c).await;
+        assert_eq!(
+            events[0].param_str("page_location"),
+            Some(location),
+            "{ranges}"
+        );
+        assert_eq!(events[0].ip_override.as_deref(), Some(ip), "{ranges}");
+        let _ = stop.send(());
+    }
+    let bad = GaLayer::new("G-TEST123")
+        .api_secret("s")
+        .trusted_proxy_ranges(["10.0.0.0/33"])
+        .build();
+    assert!(matches!(bad, Err(ConfigError::InvalidProxyRange(r)) if r == "10.0.0.0/33"));
 }

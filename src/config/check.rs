@@ -22,6 +22,8 @@ pub enum ConfigError {
     InvalidEndpoint(String),
     /// `request_timeout` is zero.
     ZeroRequestTimeout,
+    /// A `trusted_proxy_ranges` entry is neither a network (`10.0.0.0/8`) nor an address.
+    InvalidProxyRange(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -35,6 +37,7 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidParam(why) => write!(f, "invalid extra param: {why}"),
             ConfigError::InvalidEndpoint(e) => write!(f, "endpoint {e:?} is not an http:// or https:// URL without credentials"),
             ConfigError::ZeroRequestTimeout => f.write_str("request_timeout is zero: no request could finish"),
+            ConfigError::InvalidProxyRange(r) => write!(f, "trusted proxy range {r:?} is neither a network (10.0.0.0/8) nor an address"),
         }
     }
 }
@@ -69,6 +72,9 @@ pub(crate) fn check(cfg: &Config) -> Result<Protocol, ConfigError> {
     }
     if cfg.sender.request_timeout.is_zero() {
         return Err(ConfigError::ZeroRequestTimeout);
+    }
+    if let Some(bad) = &cfg.capture.bad_proxy_range {
+        return Err(ConfigError::InvalidProxyRange(bad.clone()));
     }
     let builtin = BUILTIN_PARAMS.len();
     if builtin + cfg.report.extra_params.len() > MAX_PARAMS {

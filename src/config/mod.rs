@@ -20,6 +20,7 @@ use crate::hooks::{
     DefaultFilter, Filter, HookName, MakeClientId, MakeTitle, OnFailure, OnSuccess,
 };
 use crate::http_text::authority::without_userinfo;
+use crate::http_text::forwarded::Trusted;
 use crate::http_text::redact::SecretWords;
 use crate::spec::Protocol;
 use crate::transport::Transport;
@@ -90,9 +91,10 @@ pub(crate) struct Capture {
     pub(crate) credential_header: Option<HeaderName>,
     /// Whether a proxy's headers are captured (and then believed, by the report).
     pub(crate) trust_proxy: bool,
-    /// How many trusted proxies append to `X-Forwarded-For` / `Forwarded`: the client is the
-    /// entry that many from the right.
-    pub(crate) trusted_hops: u8,
+    /// Which proxies append to `X-Forwarded-For` / `Forwarded`: a count, or their networks.
+    pub(crate) trusted: Trusted,
+    /// A `trusted_proxy_ranges` entry that is no network or address.
+    pub(crate) bad_proxy_range: Option<String>,
     pub(crate) skip_unmatched: bool,
     pub(crate) filter: Arc<dyn Filter>,
 }
@@ -145,7 +147,8 @@ impl Default for Capture {
         Capture {
             credential_header: None,
             trust_proxy: false,
-            trusted_hops: 1,
+            trusted: Trusted::Hops(1),
+            bad_proxy_range: None,
             skip_unmatched: false,
             filter: Arc::new(DefaultFilter),
         }
@@ -239,6 +242,7 @@ impl fmt::Debug for Capture {
         f.debug_struct("Capture")
             .field("credential_header", &self.credential_header)
             .field("trust_proxy", &self.trust_proxy)
+            .field("trusted", &self.trusted)
             .field("skip_unmatched", &self.skip_unmatched)
             .field("filter", &HookName("dyn Filter"))
             .finish()

@@ -9,7 +9,8 @@ use http::{Extensions, Method, StatusCode, Uri};
 use super::text::{Captured, Field, Writer};
 use super::Hit;
 use crate::http_text::authority::host_of;
-use crate::markers::{ClientId, ClientIp, MatchedRoute, PageTitle, UserId};
+use crate::http_text::forwarded::Trusted;
+use crate::markers::{ClientId, ClientIp, LocationFromRoute, MatchedRoute, PageTitle, UserId};
 
 /// The route template in a request's or response's extensions: a [`MatchedRoute`], or axum's
 /// `MatchedPath`. A hit copies it rather than sharing the router's string: that string's reference
@@ -42,7 +43,7 @@ pub(crate) struct CaptureRules<'a> {
     pub(crate) credential_header: Option<&'a HeaderName>,
     pub(crate) trust_proxy: bool,
     /// Trusted proxies in front of the API, each appending to the forwarding headers.
-    pub(crate) trusted_hops: u8,
+    pub(crate) trusted: &'a Trusted,
 }
 
 impl Hit {
@@ -79,10 +80,11 @@ impl Hit {
         h.method = kept_method(method);
         h.text = text.finish();
         h.peer_ip = peer_ip(ext);
-        h.proxy_hops = rules.trusted_hops;
+        h.proxies.assign(rules.trusted);
         h.title = ext.get::<PageTitle>().cloned();
         h.user_id = ext.get::<UserId>().cloned();
         h.client_id = ext.get::<ClientId>().cloned();
+        h.location_from_route = ext.get::<LocationFromRoute>().map(|m| m.0);
         h.status = StatusCode::OK;
         h.started = Instant::now();
         h.ended = h.started;
@@ -96,10 +98,11 @@ impl Hit {
             method: Method::GET,
             text: Captured::empty(),
             peer_ip: None,
-            proxy_hops: 1,
+            proxies: Trusted::Hops(1),
             title: None,
             user_id: None,
             client_id: None,
+            location_from_route: None,
             status: StatusCode::OK,
             started: now,
             received_at: SystemTime::UNIX_EPOCH,
@@ -115,6 +118,7 @@ impl Hit {
         self.title = None;
         self.user_id = None;
         self.client_id = None;
+        self.location_from_route = None;
     }
 
     /// Captures a test request with default rules (and a trusted proxy when asked).
@@ -123,7 +127,7 @@ impl Hit {
         let rules = CaptureRules {
             credential_header: None,
             trust_proxy,
-            trusted_hops: 1,
+            trusted: &Trusted::Hops(1),
         };
         *Hit::capture(
             req.method(),
@@ -148,6 +152,9 @@ impl Hit {
         }
         if let Some(c) = ext.get::<ClientId>() {
             self.client_id = Some(c.clone());
+        }
+        if let Some(m) = ext.get::<LocationFromRoute>() {
+            self.location_from_route = Some(m.0);
         }
         if let Some(route) = route_in(ext) {
             let mut text = self.text.reopen();
@@ -263,7 +270,7 @@ mod tests {
         let rules = CaptureRules {
             credential_header: Some(&api_key),
             trust_proxy: true,
-            trusted_hops: 1,
+            trusted: &Trusted::Hops(1),
         };
         let req = http::Request::get("/x")
             .header("x-api-key", "key-1")

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::{Method, StatusCode};
 
-use crate::http_text::forwarded::{forwarded_for, ProxyHeaders};
+use crate::http_text::forwarded::{forwarded_for, ProxyHeaders, Trusted};
 use crate::markers::{ClientId, PageTitle, UserId};
 pub(crate) use capture::CaptureRules;
 use clock::wall_clock_of;
@@ -35,10 +35,12 @@ pub struct Hit {
     pub(crate) text: Captured,
     pub(crate) peer_ip: Option<IpAddr>,
     /// Trusted proxies in front of the API, as configured when the hit was captured.
-    pub(crate) proxy_hops: u8,
+    pub(crate) proxies: Trusted,
     pub(crate) title: Option<PageTitle>,
     pub(crate) user_id: Option<UserId>,
     pub(crate) client_id: Option<ClientId>,
+    /// A [`LocationFromRoute`](crate::LocationFromRoute) marker's choice, if the route has one.
+    pub(crate) location_from_route: Option<bool>,
     pub(crate) status: StatusCode,
     /// When the request reached the layer. The wall-clock time is derived from it in the sender,
     /// which saves a clock read on the request path.
@@ -96,9 +98,12 @@ impl Hit {
         self.text.get(Field::Credential)
     }
 
-    /// A trusted proxy's headers, if the request has any (captured only when the proxy is
-    /// trusted).
+    /// A trusted proxy's headers, if the request has any (captured only when a proxy is
+    /// trusted) and came from a trusted proxy.
     pub(crate) fn proxy(&self) -> Option<ProxyHeaders<'_>> {
+        if !self.proxies.believes(self.peer_ip) {
+            return None;
+        }
         let t = &self.text;
         let p = ProxyHeaders {
             forwarded: t.header_str(Field::Forwarded),
@@ -179,7 +184,7 @@ impl Hit {
     pub fn client_ip(&self) -> Option<IpAddr> {
         self.proxy()
             .as_ref()
-            .and_then(|p| forwarded_for(p, self.proxy_hops))
+            .and_then(|p| forwarded_for(p, &self.proxies))
             .or(self.peer_ip)
             .map(|ip| ip.to_canonical())
     }

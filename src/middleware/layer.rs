@@ -6,6 +6,7 @@ mod destination;
 mod event;
 mod identity;
 mod page;
+mod proxy;
 mod sender;
 
 use std::fmt;

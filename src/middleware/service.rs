@@ -73,7 +73,7 @@ where
                     let rules = CaptureRules {
                         credential_header: cfg.capture.credential_header.as_ref(),
                         trust_proxy: cfg.capture.trust_proxy,
-                        trusted_hops: cfg.capture.trusted_hops,
+                        trusted: &cfg.capture.trusted,
                     };
                     Hit::capture(
                         req.method(),

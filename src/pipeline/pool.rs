@@ -59,7 +59,7 @@ mod tests {
         let rules = crate::hit::CaptureRules {
             credential_header: None,
             trust_proxy: false,
-            trusted_hops: 1,
+            trusted: &crate::http_text::forwarded::Trusted::Hops(1),
         };
         for slot in [first, second] {
             let h = Hit::capture(

@@ -119,7 +119,13 @@ impl PageBuf {
             _ => None,
         };
         let path = match hit.route() {
-            Some(route) if cfg.report.location_from_route => route,
+            Some(route)
+                if hit
+                    .location_from_route
+                    .unwrap_or(cfg.report.location_from_route) =>
+            {
+                route
+            }
             _ => constant.unwrap_or_else(|| hit.path()),
         };
         if !path.starts_with('/') {

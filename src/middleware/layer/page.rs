@@ -98,81 +98,6 @@ impl GaLayer {
         self.with(|c| c.report.fallback_host = host)
     }
 
-    /// Trusts one proxy in front of the API ([`trusted_proxies(1)`](Self::trusted_proxies)):
-    /// scheme and host come from what it appended to `Forwarded` / `X-Forwarded-Proto` /
-    /// `X-Forwarded-Host`, the client IP from the last entry of `Forwarded` / `X-Forwarded-For`.
-    /// Only turn this on behind a proxy you control: without one, clients can forge those headers.
-    ///
-    /// ```
-    /// use http::Request;
-    /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    ///
-    /// let recorder = RecordingTransport::new();
-    /// let ga = GaLayer::new("G-TEST123")
-    ///     .api_secret("s")
-    ///     .transport(recorder.clone())
-    ///     .trust_proxy(true);
-    /// let request = Request::get("/users/7")
-    ///     .header("host", "10.0.0.5:8080")
-    ///     .header("x-forwarded-proto", "https")
-    ///     .header("x-forwarded-host", "api.example.com");
-    /// send(ga, request).await;
-    /// let events = recorder.ga4_events();
-    /// assert_eq!(events[0].param_str("page_location"), Some("https://api.example.com/users/7"));
-    /// # }
-    /// ```
-    pub fn trust_proxy(self, on: bool) -> Self {
-        self.trusted_proxies(u8::from(on))
-    }
-
-    /// The number of proxies you control in front of the API, each appending the address it got
-    /// the request from to `X-Forwarded-For` (or an element to `Forwarded`), as nginx's
-    /// `$proxy_add_x_forwarded_for` and most load balancers do. The client is then the entry that
-    /// many from the right; entries further left are whatever the client sent, and never read (the
-    /// leftmost is the one a client forges). Scheme and host come from the nearest proxy's entry.
-    /// `0` trusts no proxy (the default).
-    ///
-    /// ```
-    /// use http::Request;
-    /// use tower_ga::{testing::RecordingTransport, GaLayer, IpMode};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    ///
-    /// let recorder = RecordingTransport::new();
-    /// let ga = GaLayer::new("G-TEST123")
-    ///     .api_secret("s")
-    ///     .transport(recorder.clone())
-    ///     .send_client_ip(IpMode::Full)
-    ///     .trusted_proxies(2); // a CDN, then a load balancer
-    /// // The client forged `6.6.6.6`; the CDN appended the client's address, the balancer the CDN's.
-    /// send(ga, Request::get("/users/7").header("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.0.0.9"))
-    ///     .await;
-    /// assert_eq!(recorder.ga4_events()[0].ip_override.as_deref(), Some("203.0.113.7"));
-    /// # }
-    /// ```
-    pub fn trusted_proxies(self, hops: u8) -> Self {
-        self.with(|c| {
-            c.capture.trust_proxy = hops > 0;
-            c.capture.trusted_hops = hops.max(1);
-        })
-    }
-
     /// Adds words to the list of secret-looking query parameter names (see
     /// [`DEFAULT_REDACTED_PARAMS`](crate::DEFAULT_REDACTED_PARAMS) for the rule).
     ///
@@ -380,7 +305,8 @@ impl GaLayer {
     /// Reports a matched request's route template as the path of its `page_location`
     /// (`https://api.example.com/users/{id}`) instead of its own (`/users/7`): no ids or tokens in
     /// paths reach GA, and each endpoint is one page in GA's reports. The query is kept, redacted
-    /// ([`strip_query`](Self::strip_query) drops it). Off by default.
+    /// ([`strip_query`](Self::strip_query) drops it). Off by default; a route's
+    /// [`LocationFromRoute`](crate::LocationFromRoute) marker overrides it for that route.
     ///
     /// ```
     /// use http::Request;
