@@ -56,3 +56,67 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
         "still open: {answer}"
     );
 }
+
+#[tokio::test]
+async fn connections_over_the_cap_are_closed_and_counted_and_room_frees_up() {
+    use tower_ga::collector::CollectorConfig;
+    let c = Collector::start(CollectorConfig {
+        max_connections: 4,
+        ..CollectorConfig::default()
+    })
+    .await
+    .unwrap();
+    let addr = c.url().trim_start_matches("http://").to_owned();
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    // Served connections are counted when accepted; wait until all four are.
+    while c.counts().connections < 4 {
+        tokio::task::yield_now().await;
+    }
+    let post = "POST /mp/collect?measurement_id=G-1&api_secret=s HTTP/1.1\r\nhost: x\r\n\
+                content-type: application/json\r\ncontent-length: 51\r\nconnection: close\r\n\r\n\
+                {\"client_id\":\"1.2\",\"events\":[{\"name\":\"page_view\"}]}";
+    // A fifth gets no answer: closed unread.
+    assert_eq!(exchange(&c, post.as_bytes()).await, "");
+    assert_eq!(c.counts().connections_refused, 1);
+    // Once one closes, a new connection is served.
+    drop(idle.pop());
+    let mut answer = String::new();
+    for _ in 0..200 {
+        answer = exchange(&c, post.as_bytes()).await;
+        if !answer.is_empty() {
+            break;
+        }
+    }
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    assert_eq!(c.counts().hits_accepted, 1);
+}
+
+#[tokio::test]
+async fn it_records_the_first_10000_requests_and_counts_the_rest() {
+    let c = Collector::start_local().await.unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}/mp/collect?measurement_id=G-1&api_secret=s", c.url());
+    let body = r#"{"client_id":"1.2","events":[{"name":"page_view"}]}"#;
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..8 {
+        let (client, url) = (client.clone(), url.clone());
+        tasks.spawn(async move {
+            for _ in (worker..10_010).step_by(8) {
+                let r = client.post(&url).body(body).send().await.unwrap();
+                assert_eq!(r.status(), 204);
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    let counts = c.counts();
+    assert_eq!(counts.requests, 10_010);
+    assert_eq!(counts.hits_accepted, 10_010);
+    assert_eq!(c.requests().len(), 10_000);
+    assert_eq!(c.arrivals().len(), 10_000);
+    assert_eq!(counts.requests_unrecorded, 10);
+}

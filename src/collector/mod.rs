@@ -64,6 +64,8 @@ pub struct CollectorConfig {
     /// Check every hit against the documented rules (default on). Off, hits are only counted,
     /// cheaply: for load tests, where the collector must not compete with the load generator.
     pub validate: bool,
+    /// Connections served at once (default 1,024); more are closed as they come, and counted.
+    pub max_connections: usize,
 }
 
 impl Default for CollectorConfig {
@@ -76,6 +78,7 @@ impl Default for CollectorConfig {
             seed: 0x5eed,
             param_value_limit: ga4::MAX_PARAM_VALUE_LEN,
             validate: true,
+            max_connections: 1024,
         }
     }
 }
@@ -110,6 +113,7 @@ impl Collector {
             printer: print::Printer::new(config.print),
             param_value_limit: config.param_value_limit,
             validate: config.validate,
+            max_connections: config.max_connections,
         });
         if config.print == Print::Hits {
             print::spawn_summary(Arc::downgrade(&state), |s| s.printer.take_second());

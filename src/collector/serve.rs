@@ -27,8 +27,6 @@ use crate::spec::{ga4, ua};
 /// Requests kept for [`Collector::requests`] and [`Collector::arrivals`] at most (each under
 /// 130 kB); later ones are counted, not kept.
 pub(super) const MAX_RECORDED: usize = 10_000;
-/// Connections served at once; more are closed as they come.
-const MAX_CONNECTIONS: usize = 1024;
 /// How long a client may take to send a request's headers, and then its body.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// After `accept` fails (out of file descriptors, say), how long the loop waits before it tries
@@ -48,10 +46,12 @@ impl Collector {
                     _ = &mut stopped => break,
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else {
+                            state.counters.accept_errors.fetch_add(1, Relaxed);
                             tokio::time::sleep(ACCEPT_BACKOFF).await;
                             continue;
                         };
-                        if connections.len() >= MAX_CONNECTIONS {
+                        if connections.len() >= state.max_connections {
+                            state.counters.connections_refused.fetch_add(1, Relaxed);
                             continue; // dropped: the connection closes
                         }
                         let _ = stream.set_nodelay(true);
@@ -258,6 +258,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<An
     };
     if state.record {
         let mut received = state.received.lock().unwrap_or_else(|e| e.into_inner());
+        if received.len() >= MAX_RECORDED {
+            c.requests_unrecorded.fetch_add(1, Relaxed);
+        }
         (received.len() < MAX_RECORDED).then(|| {
             received.push(Received {
                 path,

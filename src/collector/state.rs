@@ -35,6 +35,13 @@ pub struct Counts {
     pub ga4_events: u64,
     /// Accepted v1 hits.
     pub ua_hits: u64,
+    /// Connections closed as they came, because `max_connections` were open.
+    pub connections_refused: u64,
+    /// Times `accept` failed (out of file descriptors, say); each is followed by a pause.
+    pub accept_errors: u64,
+    /// Requests read but not kept for [`Collector::requests`](super::Collector::requests),
+    /// which keeps the first 10,000.
+    pub requests_unrecorded: u64,
 }
 
 /// The counts as they grow, one atomic each ([`Counts`] is a snapshot of them).
@@ -50,6 +57,9 @@ pub(super) struct Counters {
     pub(super) hits_invalid: AtomicU64,
     pub(super) ga4_events: AtomicU64,
     pub(super) ua_hits: AtomicU64,
+    pub(super) connections_refused: AtomicU64,
+    pub(super) accept_errors: AtomicU64,
+    pub(super) requests_unrecorded: AtomicU64,
 }
 
 impl Counters {
@@ -65,6 +75,9 @@ impl Counters {
             hits_invalid: self.hits_invalid.load(Relaxed),
             ga4_events: self.ga4_events.load(Relaxed),
             ua_hits: self.ua_hits.load(Relaxed),
+            connections_refused: self.connections_refused.load(Relaxed),
+            accept_errors: self.accept_errors.load(Relaxed),
+            requests_unrecorded: self.requests_unrecorded.load(Relaxed),
         }
     }
 }
@@ -118,4 +131,5 @@ pub(super) struct State {
     pub(super) printer: print::Printer,
     pub(super) param_value_limit: usize,
     pub(super) validate: bool,
+    pub(super) max_connections: usize,
 }
