@@ -147,7 +147,9 @@ impl<S> Layer<S> for NoTrack {
 
 /// Whether a route reports its template (`/users/{id}`) as the path of its `page_location`
 /// rather than the request's own (`/users/7`), overriding
-/// [`GaLayer::location_from_route`](crate::GaLayer::location_from_route) for that route.
+/// [`GaLayer::location_from_route`](crate::GaLayer::location_from_route) for that route. Read
+/// from the response only (as a route layer, or a handler's response extension): it is a route's
+/// own choice, and the request's extensions are searched for it on no request.
 ///
 /// ```
 /// use axum::{routing::get, Router};

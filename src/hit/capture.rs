@@ -84,7 +84,8 @@ impl Hit {
         h.title = ext.get::<PageTitle>().cloned();
         h.user_id = ext.get::<UserId>().cloned();
         h.client_id = ext.get::<ClientId>().cloned();
-        h.location_from_route = ext.get::<LocationFromRoute>().map(|m| m.0);
+        // Read from the response only (a route layer's or a handler's): a route's own choice.
+        h.location_from_route = None;
         h.status = StatusCode::OK;
         h.started = Instant::now();
         h.ended = h.started;
