@@ -66,6 +66,11 @@ impl Batch {
         self.ends.len()
     }
 
+    /// Its key's second hash (see [`KeyId`]): what tells the crowd's batches.
+    pub(crate) fn check(&self) -> u64 {
+        self.check
+    }
+
     /// Each item with the time its request came.
     pub(crate) fn items(&self) -> impl ExactSizeIterator<Item = (&str, SystemTime)> + Clone + '_ {
         (0..self.ends.len()).map(move |i| {
@@ -133,6 +138,11 @@ impl Batcher {
     /// Hits held, open or ready.
     pub(crate) fn len(&self) -> usize {
         self.open_items + self.ready_items
+    }
+
+    /// Batches held, open and ready: the requests it will take to send what is held.
+    pub(crate) fn batches(&self) -> usize {
+        self.open.len() + self.ready.len()
     }
 
     /// Whether any batch is open (waiting to fill or for the flush interval).

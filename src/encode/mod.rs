@@ -15,11 +15,13 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use crate::config::Config;
 use crate::hit::Hit;
+use crate::report::crowd::Crowd;
 use crate::report::page::PageBuf;
 use crate::report::sessions::Sessions;
 use crate::spec::{ga4 as ga4_spec, ua as ua_spec, Protocol};
 use crate::transport::Outgoing;
 use batch::{Batch, Batcher, Limits};
+use ga4::Lane;
 
 /// The buffers the sender encodes each hit into, reused from hit to hit so that encoding
 /// allocates nothing once they have grown.
@@ -68,6 +70,17 @@ impl std::fmt::Debug for Urls {
     }
 }
 
+/// What became of an encoded hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Encoded {
+    /// In its consumer's batch.
+    Own,
+    /// In the crowd's batch, under the shared client id.
+    Crowd,
+    /// Nowhere: the crowd was full.
+    Dropped,
+}
+
 impl Protocol {
     /// How hits of this protocol are batched.
     pub(crate) fn limits(self, validation: bool) -> Limits {
@@ -96,6 +109,9 @@ impl Protocol {
     }
 
     /// Encodes a hit straight into the open batch of its key (taken in flush epoch `epoch`).
+    /// With a crowd (the sender is behind), a GA4 hit of a consumer without a session may join
+    /// it, or be dropped (see [`Crowd`]).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn encode_into(
         self,
         hit: &Hit,
@@ -104,19 +120,33 @@ impl Protocol {
         s: &mut Scratch,
         batcher: &mut Batcher,
         epoch: u64,
-    ) {
+        crowd: Option<&mut Crowd>,
+    ) -> Encoded {
         match self {
             Protocol::Ga4 => {
-                let (stamp, id) = ga4::encode_key(hit, cfg, sessions, &batcher.hashers, s);
+                let lane = match crowd {
+                    Some(crowd) => ga4::crowd_lane(hit, cfg, sessions, &batcher.hashers, s, crowd),
+                    None => Lane::Own,
+                };
+                let (encoded, (stamp, id)) = match lane {
+                    Lane::Own => (
+                        Encoded::Own,
+                        ga4::encode_key(hit, cfg, sessions, &batcher.hashers, s),
+                    ),
+                    Lane::Crowd(stamp, id) => (Encoded::Crowd, (stamp, id)),
+                    Lane::Dropped => return Encoded::Dropped,
+                };
                 let (page, pages) = (&mut s.page, &mut s.pages);
                 batcher.add_with(epoch, &s.key, id, hit.received_at, |out| {
                     ga4::encode_event(hit, cfg, page, pages, stamp, out)
                 });
+                encoded
             }
             Protocol::UniversalAnalytics => {
                 ua::encode(hit, cfg, s);
                 let (item, id) = (&s.item, batcher.hashers.id(&s.key));
                 batcher.add_with(epoch, &s.key, id, hit.received_at, |out| out.push_str(item));
+                Encoded::Own
             }
         }
     }

@@ -32,6 +32,13 @@ pub struct Stats {
     pub batches: u64,
     /// Validation mode: hits the validation endpoint objected to (also counted in `sent`).
     pub invalid: u64,
+    /// GA4 hits of consumers without a session that went out under one shared client id while
+    /// the sender was behind (a flood of new identities; see the README's privacy section).
+    /// Also counted as `sent`, `failed` or `dropped`, as they ended.
+    pub crowded: u64,
+    /// Hits of such consumers dropped because the crowd held all it may (also counted in
+    /// `dropped`): known consumers' hits are never dropped for the crowd.
+    pub crowd_dropped: u64,
 }
 
 /// The counters behind [`Stats`]. `tracked` is the one the request path writes on every request:
@@ -46,6 +53,8 @@ pub(crate) struct Counters {
     pub(crate) retried: AtomicU64,
     pub(crate) batches: AtomicU64,
     pub(crate) invalid: AtomicU64,
+    pub(crate) crowded: AtomicU64,
+    pub(crate) crowd_dropped: AtomicU64,
     /// Hits the worker has taken off the queue and not yet counted as sent, failed or dropped:
     /// what is lost if the worker dies, counted as dropped then.
     pub(crate) held: AtomicU64,
@@ -71,6 +80,8 @@ impl Counters {
             retried: self.retried.load(Relaxed),
             batches: self.batches.load(Relaxed),
             invalid: self.invalid.load(Relaxed),
+            crowded: self.crowded.load(Relaxed),
+            crowd_dropped: self.crowd_dropped.load(Relaxed),
         }
     }
 }

@@ -23,8 +23,9 @@ use super::stats::Counters;
 use super::{Control, RateLimited};
 use crate::config::Config;
 use crate::encode::batch::Batcher;
-use crate::encode::{Scratch, Urls};
+use crate::encode::{Encoded, Scratch, Urls};
 use crate::hit::{Clocks, Hit};
+use crate::report::crowd::Crowd;
 use crate::report::sessions::Sessions;
 use crate::spec::Protocol;
 use crate::transport::Transport;
@@ -50,6 +51,8 @@ pub(crate) struct Worker {
     sessions: Sessions,
     scratch: Scratch,
     batcher: Batcher,
+    /// Consumers without a session, coalesced while the sender is behind.
+    crowd: Crowd,
     /// Hits held in the batcher before the worker stops taking more off the queue.
     hold: usize,
     /// Hits in a probe: one full batch.
@@ -77,13 +80,15 @@ impl Worker {
     ) -> Self {
         let cfg = running.config.clone();
         let limits = protocol.limits(cfg.target.validation);
+        // Encoded hits held (about half a kilobyte each): enough for batches to fill when many
+        // clients are active, bounded by the queue's own size.
+        let hold = cfg.sender.queue_capacity.clamp(256, 4096);
         Worker {
             sessions: Sessions::new(cfg.identity.session_timeout.as_secs(), MAX_SESSIONS),
             scratch: Scratch::default(),
             batcher: Batcher::new(limits),
-            // Encoded hits held (about half a kilobyte each): enough for batches to fill when
-            // many clients are active, bounded by the queue's own size.
-            hold: cfg.sender.queue_capacity.clamp(256, 4096),
+            crowd: Crowd::new(hold),
+            hold,
             probe_size: limits.max_items,
             flushes: Flushes::default(),
             backoff: Backoff::default(),
@@ -263,17 +268,33 @@ impl Worker {
         if hit.path() == super::tests::PANIC_PATH {
             panic!("the worker's test panic");
         }
-        self.protocol.encode_into(
+        // Behind: more batches held than an eighth of the hold, each a request to make.
+        let crowd = (self.batcher.batches() >= self.hold / 8).then_some(&mut self.crowd);
+        let epoch = self.flushes.epoch();
+        let encoded = self.protocol.encode_into(
             &hit,
             &self.cfg,
             &mut self.sessions,
             &mut self.scratch,
             &mut self.batcher,
-            self.flushes.epoch(),
+            epoch,
+            crowd,
         );
+        match encoded {
+            Encoded::Own => {}
+            Encoded::Crowd => Counters::add(&self.counters.crowded, 1),
+            Encoded::Dropped => {
+                self.counters.held.fetch_sub(1, Ordering::Relaxed);
+                Counters::add(&self.counters.dropped, 1);
+                Counters::add(&self.counters.crowd_dropped, 1);
+            }
+        }
         self.running.pool.give(hit);
         if self.flushes.taken() {
             self.batcher.close_all();
+        }
+        if encoded == Encoded::Dropped {
+            self.flushes.resolved(epoch, 1);
         }
     }
 
@@ -325,6 +346,9 @@ impl Worker {
             let Some(batch) = self.batcher.next_ready() else {
                 break;
             };
+            if batch.check() == self.crowd.check {
+                self.crowd.held = self.crowd.held.saturating_sub(batch.len());
+            }
             let counted = (batch.epoch, batch.len());
             let task = self.tasks.spawn(deliver(
                 self.cfg.clone(),

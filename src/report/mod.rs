@@ -2,5 +2,6 @@
 //! its session. Pure functions of a hit and the configuration, run on the sender's thread.
 
 pub(crate) mod client_id;
+pub(crate) mod crowd;
 pub(crate) mod page;
 pub(crate) mod sessions;

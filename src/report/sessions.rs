@@ -48,6 +48,13 @@ impl Sessions {
         self.hasher.hash_one(client)
     }
 
+    /// Whether a client known by [`Sessions::key_of`] has a session at `now_secs`.
+    pub(crate) fn has_session(&self, key: u64, now_secs: u64) -> bool {
+        self.map
+            .get(&key)
+            .is_some_and(|(_, last)| now_secs.saturating_sub(*last) < self.timeout_secs)
+    }
+
     /// [`Sessions::session_id`] for a client known by [`Sessions::key_of`].
     pub(crate) fn session_id_of(&mut self, key: u64, now_secs: u64) -> u64 {
         let timeout = self.timeout_secs;

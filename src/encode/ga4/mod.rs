@@ -12,6 +12,7 @@ use crate::hit::Hit;
 use crate::report::client_id::{
     client_id_into, explicit_client_id, identity_into, ip_to_send, keyed_id,
 };
+use crate::report::crowd::Crowd;
 use crate::report::page::{self, PageBuf};
 use crate::report::sessions::Sessions;
 use crate::spec::ga4::{MAX_ID_LEN, MAX_USER_ID_LEN};
@@ -76,12 +77,7 @@ pub(crate) fn encode_key(
     hashers: &KeyHashers,
     s: &mut Scratch,
 ) -> (Stamp, KeyId) {
-    let micros = hit
-        .received_at
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64);
-    let day = micros / 86_400_000_000;
-    let now_secs = micros / 1_000_000;
+    let (micros, day, now_secs) = when(hit);
     s.key.clear();
     let memo = &mut s.consumers;
     if let Some(identity) = memo
@@ -109,6 +105,60 @@ pub(crate) fn encode_key(
     };
     write_key(&mut s.key, &s.client_id, hit, cfg);
     (Stamp { micros, session_id }, hashers.id(&s.key))
+}
+
+/// When a hit's request came: microseconds since the Unix epoch (0 before it), its day and second.
+fn when(hit: &Hit) -> (u64, u64, u64) {
+    let micros = hit
+        .received_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    (micros, micros / 86_400_000_000, micros / 1_000_000)
+}
+
+/// Where a hit goes while the sender is behind (see [`Crowd`]).
+pub(crate) enum Lane {
+    /// Its own consumer's request: [`encode_key`] writes its key.
+    Own,
+    /// The crowd's: its key is in `s.key`.
+    Crowd(Stamp, KeyId),
+    /// Nowhere: the crowd holds all it may.
+    Dropped,
+}
+
+/// While the sender is behind: whether a hit's consumer has a session (or was seen just before),
+/// and goes out as itself, or else joins the crowd, whose key it then writes into `s.key`.
+pub(crate) fn crowd_lane(
+    hit: &Hit,
+    cfg: &Config,
+    sessions: &mut Sessions,
+    hashers: &KeyHashers,
+    s: &mut Scratch,
+    crowd: &mut Crowd,
+) -> Lane {
+    let (micros, day, now_secs) = when(hit);
+    let stable = client_id_into(&mut s.client_id, hit, day, cfg);
+    let session = sessions.key_of(&s.client_id);
+    if stable && (sessions.has_session(session, now_secs) || crowd.seen_again(session)) {
+        return Lane::Own;
+    }
+    if crowd.held >= crowd.limit {
+        return Lane::Dropped;
+    }
+    let id = crowd.client_id(day, &cfg.identity.key);
+    s.key.clear();
+    s.key.push('{');
+    s.key.push_str(r#""client_id":"#);
+    json::string(&mut s.key, id);
+    if cfg.target.validation {
+        s.key.push_str(r#","validation_behavior":"#);
+        json::string(&mut s.key, "ENFORCE_RECOMMENDATIONS");
+    }
+    let session_id = sessions.session_id(id, now_secs);
+    let key = hashers.id(&s.key);
+    crowd.check = key.check;
+    crowd.held += 1;
+    Lane::Crowd(Stamp { micros, session_id }, key)
 }
 
 /// Writes a request's top level, without its closing brace.

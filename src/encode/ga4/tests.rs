@@ -349,7 +349,15 @@ fn consumers_taking_turns_each_get_batches_of_their_own() {
             let mut hit = Hit::from_request(&req, false);
             hit.text.settle();
             hit.stamp();
-            crate::Protocol::Ga4.encode_into(&hit, &cfg, &mut sessions, &mut s, &mut batcher, 0);
+            crate::Protocol::Ga4.encode_into(
+                &hit,
+                &cfg,
+                &mut sessions,
+                &mut s,
+                &mut batcher,
+                0,
+                None,
+            );
         }
         batcher.close_all();
         let mut seen = std::collections::HashMap::new();
