@@ -152,8 +152,8 @@ fn spin(iters: u64) -> u64 {
 fn print_stats(variant: &str, phase: &str, handle: &Handle) {
     let s = handle.stats();
     println!(
-        "LOAD_STATS variant={variant} phase={phase} tracked={} sent={} dropped={} failed={} pending={} retried={} batches={}",
-        s.tracked, s.sent, s.dropped, s.failed, s.pending, s.retried, s.batches
+        "LOAD_STATS variant={variant} phase={phase} tracked={} sent={} dropped={} failed={} pending={} retried={} batches={} crowded={} crowd_dropped={}",
+        s.tracked, s.sent, s.dropped, s.failed, s.pending, s.retried, s.batches, s.crowded, s.crowd_dropped
     );
 }
 

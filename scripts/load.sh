@@ -28,6 +28,11 @@
 # Optional variant hung-flushing: hung, with the application flushing every 100 ms (each flush
 # returns false by its 100 ms deadline): the sender's memory must stay as flat as without flushes.
 #
+# Optional variant flood: ga against a collector SLOW_MS (2) ms away, with 9 of every 10 requests
+# carrying an Authorization token never seen before (a flood of new identities) and the tenth one
+# of the 100 consumers: the API's figures, and the sender's Stats (crowded: coalesced under one
+# client id; crowd_dropped). That known consumers lose nothing is tests/floods.rs's to show.
+#
 # Optional variant ga-nonet: ga with a transport that answers every batch at once and sends
 # nothing, so the sender does all its work but the HTTP requests: what they cost is ga's gap to it.
 #
@@ -46,6 +51,8 @@ CONNS=${CONNS:-64}
 API_PORT=${API_PORT:-18080}
 COLLECTOR_PORT=${COLLECTOR_PORT:-18090}
 HUNG_PORT=${HUNG_PORT:-18091}
+SLOW_PORT=${SLOW_PORT:-18092}
+SLOW_MS=${SLOW_MS:-2}
 WORK_US=${WORK_US:-100}
 OUT=${OUT:-target/load}
 URLS=${URLS:-same}
@@ -181,9 +188,27 @@ function done(summary, latency, requests)
         summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout))
 end
 EOF
+# The flood: the same, but 9 of every 10 requests carry a token of their own.
+FLOOD_LUA="$OUT/flood.lua"
+sed -e 's/^function request()/function known_request()/' "$LUA" >"$FLOOD_LUA"
+cat >>"$FLOOD_LUA" <<'EOF'
+local fresh = 0
+function request()
+    fresh = fresh + 1
+    if fresh % 10 == 0 then
+        return known_request()
+    end
+    local h = headers[1]
+    return wrk.format("GET", "/users/42?page=2&sort=desc", {
+        ["Host"] = h["Host"], ["User-Agent"] = h["User-Agent"], ["Referer"] = h["Referer"],
+        ["Authorization"] = string.format("Bearer flood-%d-%d", math.random(1e9), fresh),
+    })
+end
+EOF
 
 need_healthy=0
 need_hung=0
+need_slow=0
 for v in $VARIANTS; do
     if [ "${v%@old}" != "$v" ] && [ ! -x "${OLD_BIN:-}" ]; then
         log "variant $v needs OLD_BIN, an older build of load_api (got '${OLD_BIN:-}')"
@@ -192,8 +217,10 @@ for v in $VARIANTS; do
     case ${v%@old} in
     ga | work-ga | ga-spare | work-ga-spare) need_healthy=1 ;;
     hung | hung-flushing) need_hung=1 ;;
+    flood) need_slow=1 ;;
     esac
 done
+[ $need_slow = 1 ] && start_collector "$SLOW_PORT" --sleep-ms "$SLOW_MS" >/dev/null
 [ $need_healthy = 1 ] && start_collector "$COLLECTOR_PORT" >/dev/null
 [ $need_hung = 1 ] && start_collector "$HUNG_PORT" --hang >/dev/null
 REFUSING_PORT=$(closed_port)
@@ -219,19 +246,25 @@ spare_sender() { # pid
 }
 
 run_one() { # round variant
-    local round=$1 v=$2 collector=() bin=$BIN
+    local round=$1 v=$2 collector=() bin=$BIN lua=$LUA
     local build=${v%@old}
     if [ "$build" != "$v" ]; then
         bin=${OLD_BIN:?"variant $v needs OLD_BIN"}
     fi
     local serve=${build%-spare}
+    local run=$serve
     case $serve in
     ga | work-ga) collector=(--collector "http://127.0.0.1:$COLLECTOR_PORT") ;;
     hung | hung-flushing) collector=(--collector "http://127.0.0.1:$HUNG_PORT") ;;
     refusing) collector=(--collector "http://127.0.0.1:$REFUSING_PORT") ;;
+    flood)
+        collector=(--collector "http://127.0.0.1:$SLOW_PORT")
+        lua=$FLOOD_LUA
+        run=ga
+        ;;
     esac
     local log="$OUT/api-$v-$round.log"
-    taskset -c 0 "$bin" serve "$serve" --port "$API_PORT" --work-us "$WORK_US" --work-iters "$WORK_ITERS" \
+    taskset -c 0 "$bin" serve "$run" --port "$API_PORT" --work-us "$WORK_US" --work-iters "$WORK_ITERS" \
         "${collector[@]}" >"$log" 2>&1 &
     local pid=$!
     wait_port "$API_PORT" 20
@@ -239,10 +272,10 @@ run_one() { # round variant
         spare_sender "$pid"
     fi
     if [ "$WARMUP" -gt 0 ]; then
-        taskset -c 1 wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$LUA" "http://127.0.0.1:$API_PORT" >/dev/null 2>&1 || true
+        taskset -c 1 wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$lua" "http://127.0.0.1:$API_PORT" >/dev/null 2>&1 || true
     fi
     local res
-    res=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$LUA" "http://127.0.0.1:$API_PORT" | grep WRK_RESULT)
+    res=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$lua" "http://127.0.0.1:$API_PORT" | grep WRK_RESULT)
     local hwm cpu
     hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
     # CPU time of the API's threads (ns on CPU, from schedstat): the sender's, and all of them.
