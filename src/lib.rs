@@ -133,7 +133,7 @@ pub mod testing;
 pub mod validate;
 
 pub use config::{
-    ClientIdStrategy, ConfigError, IpMode, RetryPolicy, DEFAULT_ENDPOINT, EU_ENDPOINT,
+    ClientIdStrategy, ConfigError, Consent, IpMode, RetryPolicy, DEFAULT_ENDPOINT, EU_ENDPOINT,
     UNMATCHED_PATH, UNMATCHED_TITLE,
 };
 pub use hit::Hit;

@@ -78,7 +78,8 @@ impl Worker {
         let cfg = running.config.clone();
         let limits = protocol.limits(cfg.target.validation);
         Worker {
-            sessions: Sessions::new(cfg.identity.session_timeout.as_secs(), MAX_SESSIONS),
+            sessions: Sessions::new(cfg.identity.session_timeout.as_secs(), MAX_SESSIONS)
+                .with_engagement_cap(cfg.report.context.engagement_cap.as_millis() as u64),
             scratch: Scratch::default(),
             batcher: Batcher::new(limits),
             // Encoded hits held (about half a kilobyte each): enough for batches to fill when
