@@ -133,7 +133,7 @@ pub mod testing;
 pub mod validate;
 
 pub use config::{
-    ClientIdStrategy, ConfigError, IpMode, RetryPolicy, DEFAULT_ENDPOINT, EU_ENDPOINT,
+    ClientIdStrategy, ConfigError, Consent, IpMode, RetryPolicy, DEFAULT_ENDPOINT, EU_ENDPOINT,
     UNMATCHED_PATH, UNMATCHED_TITLE,
 };
 pub use hit::Hit;
@@ -177,9 +177,11 @@ pub mod client_id {
 /// GA4 limits and param names.
 pub mod ga4 {
     pub use crate::spec::ga4::{
-        params, MAX_BODY_BYTES, MAX_EVENTS, MAX_ID_LEN, MAX_NAME_LEN, MAX_PARAMS,
-        MAX_PARAM_VALUE_LEN, MAX_USER_ID_LEN, MAX_USER_PROPERTIES, RESERVED_EVENT_NAMES,
-        RESERVED_PARAM_PREFIXES, RESERVED_USER_PROPERTIES,
+        params, value_limit, APP_ONLY_EVENT_NAMES, MAX_BACKDATE_SECS, MAX_BODY_BYTES, MAX_EVENTS,
+        MAX_ID_LEN, MAX_NAME_LEN, MAX_PAGE_LOCATION_LEN, MAX_PAGE_REFERRER_LEN, MAX_PAGE_TITLE_LEN,
+        MAX_PARAMS, MAX_PARAM_VALUE_LEN, MAX_USER_ID_LEN, MAX_USER_PROPERTIES,
+        RESERVED_EVENT_NAMES, RESERVED_PARAM_PREFIXES, RESERVED_USER_PROPERTIES,
+        RESERVED_USER_PROPERTY_PREFIXES,
     };
 }
 

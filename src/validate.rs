@@ -19,6 +19,21 @@ pub fn ga4(body: &[u8]) -> Vec<ValidationMessage> {
     ga4_validate::validate(body, crate::spec::ga4::MAX_PARAM_VALUE_LEN)
 }
 
+/// What a GA4 body may send but should not, e.g. events without `session_id` or
+/// `engagement_time_msec` (valid, but they miss Realtime and the engagement metrics), or the
+/// deprecated `non_personalized_ads`. [`ga4`] gives the errors.
+///
+/// ```
+/// let body = br#"{"client_id":"1.2","events":[{"name":"api_call"}]}"#;
+/// assert!(tower_ga::validate::ga4(body).is_empty());
+/// let warnings = tower_ga::validate::ga4_warnings(body);
+/// assert_eq!(warnings[0].field_path, "events[0].params.session_id");
+/// ```
+pub fn ga4_warnings(body: &[u8]) -> Vec<ValidationMessage> {
+    let now = ga4_validate::now_micros();
+    ga4_validate::check(body, crate::spec::ga4::MAX_PARAM_VALUE_LEN, now).warnings
+}
+
 /// Checks a GA4 body with another param value limit (GA 360: 500).
 pub fn ga4_with_limit(body: &[u8], param_value_limit: usize) -> Vec<ValidationMessage> {
     ga4_validate::validate(body, param_value_limit)

@@ -120,3 +120,43 @@ async fn it_records_the_first_10000_requests_and_counts_the_rest() {
     assert_eq!(c.arrivals().len(), 10_000);
     assert_eq!(counts.requests_unrecorded, 10);
 }
+
+/// The collector checks what `validate::ga4` checks: its debug endpoint objects to a web
+/// stream's app-only event and a millisecond timestamp, accepts a `_ga` cookie's client id and
+/// the 2025 objects, and records the missing engagement time as a warning.
+#[tokio::test]
+async fn the_collector_checks_the_2025_rules() {
+    let c = Collector::start_local().await.unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let body = format!(
+        r#"{{"client_id":"GA1.1.1981186971.1385021350","consent":{{"ad_user_data":"DENIED","ad_personalization":"DENIED"}},"user_location":{{"country_id":"DE","region_id":"DE-BE","city":"Berlin"}},"device":{{"browser":"acme-sdk","browser_version":"2.1"}},"events":[{{"name":"screen_view","timestamp_micros":{now_ms},"params":{{"session_id":1}}}}]}}"#
+    );
+    let request = format!(
+        "POST /debug/mp/collect?measurement_id=G-TEST123 HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = exchange(&c, request.as_bytes()).await;
+    let json = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+    let json: serde_json::Value = serde_json::from_str(json).unwrap();
+    let paths: Vec<&str> = json["validationMessages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["fieldPath"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["events[0].name", "events[0].timestamp_micros"],
+        "{json}"
+    );
+    let r = &c.requests()[0];
+    assert_eq!(r.messages.len(), 2);
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert_eq!(
+        r.warnings[0].field_path,
+        "events[0].params.engagement_time_msec"
+    );
+}

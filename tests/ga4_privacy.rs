@@ -158,8 +158,10 @@ async fn long_and_non_ascii_values_are_truncated_to_valid_payloads() {
     for e in c.ga4_events() {
         for (k, v) in &e.params {
             if let Some(s) = v.as_str() {
+                // GA4's collection limits: 100, the page params 1000, 420 and 300.
+                let limit = tower_ga::ga4::value_limit(k, 100);
                 assert!(
-                    s.chars().count() <= 100,
+                    s.chars().count() <= limit,
                     "{k} has {} chars",
                     s.chars().count()
                 );
@@ -174,7 +176,7 @@ async fn long_and_non_ascii_values_are_truncated_to_valid_payloads() {
             .unwrap()
             .chars()
             .count(),
-        100
+        tower_ga::ga4::MAX_PAGE_TITLE_LEN
     );
     let q = events
         .iter()
@@ -190,7 +192,10 @@ async fn long_and_non_ascii_values_are_truncated_to_valid_payloads() {
         .unwrap()
         .param_str("page_location")
         .unwrap();
-    assert!(p.len() <= 100 && p.ends_with("%A9"), "{p}");
+    assert!(
+        p.len() <= tower_ga::ga4::MAX_PAGE_LOCATION_LEN && p.ends_with("%A9"),
+        "{p}"
+    );
 }
 
 /// A secret read from a file keeps its newline; it must not reach the URL.

@@ -43,16 +43,18 @@ pub(super) fn count_hits(endpoint: Endpoint, body: &[u8]) -> usize {
     }
 }
 
-/// Counts the hits in a request and checks them.
+/// Counts the hits in a request and checks them: (hits, errors, warnings).
 pub(super) fn inspect(
     endpoint: Endpoint,
     query: &str,
     body: &[u8],
     limit: usize,
-) -> (usize, Vec<ValidationMessage>) {
+) -> (usize, Vec<ValidationMessage>, Vec<ValidationMessage>) {
+    use crate::spec::ga4_validate::{check, now_micros};
     match endpoint {
         Endpoint::Ga4 | Endpoint::Ga4Debug => {
-            let mut msgs = crate::spec::ga4_validate::validate(body, limit);
+            let checked = check(body, limit, now_micros());
+            let mut msgs = checked.errors;
             let q: BTreeMap<String, String> = form_urlencoded::parse(query.as_bytes())
                 .into_owned()
                 .collect();
@@ -79,6 +81,7 @@ pub(super) fn inspect(
                     events
                 },
                 msgs,
+                checked.warnings,
             )
         }
         Endpoint::Ua | Endpoint::UaDebug => {
@@ -97,12 +100,12 @@ pub(super) fn inspect(
                     .filter(|l| !l.is_empty())
                     .flat_map(ua::validate),
             );
-            (lines, msgs)
+            (lines, msgs, Vec::new())
         }
         Endpoint::UaBatch => {
             let text = String::from_utf8_lossy(body);
             let lines = text.split('\n').filter(|l| !l.is_empty()).count();
-            (lines, ua::validate_batch(&text))
+            (lines, ua::validate_batch(&text), Vec::new())
         }
     }
 }

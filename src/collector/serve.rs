@@ -167,10 +167,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<An
     };
     let c = &state.counters;
     c.requests.fetch_add(1, Relaxed);
-    let (hits, messages) = if state.validate {
+    let (hits, messages, warnings) = if state.validate {
         inspect(endpoint, &query, &body, state.param_value_limit)
     } else {
-        (count_hits(endpoint, &body), Vec::new())
+        (count_hits(endpoint, &body), Vec::new(), Vec::new())
     };
     let n = hits as u64;
     c.hits_seen.fetch_add(n, Relaxed);
@@ -269,6 +269,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<An
                 body,
                 hits,
                 messages,
+                warnings,
             })
         });
     }

@@ -97,6 +97,9 @@ pub struct Received {
     pub hits: usize,
     /// What breaks the documented rules (empty: valid).
     pub messages: Vec<ValidationMessage>,
+    /// What is valid but misses reports, e.g. an event without `session_id` (GA4 only; see
+    /// [`validate::ga4_warnings`](crate::validate::ga4_warnings)).
+    pub warnings: Vec<ValidationMessage>,
 }
 
 /// One collection request as the collector read it, whatever it then did (answered, rejected,

@@ -1,6 +1,7 @@
 //! The settings behind [`GaLayer`](crate::GaLayer)'s builder methods, with their defaults.
 
 mod check;
+mod context;
 mod identity;
 mod retry;
 
@@ -12,6 +13,8 @@ use http::HeaderName;
 
 pub(crate) use check::check;
 pub use check::ConfigError;
+pub use context::Consent;
+pub(crate) use context::Context;
 pub use identity::ClientIdStrategy;
 pub(crate) use identity::Key;
 pub use retry::RetryPolicy;
@@ -118,6 +121,7 @@ pub(crate) struct Report {
     pub(crate) data_source: String,
     pub(crate) extra_params: Vec<(String, serde_json::Value)>,
     pub(crate) param_value_limit: usize,
+    pub(crate) context: Context,
 }
 
 /// How consumers are told apart: client ids and sessions.
@@ -172,6 +176,7 @@ impl Default for Report {
             data_source: "api".into(),
             extra_params: Vec::new(),
             param_value_limit: 100,
+            context: Context::default(),
         }
     }
 }
@@ -258,6 +263,7 @@ impl fmt::Debug for Report {
             .field("send_user_agent", &self.send_user_agent)
             .field("ip_mode", &self.ip_mode)
             .field("param_value_limit", &self.param_value_limit)
+            .field("context", &self.context)
             .finish_non_exhaustive()
     }
 }

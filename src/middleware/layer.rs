@@ -2,6 +2,7 @@
 //! [`build`](GaLayer::build) and `impl Layer`. The builder methods live in the child modules, one
 //! concern each; they all go through `with`.
 
+mod context;
 mod destination;
 mod event;
 mod identity;

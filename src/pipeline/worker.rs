@@ -84,7 +84,8 @@ impl Worker {
         // clients are active, bounded by the queue's own size.
         let hold = cfg.sender.queue_capacity.clamp(256, 4096);
         Worker {
-            sessions: Sessions::new(cfg.identity.session_timeout.as_secs(), MAX_SESSIONS),
+            sessions: Sessions::new(cfg.identity.session_timeout.as_secs(), MAX_SESSIONS)
+                .with_engagement_cap(cfg.report.context.engagement_cap.as_millis() as u64),
             scratch: Scratch::default(),
             batcher: Batcher::new(limits),
             crowd: Crowd::new(hold),

@@ -14,6 +14,28 @@ pub const MAX_BODY_BYTES: usize = 130_000;
 pub const MAX_NAME_LEN: usize = 40;
 /// Longest param value (characters) for standard properties.
 pub const MAX_PARAM_VALUE_LEN: usize = 100;
+/// Longest `page_location` (characters), an exception of GA4's collection limits
+/// (<https://support.google.com/analytics/answer/9267744>).
+pub const MAX_PAGE_LOCATION_LEN: usize = 1000;
+/// Longest `page_referrer` (characters), as [`MAX_PAGE_LOCATION_LEN`].
+pub const MAX_PAGE_REFERRER_LEN: usize = 420;
+/// Longest `page_title` (characters), as [`MAX_PAGE_LOCATION_LEN`].
+pub const MAX_PAGE_TITLE_LEN: usize = 300;
+/// How far back an event's `timestamp_micros` may reach: Google documents 72 hours (and, for
+/// newer properties, 3 calendar days in the property's time zone, which is never less).
+pub const MAX_BACKDATE_SECS: u64 = 72 * 3600;
+
+/// The longest value a param may have under GA4's collection limits, for properties whose other
+/// params take `limit` characters (100, or 500 on GA 360): the page params' documented
+/// exceptions, or `limit`.
+pub fn value_limit(param: &str, limit: usize) -> usize {
+    match param {
+        "page_location" => MAX_PAGE_LOCATION_LEN.max(limit),
+        "page_referrer" => MAX_PAGE_REFERRER_LEN.max(limit),
+        "page_title" => MAX_PAGE_TITLE_LEN.max(limit),
+        _ => limit,
+    }
+}
 /// Longest `user_id`.
 pub const MAX_USER_ID_LEN: usize = 256;
 /// Longest `client_id` and `user_agent` this crate sends (no documented limit: the safe side).
@@ -58,8 +80,13 @@ pub const RESERVED_EVENT_NAMES: &[&str] = &[
     "session_start",
     "user_engagement",
 ];
+/// Event names only app streams (`app_instance_id`) may send: a web stream's (`client_id`) are
+/// reported as reserved.
+pub const APP_ONLY_EVENT_NAMES: &[&str] = &["ad_impression", "screen_view"];
 /// Param name prefixes Google reserves.
 pub const RESERVED_PARAM_PREFIXES: &[&str] = &["_", "firebase_", "ga_", "google_", "gtag."];
+/// User property name prefixes Google reserves (`gtag.` is reserved for params only).
+pub const RESERVED_USER_PROPERTY_PREFIXES: &[&str] = &["_", "firebase_", "ga_", "google_"];
 /// User property names Google reserves.
 pub const RESERVED_USER_PROPERTIES: &[&str] = &[
     "first_open_time",

@@ -8,14 +8,46 @@ use serde_json::Value;
 use super::ga4::*;
 use super::{ValidationCode as Code, ValidationMessage as Msg};
 
-fn is_name(s: &str) -> bool {
-    let mut b = s.bytes();
-    matches!(b.next(), Some(c) if c.is_ascii_alphabetic())
-        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+mod event;
+mod shapes;
+mod user_properties;
+
+use event::Event;
+use user_properties::validate_user_properties;
+
+/// What the offline checks found: errors (Google's validation endpoint would object, or GA
+/// drops the data) and warnings (valid, but the events miss reports).
+#[derive(Debug, Default)]
+pub(crate) struct Checked {
+    pub(crate) errors: Vec<Msg>,
+    pub(crate) warnings: Vec<Msg>,
 }
 
-/// The offline checks behind [`validate::ga4`](crate::validate::ga4).
+/// The offline checks behind [`validate::ga4`](crate::validate::ga4): the errors only.
 pub(crate) fn validate(body: &[u8], param_value_limit: usize) -> Vec<Msg> {
+    check(body, param_value_limit, now_micros()).errors
+}
+
+/// The checker's clock, in microseconds since the Unix epoch.
+pub(crate) fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Every offline check, timestamps against `now_micros`.
+pub(crate) fn check(body: &[u8], param_value_limit: usize, now_micros: u64) -> Checked {
+    let mut warnings = Vec::new();
+    let errors = check_into(body, param_value_limit, now_micros, &mut warnings);
+    Checked { errors, warnings }
+}
+
+fn check_into(
+    body: &[u8],
+    param_value_limit: usize,
+    now: u64,
+    warnings: &mut Vec<Msg>,
+) -> Vec<Msg> {
     let mut out = Vec::new();
     if body.len() >= MAX_BODY_BYTES {
         out.push(Msg::new(
@@ -80,18 +112,11 @@ pub(crate) fn validate(body: &[u8], param_value_limit: usize) -> Vec<Msg> {
     }
     match top.get("client_id") {
         Some(Value::String(c)) if !c.is_empty() => {
-            let ok = c.split_once('.').is_some_and(|(a, b)| {
-                [a, b].iter().all(|p| {
-                    !p.is_empty()
-                        && p.bytes().all(|d| d.is_ascii_digit())
-                        && p.parse::<u64>().is_ok_and(|n| n > 0)
-                })
-            });
-            if !ok {
+            if !shapes::is_client_id(c) {
                 out.push(Msg::new(
                     "client_id",
                     Code::ValueInvalid,
-                    "client_id should be two positive integers joined by a dot",
+                    "client_id should be two positive integers joined by a dot, or a _ga cookie's value",
                 ));
             }
         }
@@ -123,13 +148,23 @@ pub(crate) fn validate(body: &[u8], param_value_limit: usize) -> Vec<Msg> {
         }
     }
     if let Some(t) = top.get("timestamp_micros") {
-        if !t.is_u64() {
-            out.push(Msg::new(
-                "timestamp_micros",
-                Code::ValueInvalid,
-                "timestamp_micros must be a positive integer",
-            ));
-        }
+        shapes::timestamp("timestamp_micros", t, now, &mut out);
+    }
+    if let Some(c) = top.get("consent") {
+        shapes::consent(c, &mut out);
+    }
+    if let Some(l) = top.get("user_location") {
+        shapes::user_location(l, &mut out);
+    }
+    if let Some(d) = top.get("device") {
+        shapes::device(d, &mut out);
+    }
+    if top.contains_key("non_personalized_ads") {
+        warnings.push(Msg::new(
+            "non_personalized_ads",
+            Code::ValueInvalid,
+            "non_personalized_ads is deprecated: send consent.ad_personalization",
+        ));
     }
     if let Some(ip) = top.get("ip_override") {
         if ip.as_str().and_then(|s| s.parse::<IpAddr>().ok()).is_none() {
@@ -159,7 +194,7 @@ pub(crate) fn validate(body: &[u8], param_value_limit: usize) -> Vec<Msg> {
         }
     }
     if let Some(props) = top.get("user_properties") {
-        validate_user_properties(props, &mut out);
+        validate_user_properties(props, now, &mut out);
     }
     match top.get("events").and_then(Value::as_array) {
         None => out.push(Msg::new(
@@ -180,172 +215,19 @@ pub(crate) fn validate(body: &[u8], param_value_limit: usize) -> Vec<Msg> {
                     format!("{} events; at most {MAX_EVENTS}", events.len()),
                 ));
             }
+            let web = top.contains_key("client_id");
             for (i, e) in events.iter().enumerate() {
-                validate_event(&format!("events[{i}]"), e, param_value_limit, &mut out);
+                let path = format!("events[{i}]");
+                let event = Event {
+                    web,
+                    limit: param_value_limit,
+                    now,
+                };
+                event.validate(&path, e, &mut out, warnings);
             }
         }
     }
     out
-}
-
-fn validate_event(path: &str, e: &Value, limit: usize, out: &mut Vec<Msg>) {
-    let Some(e) = e.as_object() else {
-        out.push(Msg::new(
-            path,
-            Code::ValueInvalid,
-            "an event must be an object",
-        ));
-        return;
-    };
-    match e.get("name").and_then(Value::as_str) {
-        None => out.push(Msg::new(
-            format!("{path}.name"),
-            Code::ValueRequired,
-            "event name is required",
-        )),
-        Some(n) => {
-            if n.len() > MAX_NAME_LEN {
-                out.push(Msg::new(
-                    format!("{path}.name"),
-                    Code::ValueOutOfBounds,
-                    format!("event name longer than {MAX_NAME_LEN}"),
-                ));
-            }
-            if !is_name(n) {
-                out.push(Msg::new(format!("{path}.name"), Code::NameInvalid, format!("event name {n:?} must start with a letter and hold only letters, digits and _")));
-            }
-            if RESERVED_EVENT_NAMES.contains(&n) {
-                out.push(Msg::new(
-                    format!("{path}.name"),
-                    Code::NameReserved,
-                    format!("event name {n:?} is reserved"),
-                ));
-            }
-        }
-    }
-    if let Some(t) = e.get("timestamp_micros") {
-        if !t.is_u64() {
-            out.push(Msg::new(
-                format!("{path}.timestamp_micros"),
-                Code::ValueInvalid,
-                "timestamp_micros must be a positive integer",
-            ));
-        }
-    }
-    let Some(params) = e.get("params") else {
-        return;
-    };
-    let Some(params) = params.as_object() else {
-        out.push(Msg::new(
-            format!("{path}.params"),
-            Code::ValueInvalid,
-            "params must be an object",
-        ));
-        return;
-    };
-    if params.len() > MAX_PARAMS {
-        out.push(Msg::new(
-            format!("{path}.params"),
-            Code::ExceededMaxEntities,
-            format!("{} params; at most {MAX_PARAMS}", params.len()),
-        ));
-    }
-    for (k, v) in params {
-        let p = format!("{path}.params.{k}");
-        if k.len() > MAX_NAME_LEN {
-            out.push(Msg::new(
-                &p,
-                Code::ValueOutOfBounds,
-                format!("param name longer than {MAX_NAME_LEN}"),
-            ));
-        }
-        if RESERVED_PARAM_PREFIXES.iter().any(|r| k.starts_with(r)) || k == "firebase_conversion" {
-            out.push(Msg::new(
-                &p,
-                Code::NameReserved,
-                format!("param name {k:?} is reserved"),
-            ));
-        } else if !is_name(k) {
-            out.push(Msg::new(
-                &p,
-                Code::NameInvalid,
-                format!(
-                    "param name {k:?} must start with a letter and hold only letters, digits and _"
-                ),
-            ));
-        }
-        match v {
-            Value::String(s) if s.chars().count() > limit => out.push(Msg::new(
-                &p,
-                Code::ValueOutOfBounds,
-                format!("value longer than {limit} characters"),
-            )),
-            Value::String(_) | Value::Number(_) | Value::Bool(_) | Value::Array(_) => {}
-            _ => out.push(Msg::new(
-                &p,
-                Code::ValueInvalid,
-                "param values must be strings or numbers",
-            )),
-        }
-    }
-}
-
-fn validate_user_properties(props: &Value, out: &mut Vec<Msg>) {
-    let Some(props) = props.as_object() else {
-        out.push(Msg::new(
-            "user_properties",
-            Code::ValueInvalid,
-            "user_properties must be an object",
-        ));
-        return;
-    };
-    if props.len() > MAX_USER_PROPERTIES {
-        out.push(Msg::new(
-            "user_properties",
-            Code::ExceededMaxEntities,
-            format!("at most {MAX_USER_PROPERTIES} user properties"),
-        ));
-    }
-    for (k, v) in props {
-        let p = format!("user_properties.{k}");
-        if k.len() > MAX_USER_PROPERTY_NAME {
-            out.push(Msg::new(
-                &p,
-                Code::ValueOutOfBounds,
-                format!("name longer than {MAX_USER_PROPERTY_NAME}"),
-            ));
-        }
-        if RESERVED_USER_PROPERTIES.contains(&k.as_str())
-            || RESERVED_PARAM_PREFIXES.iter().any(|r| k.starts_with(r))
-        {
-            out.push(Msg::new(
-                &p,
-                Code::NameReserved,
-                format!("user property {k:?} is reserved"),
-            ));
-        } else if !is_name(k) {
-            out.push(Msg::new(
-                &p,
-                Code::NameInvalid,
-                format!("user property name {k:?} is invalid"),
-            ));
-        }
-        match v.get("value") {
-            Some(Value::String(s)) if s.chars().count() > MAX_USER_PROPERTY_VALUE => {
-                out.push(Msg::new(
-                    format!("{p}.value"),
-                    Code::ValueOutOfBounds,
-                    format!("value longer than {MAX_USER_PROPERTY_VALUE}"),
-                ))
-            }
-            Some(_) => {}
-            None => out.push(Msg::new(
-                format!("{p}.value"),
-                Code::ValueRequired,
-                "user property needs a value",
-            )),
-        }
-    }
 }
 
 #[cfg(test)]

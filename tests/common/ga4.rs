@@ -34,6 +34,8 @@ pub async fn settle(handle: &Handle, c: &Collector) -> Vec<RecordedEvent> {
             r.messages,
             String::from_utf8_lossy(&r.body)
         );
+        // The crate's events carry what Realtime needs: no warnings either.
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
         assert_eq!(r.content_type.as_deref(), Some("application/json"));
         assert!(
             r.query.contains("measurement_id=G%2DTEST123")

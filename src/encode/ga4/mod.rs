@@ -7,7 +7,7 @@ use super::batch::{Frame, KeyHashers, KeyId};
 use super::json;
 use super::memo::{self, Memo};
 use super::Scratch;
-use crate::config::{ClientIdStrategy, Config};
+use crate::config::{ClientIdStrategy, Config, Consent};
 use crate::hit::Hit;
 use crate::report::client_id::{
     client_id_into, explicit_client_id, identity_into, ip_to_send, keyed_id,
@@ -15,7 +15,7 @@ use crate::report::client_id::{
 use crate::report::crowd::Crowd;
 use crate::report::page::{self, PageBuf};
 use crate::report::sessions::Sessions;
-use crate::spec::ga4::{MAX_ID_LEN, MAX_USER_ID_LEN};
+use crate::spec::ga4::{value_limit, MAX_ID_LEN, MAX_USER_ID_LEN};
 use crate::text::truncate::{fit_url, limited};
 
 /// Writes into `key` everything [`encode_key`] reads of a hit whose client id is keyed (no
@@ -55,6 +55,8 @@ pub(crate) struct Stamp {
     /// When its request came, in microseconds since the Unix epoch (0 before it).
     micros: u64,
     session_id: u64,
+    /// Milliseconds since the consumer's previous hit in its session (capped, at least 1).
+    engagement_ms: u64,
 }
 
 /// Encodes a hit into `s.key` and `s.item`.
@@ -77,7 +79,7 @@ pub(crate) fn encode_key(
     hashers: &KeyHashers,
     s: &mut Scratch,
 ) -> (Stamp, KeyId) {
-    let (micros, day, now_secs) = when(hit);
+    let (micros, day, now_ms) = when(hit);
     s.key.clear();
     let memo = &mut s.consumers;
     if let Some(identity) = memo
@@ -93,27 +95,38 @@ pub(crate) fn encode_key(
             let id = hashers.id(out);
             [sessions.key_of(client_id), id.map, id.check]
         });
-        let session_id = sessions.session_id_of(session, now_secs);
-        return (Stamp { micros, session_id }, KeyId { map, check });
+        let (session_id, engagement_ms) = sessions.session_of(session, now_ms);
+        let stamp = Stamp {
+            micros,
+            session_id,
+            engagement_ms,
+        };
+        return (stamp, KeyId { map, check });
     }
     let stable = client_id_into(&mut s.client_id, hit, day, cfg);
     // A random id is a new client: its session starts now, and keeping it would only fill the map.
-    let session_id = if stable {
-        sessions.session_id(&s.client_id, now_secs)
+    let (session_id, engagement_ms) = if stable {
+        sessions.session_of(sessions.key_of(&s.client_id), now_ms)
     } else {
-        now_secs.max(1)
+        ((now_ms / 1000).max(1), 1)
     };
     write_key(&mut s.key, &s.client_id, hit, cfg);
-    (Stamp { micros, session_id }, hashers.id(&s.key))
+    let stamp = Stamp {
+        micros,
+        session_id,
+        engagement_ms,
+    };
+    (stamp, hashers.id(&s.key))
 }
 
-/// When a hit's request came: microseconds since the Unix epoch (0 before it), its day and second.
+/// When a hit's request came: microseconds since the Unix epoch (0 before it), its day and
+/// millisecond.
 fn when(hit: &Hit) -> (u64, u64, u64) {
     let micros = hit
         .received_at
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64);
-    (micros, micros / 86_400_000_000, micros / 1_000_000)
+    (micros, micros / 86_400_000_000, micros / 1_000)
 }
 
 /// Where a hit goes while the sender is behind (see [`Crowd`]).
@@ -136,10 +149,10 @@ pub(crate) fn crowd_lane(
     s: &mut Scratch,
     crowd: &mut Crowd,
 ) -> Lane {
-    let (micros, day, now_secs) = when(hit);
+    let (micros, day, now_ms) = when(hit);
     let stable = client_id_into(&mut s.client_id, hit, day, cfg);
     let session = sessions.key_of(&s.client_id);
-    if stable && (sessions.has_session(session, now_secs) || crowd.seen_again(session)) {
+    if stable && (sessions.has_session(session, now_ms) || crowd.seen_again(session)) {
         return Lane::Own;
     }
     if crowd.held >= crowd.limit {
@@ -150,15 +163,18 @@ pub(crate) fn crowd_lane(
     s.key.push('{');
     s.key.push_str(r#""client_id":"#);
     json::string(&mut s.key, id);
-    if cfg.target.validation {
-        s.key.push_str(r#","validation_behavior":"#);
-        json::string(&mut s.key, "ENFORCE_RECOMMENDATIONS");
-    }
-    let session_id = sessions.session_id(id, now_secs);
+    write_key_tail(&mut s.key, cfg);
+    let session = sessions.key_of(id);
+    let (session_id, engagement_ms) = sessions.session_of(session, now_ms);
     let key = hashers.id(&s.key);
     crowd.check = key.check;
     crowd.held += 1;
-    Lane::Crowd(Stamp { micros, session_id }, key)
+    let stamp = Stamp {
+        micros,
+        session_id,
+        engagement_ms,
+    };
+    Lane::Crowd(stamp, key)
 }
 
 /// Writes a request's top level, without its closing brace.
@@ -181,6 +197,27 @@ fn write_key(key: &mut String, client_id: &str, hit: &Hit, cfg: &Config) {
         json::display(key, ip);
         key.push('"');
     }
+    write_key_tail(key, cfg);
+}
+
+/// The end of every request's top level: what the configuration alone says.
+fn write_key_tail(key: &mut String, cfg: &Config) {
+    let [user_data, personalization] = cfg.report.context.consent.map(Consent::as_str);
+    if user_data.is_some() || personalization.is_some() {
+        key.push_str(r#","consent":{"#);
+        let mut first = true;
+        for (name, state) in [
+            ("ad_user_data", user_data),
+            ("ad_personalization", personalization),
+        ] {
+            if let Some(state) = state {
+                json::key(key, name, first);
+                json::string(key, state);
+                first = false;
+            }
+        }
+        key.push('}');
+    }
     if cfg.target.validation {
         key.push_str(r#","validation_behavior":"#);
         json::string(key, "ENFORCE_RECOMMENDATIONS");
@@ -197,7 +234,11 @@ pub(crate) fn encode_event(
     stamp: Stamp,
     item: &mut String,
 ) {
-    let Stamp { micros, session_id } = stamp;
+    let Stamp {
+        micros,
+        session_id,
+        engagement_ms,
+    } = stamp;
     item.push_str("{\"name\":\"page_view\",");
     // A clock before 1970 says nothing of when: Google then uses the time it receives the event.
     if micros > 0 {
@@ -217,7 +258,9 @@ pub(crate) fn encode_event(
     }
     item.push_str(r#","session_id":"#);
     json::number(item, session_id);
-    item.push_str(r#","engagement_time_msec":1,"http_status_code":"#);
+    item.push_str(r#","engagement_time_msec":"#);
+    json::number(item, engagement_ms);
+    item.push_str(r#","http_status_code":"#);
     json::number(item, hit.status.as_u16().into());
     item.push_str(r#","server_latency_ms":"#);
     json::number(item, hit.latency().as_millis() as u64);
@@ -229,15 +272,20 @@ pub(crate) fn encode_event(
 /// [`page::key_into`] must name.
 fn page_params(item: &mut String, hit: &Hit, cfg: &Config, page: &mut PageBuf) {
     let limit = cfg.report.param_value_limit;
+    // GA4's page params take more than others (`value_limit`), unless asked to be conservative.
+    let page_limit = |name| match cfg.report.context.conservative_limits {
+        true => limit,
+        false => value_limit(name, limit),
+    };
     page.fill(hit, cfg);
-    fit_url(page.location_mut(), limit, true);
+    fit_url(page.location_mut(), page_limit("page_location"), true);
     if let Some(r) = page.referrer_mut() {
-        fit_url(r, limit, true);
+        fit_url(r, page_limit("page_referrer"), true);
     }
     item.push_str(r#""page_location":"#);
     json::string(item, page.location());
     item.push_str(r#","page_title":"#);
-    json::string(item, &limited(page.title(), limit));
+    json::string(item, &limited(page.title(), page_limit("page_title")));
     if let Some(r) = page.referrer() {
         item.push_str(r#","page_referrer":"#);
         json::string(item, r);

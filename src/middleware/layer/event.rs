@@ -205,7 +205,8 @@ impl GaLayer {
 
     /// Longest param value in characters (default 100, GA4's documented limit for standard
     /// properties; GA 360 allows 500, the most this takes, and 16 the least). Longer values are
-    /// truncated at a character boundary, and URLs lose their query first.
+    /// truncated at a character boundary, and URLs lose their query first. The page params take
+    /// GA4's larger limits unless [`conservative_limits`](Self::conservative_limits) is on.
     ///
     /// ```
     /// use http::Request;
@@ -224,7 +225,8 @@ impl GaLayer {
     /// let ga = GaLayer::new("G-TEST123")
     ///     .api_secret("s")
     ///     .transport(recorder.clone())
-    ///     .param_value_limit(24);
+    ///     .param_value_limit(24)
+    ///     .conservative_limits(true);
     /// send(ga, Request::get("/users/7?page=2")).await;
     /// let events = recorder.ga4_events();
     /// assert_eq!(events[0].param_str("page_location"), Some("http://localhost/users/7"));

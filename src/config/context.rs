@@ -1,0 +1,51 @@
+//! What GA4 events carry besides the request itself (the Measurement Protocol's 2025 fields):
+//! consent, engagement time, value limits, and where location, device and per-request params come
+//! from.
+
+use std::time::Duration;
+
+/// A consent state sent in GA4's `consent` object, for `ad_user_data` and `ad_personalization`
+/// (<https://developers.google.com/analytics/devguides/collection/protocol/ga4/reference>).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Consent {
+    /// `GRANTED`.
+    Granted,
+    /// `DENIED`: the default. An API's consumers gave no consent to ads use; GA then keeps the
+    /// events out of ads features.
+    #[default]
+    Denied,
+    /// Not sent: GA applies the property's own default.
+    Omitted,
+}
+
+impl Consent {
+    pub(crate) fn as_str(self) -> Option<&'static str> {
+        match self {
+            Consent::Granted => Some("GRANTED"),
+            Consent::Denied => Some("DENIED"),
+            Consent::Omitted => None,
+        }
+    }
+}
+
+/// The settings of [`Context`], read by the GA4 encoder on the sender's thread.
+#[derive(Clone, Debug)]
+pub(crate) struct Context {
+    /// `ad_user_data`, `ad_personalization`.
+    pub(crate) consent: [Consent; 2],
+    /// Every value at `param_value_limit`, the page params too (GA4 allows them more).
+    pub(crate) conservative_limits: bool,
+    /// The longest engagement time a hit reports.
+    pub(crate) engagement_cap: Duration,
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Context {
+            consent: [Consent::Denied; 2],
+            conservative_limits: false,
+            engagement_cap: Duration::from_secs(60),
+        }
+    }
+}
