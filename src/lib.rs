@@ -133,8 +133,8 @@ pub mod testing;
 pub mod validate;
 
 pub use config::{
-    ClientIdStrategy, ConfigError, Consent, IpMode, RetryPolicy, DEFAULT_ENDPOINT, EU_ENDPOINT,
-    UNMATCHED_PATH, UNMATCHED_TITLE,
+    ClientIdStrategy, ConfigError, Consent, IpMode, RetryPolicy, SessionMode, CLIENT_ID_KEY_ENV,
+    DEFAULT_ENDPOINT, EU_ENDPOINT, UNMATCHED_PATH, UNMATCHED_TITLE,
 };
 pub use hit::Hit;
 pub use hooks::{

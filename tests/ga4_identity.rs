@@ -165,3 +165,44 @@ async fn random_per_request_strategy_and_custom_hooks() {
     assert_eq!(events[0].client_id, "4.1");
     assert_eq!(events[0].param_str("page_title"), Some("GET (status 200)"));
 }
+
+/// Two replicas with one shared key (two layers in one process, each its own sender) give the same
+/// consumer the same client id and session id; another key gives others.
+#[tokio::test]
+async fn replicas_with_a_shared_key_agree_on_client_and_session_ids() {
+    let c = collector().await;
+    let replica = |key: &str| {
+        let ga = layer(&c).client_id_key(key);
+        let handle = ga.handle();
+        let app = Router::new().route("/a", get(|| async { "x" })).layer(ga);
+        (app, handle)
+    };
+    let mut seen = Vec::new();
+    for key in ["fleet secret", "fleet secret", "another secret"] {
+        let (app, handle) = replica(key);
+        for token in ["Bearer one", "Bearer two"] {
+            get_req(&app, "/a", &[("authorization", token)]).await;
+        }
+        assert!(handle.flush(WAIT).await);
+        let events = c.ga4_events();
+        let mine = &events[events.len() - 2..];
+        let mut ids: Vec<_> = mine
+            .iter()
+            .map(|e| (e.client_id.clone(), e.param_u64("session_id")))
+            .collect();
+        ids.sort();
+        seen.push(ids);
+    }
+    assert_eq!(seen[0], seen[1], "replicas agree");
+    assert_ne!(seen[0][0].0, seen[0][1].0, "consumers differ");
+    // Derived sessions: each consumer's window has an offset of its own, so two consumers first
+    // seen in the same second have different session ids (per process, they would share one).
+    assert_ne!(seen[0][0].1, seen[0][1].1);
+    for (id, _) in &seen[2] {
+        assert!(
+            seen[0].iter().all(|(other, _)| other != id),
+            "another key, other ids"
+        );
+    }
+    assert!(seen[0].iter().all(|(_, s)| s.is_some_and(|s| s > 0)));
+}

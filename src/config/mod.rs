@@ -15,8 +15,8 @@ pub(crate) use check::check;
 pub use check::ConfigError;
 pub use context::Consent;
 pub(crate) use context::Context;
-pub use identity::ClientIdStrategy;
 pub(crate) use identity::Key;
+pub use identity::{ClientIdStrategy, SessionMode, CLIENT_ID_KEY_ENV};
 pub use retry::RetryPolicy;
 
 use crate::hooks::{
@@ -130,7 +130,10 @@ pub(crate) struct Identity {
     pub(crate) client_id_strategy: ClientIdStrategy,
     pub(crate) make_client_id: Option<Arc<dyn MakeClientId>>,
     pub(crate) key: Key,
+    /// Whether the key is shared (configured or from the environment), not this process's own.
+    pub(crate) shared_key: bool,
     pub(crate) session_timeout: Duration,
+    pub(crate) session_mode: SessionMode,
 }
 
 /// The background sender's bounds, timing, transport and hooks.
@@ -183,11 +186,25 @@ impl Default for Report {
 
 impl Default for Identity {
     fn default() -> Self {
+        let shared = Key::from_env();
         Identity {
             client_id_strategy: ClientIdStrategy::Keyed,
             make_client_id: None,
-            key: Key::random(),
+            shared_key: shared.is_some(),
+            key: shared.unwrap_or_else(Key::random),
             session_timeout: Duration::from_secs(30 * 60),
+            session_mode: SessionMode::Auto,
+        }
+    }
+}
+
+impl Identity {
+    /// Whether session ids are derived (the same in every process with the key).
+    pub(crate) fn derived_sessions(&self) -> bool {
+        match self.session_mode {
+            SessionMode::Derived => true,
+            SessionMode::PerProcess => false,
+            _ => self.shared_key,
         }
     }
 }
@@ -273,7 +290,9 @@ impl fmt::Debug for Identity {
         f.debug_struct("Identity")
             .field("client_id_strategy", &self.client_id_strategy)
             .field("key", &self.key)
+            .field("shared_key", &self.shared_key)
             .field("session_timeout", &self.session_timeout)
+            .field("session_mode", &self.session_mode)
             .finish_non_exhaustive()
     }
 }

@@ -173,6 +173,14 @@ impl Core {
                 }
             },
         };
+        if !config.identity.shared_key
+            && config.identity.client_id_strategy == crate::config::ClientIdStrategy::Keyed
+        {
+            tracing::info!(
+                "tower-ga: client ids are this process's own (no client_id_key, no {}): other replicas and restarts count the same consumers as new users",
+                crate::config::CLIENT_ID_KEY_ENV
+            );
+        }
         let capacity = config.sender.queue_capacity.max(1);
         let running = Arc::new(Running {
             queue: ArrayQueue::new(capacity),

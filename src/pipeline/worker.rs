@@ -70,6 +70,17 @@ pub(crate) struct Worker {
 /// Why the loop ended: a shutdown's deadline and answer, or every handle gone (no answer).
 type Stop = (Instant, Option<oneshot::Sender<bool>>);
 
+/// The sessions a sender keeps, as configured.
+fn sessions(cfg: &Config) -> Sessions {
+    let s = Sessions::new(cfg.identity.session_timeout.as_secs(), MAX_SESSIONS)
+        .with_engagement_cap(cfg.report.context.engagement_cap.as_millis() as u64);
+    if cfg.identity.derived_sessions() {
+        s.derived_by(cfg.identity.key)
+    } else {
+        s
+    }
+}
+
 impl Worker {
     pub(crate) fn new(
         running: Arc<Running>,
@@ -84,8 +95,7 @@ impl Worker {
         // clients are active, bounded by the queue's own size.
         let hold = cfg.sender.queue_capacity.clamp(256, 4096);
         Worker {
-            sessions: Sessions::new(cfg.identity.session_timeout.as_secs(), MAX_SESSIONS)
-                .with_engagement_cap(cfg.report.context.engagement_cap.as_millis() as u64),
+            sessions: sessions(&cfg),
             scratch: Scratch::default(),
             batcher: Batcher::new(limits),
             crowd: Crowd::new(hold),

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
+use crate::config::Key;
+
 /// Session ids per client: a client's requests share a session while they come less than the
 /// session timeout apart, as in GA's own sessions. Lives in the background sender (no lock); the
 /// map is bounded, and when it is full a time bucket stands in for the session start.
@@ -25,6 +27,9 @@ pub(crate) struct Sessions {
     /// [`SWEEP_EVERY_SECS`], so that a map full of active clients doesn't cost a scan of every
     /// entry for each new client.
     swept_at: Option<u64>,
+    /// Derived sessions: the shared key that client keys are hashed with, the same in every
+    /// process that has it (see [`SessionMode::Derived`](crate::config::SessionMode::Derived)).
+    derive: Option<Key>,
 }
 
 /// How often a full session map is swept, at most.
@@ -39,7 +44,22 @@ impl Sessions {
             map: HashMap::default(),
             swept_at: None,
             engagement_cap_ms: timeout_secs.max(1) * 1000,
+            derive: None,
         }
+    }
+
+    /// Derives session ids from `key`: every process with it gives a consumer the same id.
+    pub(crate) fn derived_by(mut self, key: Key) -> Self {
+        self.derive = Some(key);
+        self
+    }
+
+    /// The start (unix seconds, at least 1) of a client's derived session window at `now_secs`:
+    /// windows of the timeout, shifted by an offset of the client's own.
+    fn window_start(&self, key: u64, now_secs: u64) -> u64 {
+        let t = self.timeout_secs;
+        let offset = key % t;
+        ((now_secs + offset) / t * t).saturating_sub(offset).max(1)
     }
 
     /// Caps the engagement time a hit reports (at least 1 ms).
@@ -55,9 +75,13 @@ impl Sessions {
     }
 
     /// What a client's session is kept by: its id's seeded hash (see `map`), which the sender
-    /// may keep in turn to skip hashing the id on every hit.
+    /// may keep in turn to skip hashing the id on every hit. Derived, the id's hash under the
+    /// shared key, the same in every process.
     pub(crate) fn key_of(&self, client: &str) -> u64 {
-        self.hasher.hash_one(client)
+        match &self.derive {
+            Some(key) => key.hash64(client.as_bytes()),
+            None => self.hasher.hash_one(client),
+        }
     }
 
     /// Whether a client known by [`Sessions::key_of`] has a session at `now_ms` (unix
@@ -72,6 +96,19 @@ impl Sessions {
     /// the session, capped, at least 1) for a client known by [`Sessions::key_of`], seen at
     /// `now_ms` (unix milliseconds). A session's first hit reports 1 ms.
     pub(crate) fn session_of(&mut self, key: u64, now_ms: u64) -> (u64, u64) {
+        let (start, engaged, last) = self.track(key, now_ms);
+        if self.derive.is_none() {
+            return (start, engaged);
+        }
+        // Derived: the window's start; engagement counts only within one window.
+        let id = self.window_start(key, now_ms / 1000);
+        let same = last.is_some_and(|l| self.window_start(key, l / 1000) == id);
+        (id, if same { engaged } else { 1 })
+    }
+
+    /// The per-process session of a client: its start, the engagement time, and the client's
+    /// previous hit when it continues the session.
+    fn track(&mut self, key: u64, now_ms: u64) -> (u64, u64, Option<u64>) {
         let now_secs = now_ms / 1000;
         let timeout = self.timeout_secs;
         if let Some((start, last)) = self.map.get_mut(&key) {
@@ -79,12 +116,13 @@ impl Sessions {
                 let engaged = now_ms
                     .saturating_sub(*last)
                     .clamp(1, self.engagement_cap_ms);
+                let previous = *last;
                 *last = (*last).max(now_ms);
-                return (*start, engaged);
+                return (*start, engaged, Some(previous));
             }
             *start = now_secs.max(1);
             *last = now_ms;
-            return (*start, 1);
+            return (*start, 1, None);
         }
         if self.map.len() >= self.max {
             let due = self
@@ -96,12 +134,12 @@ impl Sessions {
                     .retain(|_, (_, last)| now_ms.saturating_sub(*last) < timeout * 1000);
             }
             if self.map.len() >= self.max {
-                return ((now_secs / timeout * timeout).max(1), 1);
+                return ((now_secs / timeout * timeout).max(1), 1, None);
             }
         }
         let start = now_secs.max(1);
         self.map.insert(key, (start, now_ms));
-        (start, 1)
+        (start, 1, None)
     }
 }
 
@@ -155,5 +193,34 @@ mod tests {
         assert_eq!(s.session_id("d", 1109), 1109);
         assert_eq!(s.session_id("b", 1109), 1050);
         assert_eq!(s.map.len(), 2);
+    }
+
+    #[test]
+    fn derived_sessions_agree_across_processes_and_roll_over_at_their_window() {
+        let key = Key::derive(b"fleet secret");
+        let mut a = Sessions::new(1800, 10).derived_by(key);
+        let mut b = Sessions::new(1800, 10).derived_by(key);
+        let t = 1_800_000_000;
+        let (ka, kb) = (a.key_of("1.2"), b.key_of("1.2"));
+        assert_eq!(ka, kb, "the same key in every process");
+        let (ida, _) = a.session_of(ka, t * 1000);
+        let (idb, _) = b.session_of(kb, (t + 60) * 1000);
+        assert!(ida > 0 && ida <= t && t - ida < 1800);
+        assert_eq!(ida, idb);
+        // Within the window, engagement is the time since this process's previous hit.
+        assert_eq!(a.session_of(ka, (t + 5) * 1000), (ida, 5000));
+        // The next window is the next session, whatever the activity.
+        let next = ida + 1800;
+        assert_eq!(a.session_of(ka, next * 1000), (next, 1));
+        // Another consumer's windows are shifted by an offset of its own.
+        let other = a.key_of("3.4");
+        let starts: std::collections::HashSet<u64> = (0..50)
+            .map(|i| a.window_start(a.key_of(&format!("{i}.1")), t))
+            .collect();
+        assert!(starts.len() > 40, "offsets spread: {}", starts.len());
+        let _ = other;
+        // A different key derives different ids.
+        let c = Sessions::new(1800, 10).derived_by(Key::derive(b"another"));
+        assert_ne!(c.key_of("1.2"), ka);
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::HeaderName;
 
 use super::GaLayer;
-use crate::config::{ClientIdStrategy, Key};
+use crate::config::{ClientIdStrategy, Key, SessionMode};
 use crate::hooks::MakeClientId;
 
 impl GaLayer {
@@ -72,8 +72,12 @@ impl GaLayer {
         self.with(|c| c.identity.make_client_id = Some(hook))
     }
 
-    /// A secret shared by every instance of the API, so they derive the same client ids. Without
-    /// it each process draws a random key, which never leaves the process.
+    /// A secret shared by every instance of the API, so they derive the same client ids (and,
+    /// with [`SessionMode::Auto`](crate::SessionMode::Auto), the same session ids). The key is
+    /// derived from it with BLAKE3's key derivation. Without it the layer reads
+    /// [`TOWER_GA_CLIENT_ID_KEY`](crate::CLIENT_ID_KEY_ENV) from the environment, and without
+    /// that each process draws a random key, which never leaves the process: every replica and
+    /// every restart then counts a consumer as a new user (the sender logs so once at start).
     ///
     /// ```
     /// use http::Request;
@@ -102,7 +106,10 @@ impl GaLayer {
     /// ```
     pub fn client_id_key(self, secret: impl AsRef<[u8]>) -> Self {
         let key = Key::derive(secret.as_ref());
-        self.with(|c| c.identity.key = key)
+        self.with(|c| {
+            c.identity.key = key;
+            c.identity.shared_key = true;
+        })
     }
 
     /// A header carrying API keys, used (hashed) to tell consumers apart when there is no
@@ -169,5 +176,41 @@ impl GaLayer {
     /// ```
     pub fn session_timeout(self, timeout: Duration) -> Self {
         self.with(|c| c.identity.session_timeout = timeout)
+    }
+
+    /// How session ids are made: per process (a session lasts while a consumer's requests come
+    /// less than `session_timeout` apart, as seen by this process) or derived (the same in every
+    /// replica with the shared key: the consumer's current `session_timeout` window). The default,
+    /// [`SessionMode::Auto`], derives them when a shared key is set.
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer, SessionMode};
+    /// # use axum::{body::Body, routing::get, Router};
+    /// # use tower::ServiceExt;
+    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
+    /// #     let handle = ga.handle();
+    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    ///
+    /// // Two replicas with the shared key agree on the consumer's session.
+    /// let (a, b) = (RecordingTransport::new(), RecordingTransport::new());
+    /// for recorder in [&a, &b] {
+    ///     let ga = GaLayer::new("G-TEST123")
+    ///         .api_secret("s")
+    ///         .transport(recorder.clone())
+    ///         .client_id_key("shared secret")
+    ///         .session_mode(SessionMode::Derived);
+    ///     send(ga, Request::get("/users/7").header("authorization", "Bearer abc")).await;
+    /// }
+    /// let session = |r: &RecordingTransport| r.ga4_events()[0].param_u64("session_id");
+    /// assert_eq!(session(&a), session(&b));
+    /// # }
+    /// ```
+    pub fn session_mode(self, mode: SessionMode) -> Self {
+        self.with(|c| c.identity.session_mode = mode)
     }
 }
