@@ -206,3 +206,34 @@ async fn replicas_with_a_shared_key_agree_on_client_and_session_ids() {
     }
     assert!(seen[0].iter().all(|(_, s)| s.is_some_and(|s| s > 0)));
 }
+
+/// GA keeps 100,000 events per user and day: past the threshold (10 here) a consumer goes on
+/// under sibling ids, each taking at most the threshold, alike in every replica with the key.
+#[tokio::test]
+async fn a_heavy_consumer_is_spread_over_sibling_ids_before_the_daily_cap() {
+    let mut runs = Vec::new();
+    for _replica in 0..2 {
+        let c = collector().await;
+        let ga = layer(&c)
+            .client_id_key("fleet secret")
+            .daily_events_per_client_id(10);
+        let handle = ga.handle();
+        let app = Router::new().route("/a", get(|| async { "x" })).layer(ga);
+        for _ in 0..35 {
+            get_req(&app, "/a", &[("authorization", "Bearer heavy")]).await;
+        }
+        get_req(&app, "/a", &[("authorization", "Bearer light")]).await;
+        let mine = settle(&handle, &c).await;
+        let mut per_id = std::collections::BTreeMap::<String, usize>::new();
+        for e in mine {
+            *per_id.entry(e.client_id.clone()).or_default() += 1;
+        }
+        let mut counts: Vec<usize> = per_id.values().copied().collect();
+        counts.sort();
+        // The light consumer, the heavy one's last 5, and three ids of 10 each.
+        assert_eq!(counts, [1, 5, 10, 10, 10], "{per_id:?}");
+        assert_eq!(handle.stats().spread, 1);
+        runs.push(per_id);
+    }
+    assert_eq!(runs[0], runs[1], "replicas spread alike");
+}

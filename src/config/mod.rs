@@ -134,6 +134,8 @@ pub(crate) struct Identity {
     pub(crate) shared_key: bool,
     pub(crate) session_timeout: Duration,
     pub(crate) session_mode: SessionMode,
+    /// Events a client id takes a day before its consumer goes on under a sibling.
+    pub(crate) daily_events: u32,
 }
 
 /// The background sender's bounds, timing, transport and hooks.
@@ -194,6 +196,7 @@ impl Default for Identity {
             key: shared.unwrap_or_else(Key::random),
             session_timeout: Duration::from_secs(30 * 60),
             session_mode: SessionMode::Auto,
+            daily_events: 90_000,
         }
     }
 }

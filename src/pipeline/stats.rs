@@ -39,6 +39,9 @@ pub struct Stats {
     /// Hits of such consumers dropped because the crowd held all it may (also counted in
     /// `dropped`): known consumers' hits are never dropped for the crowd.
     pub crowd_dropped: u64,
+    /// Consumers (per UTC day) that passed `daily_events_per_client_id` events and went on
+    /// under sibling client ids, so that GA's cap of 100,000 events per user and day loses none.
+    pub spread: u64,
 }
 
 /// The counters behind [`Stats`]. `tracked` is the one the request path writes on every request:
@@ -55,6 +58,7 @@ pub(crate) struct Counters {
     pub(crate) invalid: AtomicU64,
     pub(crate) crowded: AtomicU64,
     pub(crate) crowd_dropped: AtomicU64,
+    pub(crate) spread: AtomicU64,
     /// Hits the worker has taken off the queue and not yet counted as sent, failed or dropped:
     /// what is lost if the worker dies, counted as dropped then.
     pub(crate) held: AtomicU64,
@@ -82,6 +86,7 @@ impl Counters {
             invalid: self.invalid.load(Relaxed),
             crowded: self.crowded.load(Relaxed),
             crowd_dropped: self.crowd_dropped.load(Relaxed),
+            spread: self.spread.load(Relaxed),
         }
     }
 }

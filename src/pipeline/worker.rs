@@ -73,7 +73,8 @@ type Stop = (Instant, Option<oneshot::Sender<bool>>);
 /// The sessions a sender keeps, as configured.
 fn sessions(cfg: &Config) -> Sessions {
     let s = Sessions::new(cfg.identity.session_timeout.as_secs(), MAX_SESSIONS)
-        .with_engagement_cap(cfg.report.context.engagement_cap.as_millis() as u64);
+        .with_engagement_cap(cfg.report.context.engagement_cap.as_millis() as u64)
+        .with_daily_events(cfg.identity.daily_events);
     if cfg.identity.derived_sessions() {
         s.derived_by(cfg.identity.key)
     } else {
@@ -291,6 +292,10 @@ impl Worker {
             epoch,
             crowd,
         );
+        let spread = self.sessions.daily.take_newly_spread();
+        if spread > 0 {
+            Counters::add(&self.counters.spread, spread as usize);
+        }
         match encoded {
             Encoded::Own => {}
             Encoded::Crowd => Counters::add(&self.counters.crowded, 1),

@@ -3,5 +3,6 @@
 
 pub(crate) mod client_id;
 pub(crate) mod crowd;
+pub(crate) mod daily_cap;
 pub(crate) mod page;
 pub(crate) mod sessions;

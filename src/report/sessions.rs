@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 use crate::config::Key;
+use crate::report::daily_cap::{DailyCap, DEFAULT_DAILY_EVENTS};
 
 /// Session ids per client: a client's requests share a session while they come less than the
 /// session timeout apart, as in GA's own sessions. Lives in the background sender (no lock); the
@@ -30,6 +31,8 @@ pub(crate) struct Sessions {
     /// Derived sessions: the shared key that client keys are hashed with, the same in every
     /// process that has it (see [`SessionMode::Derived`](crate::config::SessionMode::Derived)).
     derive: Option<Key>,
+    /// Events per consumer today, for GA's daily cap.
+    pub(crate) daily: DailyCap,
 }
 
 /// How often a full session map is swept, at most.
@@ -45,7 +48,14 @@ impl Sessions {
             swept_at: None,
             engagement_cap_ms: timeout_secs.max(1) * 1000,
             derive: None,
+            daily: DailyCap::new(DEFAULT_DAILY_EVENTS),
         }
+    }
+
+    /// Spreads a consumer over sibling client ids after `events` a day.
+    pub(crate) fn with_daily_events(mut self, events: u32) -> Self {
+        self.daily = DailyCap::new(events);
+        self
     }
 
     /// Derives session ids from `key`: every process with it gives a consumer the same id.

@@ -13,6 +13,7 @@ use crate::report::client_id::{
     client_id_into, explicit_client_id, identity_into, ip_to_send, keyed_id,
 };
 use crate::report::crowd::Crowd;
+use crate::report::daily_cap::sibling_id_into;
 use crate::report::page::{self, PageBuf};
 use crate::report::sessions::Sessions;
 use crate::spec::ga4::{value_limit, MAX_ID_LEN, MAX_USER_ID_LEN};
@@ -101,14 +102,15 @@ pub(crate) fn encode_key(
             session_id,
             engagement_ms,
         };
-        return (stamp, KeyId { map, check });
+        let id = spread(hit, cfg, sessions, hashers, s, session, day);
+        return (stamp, id.unwrap_or(KeyId { map, check }));
     }
     let stable = client_id_into(&mut s.client_id, hit, day, cfg);
     // A random id is a new client: its session starts now, and keeping it would only fill the map.
-    let (session_id, engagement_ms) = if stable {
-        sessions.session_of(sessions.key_of(&s.client_id), now_ms)
-    } else {
-        ((now_ms / 1000).max(1), 1)
+    let session = stable.then(|| sessions.key_of(&s.client_id));
+    let (session_id, engagement_ms) = match session {
+        Some(session) => sessions.session_of(session, now_ms),
+        None => ((now_ms / 1000).max(1), 1),
     };
     write_key(&mut s.key, &s.client_id, hit, cfg);
     let stamp = Stamp {
@@ -116,7 +118,29 @@ pub(crate) fn encode_key(
         session_id,
         engagement_ms,
     };
-    (stamp, hashers.id(&s.key))
+    let spread = session.and_then(|c| spread(hit, cfg, sessions, hashers, s, c, day));
+    (stamp, spread.unwrap_or_else(|| hashers.id(&s.key)))
+}
+
+/// Counts a consumer's event for GA's daily cap; past the threshold, rewrites `s.key` under its
+/// sibling client id and returns the key's id.
+fn spread(
+    hit: &Hit,
+    cfg: &Config,
+    sessions: &mut Sessions,
+    hashers: &KeyHashers,
+    s: &mut Scratch,
+    consumer: u64,
+    day: u64,
+) -> Option<KeyId> {
+    let shard = sessions.daily.count(consumer, day);
+    if shard == 0 {
+        return None;
+    }
+    sibling_id_into(&mut s.client_id, consumer, shard, day, &cfg.identity.key);
+    s.key.clear();
+    write_key(&mut s.key, &s.client_id, hit, cfg);
+    Some(hashers.id(&s.key))
 }
 
 /// When a hit's request came: microseconds since the Unix epoch (0 before it), its day and

@@ -213,4 +213,41 @@ impl GaLayer {
     pub fn session_mode(self, mode: SessionMode) -> Self {
         self.with(|c| c.identity.session_mode = mode)
     }
+
+    /// How many events a client id takes per UTC day before its consumer goes on under a
+    /// sibling client id (default 90,000): GA keeps at most 100,000 events per user and day and
+    /// drops the rest silently. Each sibling takes as many; every process with the shared key
+    /// spreads a consumer alike. Counted in [`Stats::spread`](crate::Stats::spread), logged once
+    /// per consumer and day.
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer};
+    /// # use axum::{body::Body, routing::get, Router};
+    /// # use tower::ServiceExt;
+    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
+    /// #     let handle = ga.handle();
+    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
+    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    ///
+    /// let recorder = RecordingTransport::new();
+    /// let ga = GaLayer::new("G-TEST123")
+    ///     .api_secret("s")
+    ///     .transport(recorder.clone())
+    ///     .daily_events_per_client_id(2);
+    /// for _ in 0..3 {
+    ///     send(ga.clone(), Request::get("/users/7").header("authorization", "Bearer abc")).await;
+    /// }
+    /// let ids: Vec<String> = recorder.ga4_events().into_iter().map(|e| e.client_id).collect();
+    /// assert_eq!(ids[0], ids[1]);
+    /// assert_ne!(ids[1], ids[2], "the third event goes out under a sibling");
+    /// assert_eq!(ga.handle().stats().spread, 1);
+    /// # }
+    /// ```
+    pub fn daily_events_per_client_id(self, events: u32) -> Self {
+        self.with(|c| c.identity.daily_events = events.max(1))
+    }
 }
