@@ -235,6 +235,12 @@ impl Worker {
         // A hit pushed just as the queue closed is counted by `Leftovers`, on this thread.
     }
 
+    /// Whether the sender is behind: it holds more batches than an eighth of the hold, each a
+    /// request to make.
+    fn crowded(&self) -> bool {
+        self.batcher.batches() >= self.hold / 8
+    }
+
     /// Takes hits off the queue up to the hold limit (one batch's worth while probing). Returns
     /// how many it took.
     fn take(&mut self) -> usize {
@@ -258,10 +264,10 @@ impl Worker {
                 std::thread::yield_now();
             }
         }
-        // At the hold limit with no batch ready, all held hits are in open batches (many
-        // clients, few hits each): they go out now rather than at the next tick. A probe goes out
-        // at once too.
-        if (self.batcher.len() >= self.hold && self.batcher.ready.is_empty())
+        // At the hold limit, or with as many batches as make the sender behind (see `accept`),
+        // and no batch ready, all held hits are in open batches (many clients, few hits each):
+        // they go out now rather than at the next tick. A probe goes out at once too.
+        if ((self.batcher.len() >= self.hold || self.crowded()) && self.batcher.ready.is_empty())
             || (self.backoff.probing() && taken > 0)
         {
             self.batcher.close_all();
@@ -280,8 +286,7 @@ impl Worker {
         if hit.path() == super::tests::PANIC_PATH {
             panic!("the worker's test panic");
         }
-        // Behind: more batches held than an eighth of the hold, each a request to make.
-        let crowd = (self.batcher.batches() >= self.hold / 8).then_some(&mut self.crowd);
+        let crowd = self.crowded().then_some(&mut self.crowd);
         let epoch = self.flushes.epoch();
         let encoded = self.protocol.encode_into(
             &hit,
