@@ -13,6 +13,7 @@ use http::HeaderName;
 
 pub(crate) use check::check;
 pub use check::ConfigError;
+pub(crate) use context::intern_names;
 pub use context::Consent;
 pub(crate) use context::Context;
 pub use identity::ClientIdStrategy;
@@ -23,6 +24,7 @@ use crate::hooks::{
     DefaultFilter, Filter, HookName, MakeClientId, MakeTitle, OnFailure, OnSuccess,
 };
 use crate::http_text::authority::without_userinfo;
+use crate::http_text::geo::GeoHeaders;
 use crate::http_text::redact::SecretWords;
 use crate::spec::Protocol;
 use crate::transport::Transport;
@@ -98,6 +100,10 @@ pub(crate) struct Capture {
     pub(crate) trusted_hops: u8,
     pub(crate) skip_unmatched: bool,
     pub(crate) filter: Arc<dyn Filter>,
+    /// Headers captured by name (at most four), interned: hits point at the list.
+    pub(crate) named_headers: &'static [HeaderName],
+    /// The location headers believed behind a trusted proxy.
+    pub(crate) geo_headers: Vec<GeoHeaders>,
 }
 
 /// What a hit reports, read by the report and the encoders on the sender's thread.
@@ -152,6 +158,8 @@ impl Default for Capture {
             trusted_hops: 1,
             skip_unmatched: false,
             filter: Arc::new(DefaultFilter),
+            named_headers: &[],
+            geo_headers: GeoHeaders::KNOWN.to_vec(),
         }
     }
 }
@@ -245,6 +253,8 @@ impl fmt::Debug for Capture {
             .field("credential_header", &self.credential_header)
             .field("trust_proxy", &self.trust_proxy)
             .field("skip_unmatched", &self.skip_unmatched)
+            .field("named_headers", &self.named_headers)
+            .field("geo_headers", &self.geo_headers)
             .field("filter", &HookName("dyn Filter"))
             .finish()
     }

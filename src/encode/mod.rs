@@ -37,6 +37,8 @@ pub(crate) struct Scratch {
     /// GA4's request top levels of recent consumers.
     consumers: memo::Memo<{ memo::CONSUMER_KEY }>,
     client_id: String,
+    /// GA4's per-hit location, device, user properties and params.
+    extras: ga4::context::Extras,
 }
 
 #[cfg(test)]
@@ -108,9 +110,14 @@ impl Protocol {
         match self {
             Protocol::Ga4 => {
                 let (stamp, id) = ga4::encode_key(hit, cfg, sessions, &batcher.hashers, s);
-                let (page, pages) = (&mut s.page, &mut s.pages);
+                let e = ga4::Event {
+                    page: &mut s.page,
+                    pages: &mut s.pages,
+                    extras: &s.extras,
+                    stamp,
+                };
                 batcher.add_with(epoch, &s.key, id, hit.received_at, |out| {
-                    ga4::encode_event(hit, cfg, page, pages, stamp, out)
+                    ga4::encode_event(hit, cfg, e, out)
                 });
             }
             Protocol::UniversalAnalytics => {
