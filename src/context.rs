@@ -27,7 +27,7 @@ use serde_json::Value;
 ///     let params = EventParams::new().param("plan", "pro").user_property("tenant_tier", "gold");
 ///     (Extension(params), "ok")
 /// }
-/// let route = get(handler);
+/// let route: axum::routing::MethodRouter = get(handler);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EventParams(pub(crate) Arc<Entries>);
