@@ -6,6 +6,7 @@ use std::fmt;
 
 use http::{Method, StatusCode};
 
+use crate::context::{Device, EventParams};
 use crate::hit::Hit;
 use crate::spec::ValidationMessage;
 
@@ -29,6 +30,32 @@ pub(crate) fn guarded<T>(hook: &'static str, f: impl FnOnce() -> T) -> Option<T>
             }
             None
         }
+    }
+}
+
+/// Computes the per-request params and user properties of a hit's event, on the sender's thread
+/// (panics are caught). Set with [`GaLayer::params_with`](crate::GaLayer::params_with).
+pub trait MakeParams: Send + Sync + 'static {
+    /// What the hit's event adds; an [`EventParams`] marker's entries win over these.
+    fn params(&self, hit: &Hit) -> EventParams;
+}
+
+impl<F: Fn(&Hit) -> EventParams + Send + Sync + 'static> MakeParams for F {
+    fn params(&self, hit: &Hit) -> EventParams {
+        self(hit)
+    }
+}
+
+/// Computes GA4's `device` for a hit, on the sender's thread (panics are caught). Set with
+/// [`GaLayer::device_with`](crate::GaLayer::device_with).
+pub trait MakeDevice: Send + Sync + 'static {
+    /// The device, or `None` to send none (GA then parses `user_agent`).
+    fn device(&self, hit: &Hit) -> Option<Device>;
+}
+
+impl<F: Fn(&Hit) -> Option<Device> + Send + Sync + 'static> MakeDevice for F {
+    fn device(&self, hit: &Hit) -> Option<Device> {
+        self(hit)
     }
 }
 

@@ -114,6 +114,7 @@ struct ReadmeDoctests;
 // bottom first (text, spec, http_text, transport, markers, hit, hooks, config, report, encode,
 // pipeline, middleware), and fails CI on a cycle.
 mod config;
+mod context;
 mod encode;
 mod hit;
 mod hooks;
@@ -136,10 +137,13 @@ pub use config::{
     ClientIdStrategy, ConfigError, Consent, IpMode, RetryPolicy, SessionMode, CLIENT_ID_KEY_ENV,
     DEFAULT_ENDPOINT, EU_ENDPOINT, UNMATCHED_PATH, UNMATCHED_TITLE,
 };
+pub use context::{Device, EventParams};
 pub use hit::Hit;
 pub use hooks::{
-    BatchOutcome, DefaultFilter, Filter, MakeClientId, MakeTitle, OnFailure, OnSuccess, PROBE_PATHS,
+    BatchOutcome, DefaultFilter, Filter, MakeClientId, MakeDevice, MakeParams, MakeTitle,
+    OnFailure, OnSuccess, PROBE_PATHS,
 };
+pub use http_text::geo::GeoHeaders;
 pub use http_text::redact::{DEFAULT_REDACTED_PARAMS, REDACTED};
 pub use markers::{
     ClientId, ClientIp, LocationFromRoute, MatchedRoute, NoTrack, PageTitle, UserId,

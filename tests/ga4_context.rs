@@ -115,3 +115,68 @@ async fn page_params_take_their_documented_lengths_unless_conservative() {
         assert_eq!(chars(first, "page_referrer"), referrer_limit);
     }
 }
+
+#[tokio::test]
+async fn location_device_and_per_request_params_reach_the_collector() {
+    use axum::Extension;
+    use tower_ga::{EventParams, GeoHeaders, Hit};
+    let c = collector().await;
+    let ga = layer(&c)
+        .trust_proxy(true)
+        .geo_headers([GeoHeaders::CLOUDFRONT])
+        .device_header(http::HeaderName::from_static("x-client-sdk"))
+        .capture_header(http::HeaderName::from_static("x-api-version"))
+        .params_with(|hit: &Hit| {
+            EventParams::new().param("api_version", hit.header("x-api-version").unwrap_or("none"))
+        })
+        .user_property("deployment", "eu-1");
+    let handle = ga.handle();
+    let app = Router::new()
+        .route(
+            "/users/{id}",
+            get(|| async {
+                let p = EventParams::new()
+                    .param("plan", "pro")
+                    .param("_bad", 1)
+                    .user_property("tier", "gold");
+                (Extension(p), "user")
+            }),
+        )
+        .layer(ga);
+    let headers = [
+        ("cloudfront-viewer-country", "US"),
+        ("cloudfront-viewer-country-region", "CA"),
+        ("cloudfront-viewer-city", "San Jose"),
+        ("cf-ipcountry", "FR"), // another CDN's header, forged: not read
+        ("x-client-sdk", "acme-python/2.1.0"),
+        ("x-api-version", "2025-01"),
+    ];
+    get_req(&app, "/users/1", &headers).await;
+    let events = settle(&handle, &c).await;
+    let body = &bodies(&c)[0];
+    assert_eq!(
+        body["user_location"],
+        serde_json::json!({"city": "San Jose", "region_id": "US-CA", "country_id": "US"})
+    );
+    assert_eq!(
+        body["device"],
+        serde_json::json!({"browser": "acme-python", "browser_version": "2.1.0"})
+    );
+    assert_eq!(body["user_properties"]["tier"]["value"], "gold");
+    assert_eq!(body["user_properties"]["deployment"]["value"], "eu-1");
+    assert!(body.get("ip_override").is_none());
+    let e = one(&events, "/users/1");
+    assert_eq!(e.param_str("plan"), Some("pro"));
+    assert_eq!(e.param_str("api_version"), Some("2025-01"));
+    assert!(e.params.get("_bad").is_none());
+}
+
+#[tokio::test]
+async fn location_headers_are_ignored_without_a_trusted_proxy() {
+    let c = collector().await;
+    let ga = layer(&c);
+    let handle = ga.handle();
+    get_req(&app(ga), "/users/1", &[("cf-ipcountry", "FR")]).await;
+    settle(&handle, &c).await;
+    assert!(bodies(&c)[0].get("user_location").is_none());
+}

@@ -2,7 +2,12 @@
 //! consent, engagement time, value limits, and where location, device and per-request params come
 //! from.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use http::HeaderName;
+
+use crate::hooks::{HookName, MakeDevice, MakeParams};
 
 /// A consent state sent in GA4's `consent` object, for `ad_user_data` and `ad_personalization`
 /// (<https://developers.google.com/analytics/devguides/collection/protocol/ga4/reference>).
@@ -30,7 +35,7 @@ impl Consent {
 }
 
 /// The settings of [`Context`], read by the GA4 encoder on the sender's thread.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Context {
     /// `ad_user_data`, `ad_personalization`.
     pub(crate) consent: [Consent; 2],
@@ -38,6 +43,55 @@ pub(crate) struct Context {
     pub(crate) conservative_limits: bool,
     /// The longest engagement time a hit reports.
     pub(crate) engagement_cap: Duration,
+    /// Whether trusted location headers fill `user_location`.
+    pub(crate) geo: bool,
+    /// A header holding an SDK's `name/version`, for `device` (also captured by name).
+    pub(crate) device_header: Option<HeaderName>,
+    pub(crate) make_device: Option<Arc<dyn MakeDevice>>,
+    pub(crate) make_params: Option<Arc<dyn MakeParams>>,
+    /// Sent with every request.
+    pub(crate) user_properties: Vec<(String, serde_json::Value)>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("consent", &self.consent)
+            .field("conservative_limits", &self.conservative_limits)
+            .field("engagement_cap", &self.engagement_cap)
+            .field("geo", &self.geo)
+            .field("device_header", &self.device_header)
+            .field(
+                "make_device",
+                &self
+                    .make_device
+                    .as_ref()
+                    .map(|_| HookName("dyn MakeDevice")),
+            )
+            .field(
+                "make_params",
+                &self
+                    .make_params
+                    .as_ref()
+                    .map(|_| HookName("dyn MakeParams")),
+            )
+            .field("user_properties", &self.user_properties.len())
+            .finish()
+    }
+}
+
+/// The list of names, kept for the rest of the process (once per distinct list): hits captured
+/// under it point at it rather than hold a reference count, which the request path would touch
+/// from every core.
+pub(crate) fn intern_names(names: Vec<HeaderName>) -> &'static [HeaderName] {
+    static LISTS: Mutex<Vec<&'static [HeaderName]>> = Mutex::new(Vec::new());
+    let mut lists = LISTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(found) = lists.iter().copied().find(|l| *l == &names[..]) {
+        return found;
+    }
+    let list: &'static [HeaderName] = Box::leak(names.into_boxed_slice());
+    lists.push(list);
+    list
 }
 
 impl Default for Context {
@@ -46,6 +100,11 @@ impl Default for Context {
             consent: [Consent::Denied; 2],
             conservative_limits: false,
             engagement_cap: Duration::from_secs(60),
+            geo: true,
+            device_header: None,
+            make_device: None,
+            make_params: None,
+            user_properties: Vec::new(),
         }
     }
 }

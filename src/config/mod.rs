@@ -13,6 +13,7 @@ use http::HeaderName;
 
 pub(crate) use check::check;
 pub use check::ConfigError;
+pub(crate) use context::intern_names;
 pub use context::Consent;
 pub(crate) use context::Context;
 pub(crate) use identity::Key;
@@ -24,6 +25,7 @@ use crate::hooks::{
 };
 use crate::http_text::authority::without_userinfo;
 use crate::http_text::forwarded::Trusted;
+use crate::http_text::geo::GeoHeaders;
 use crate::http_text::redact::SecretWords;
 use crate::spec::Protocol;
 use crate::transport::Transport;
@@ -100,6 +102,10 @@ pub(crate) struct Capture {
     pub(crate) bad_proxy_range: Option<String>,
     pub(crate) skip_unmatched: bool,
     pub(crate) filter: Arc<dyn Filter>,
+    /// Headers captured by name (at most four), interned: hits point at the list.
+    pub(crate) named_headers: &'static [HeaderName],
+    /// The location headers believed behind a trusted proxy.
+    pub(crate) geo_headers: Vec<GeoHeaders>,
 }
 
 /// What a hit reports, read by the report and the encoders on the sender's thread.
@@ -160,6 +166,8 @@ impl Default for Capture {
             bad_proxy_range: None,
             skip_unmatched: false,
             filter: Arc::new(DefaultFilter),
+            named_headers: &[],
+            geo_headers: GeoHeaders::KNOWN.to_vec(),
         }
     }
 }
@@ -269,6 +277,8 @@ impl fmt::Debug for Capture {
             .field("trust_proxy", &self.trust_proxy)
             .field("trusted", &self.trusted)
             .field("skip_unmatched", &self.skip_unmatched)
+            .field("named_headers", &self.named_headers)
+            .field("geo_headers", &self.geo_headers)
             .field("filter", &HookName("dyn Filter"))
             .finish()
     }

@@ -39,6 +39,8 @@ pub(crate) struct Scratch {
     /// GA4's request top levels of recent consumers.
     consumers: memo::Memo<{ memo::CONSUMER_KEY }>,
     client_id: String,
+    /// GA4's per-hit location, device, user properties and params.
+    extras: ga4::context::Extras,
 }
 
 #[cfg(test)]
@@ -136,9 +138,14 @@ impl Protocol {
                     Lane::Crowd(stamp, id) => (Encoded::Crowd, (stamp, id)),
                     Lane::Dropped => return Encoded::Dropped,
                 };
-                let (page, pages) = (&mut s.page, &mut s.pages);
+                let e = ga4::Event {
+                    page: &mut s.page,
+                    pages: &mut s.pages,
+                    extras: &s.extras,
+                    stamp,
+                };
                 batcher.add_with(epoch, &s.key, id, hit.received_at, |out| {
-                    ga4::encode_event(hit, cfg, page, pages, stamp, out)
+                    ga4::encode_event(hit, cfg, e, out)
                 });
                 encoded
             }

@@ -6,10 +6,12 @@ use std::time::{Instant, SystemTime};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Extensions, Method, StatusCode, Uri};
 
-use super::text::{Captured, Field, Writer};
+use super::text::{named, Captured, Field, Writer, MAX_NAMED};
 use super::Hit;
+use crate::context::EventParams;
 use crate::http_text::authority::host_of;
 use crate::http_text::forwarded::Trusted;
+use crate::http_text::geo::GeoHeaders;
 use crate::markers::{ClientId, ClientIp, LocationFromRoute, MatchedRoute, PageTitle, UserId};
 
 /// The route template in a request's or response's extensions: a [`MatchedRoute`], or axum's
@@ -44,6 +46,10 @@ pub(crate) struct CaptureRules<'a> {
     pub(crate) trust_proxy: bool,
     /// Trusted proxies in front of the API, each appending to the forwarding headers.
     pub(crate) trusted: &'a Trusted,
+    /// Headers captured by name, at most [`MAX_NAMED`] (interned once per configuration).
+    pub(crate) named: &'static [HeaderName],
+    /// The location headers of trusted CDNs (empty unless the proxy is trusted).
+    pub(crate) geo: &'a [GeoHeaders],
 }
 
 impl Hit {
@@ -86,6 +92,8 @@ impl Hit {
         h.client_id = ext.get::<ClientId>().cloned();
         // Read from the response only (a route layer's or a handler's): a route's own choice.
         h.location_from_route = None;
+        h.named = rules.named;
+        h.params = [ext.get::<EventParams>().cloned(), None];
         h.status = StatusCode::OK;
         h.started = Instant::now();
         h.ended = h.started;
@@ -104,6 +112,8 @@ impl Hit {
             user_id: None,
             client_id: None,
             location_from_route: None,
+            named: &[],
+            params: [None, None],
             status: StatusCode::OK,
             started: now,
             received_at: SystemTime::UNIX_EPOCH,
@@ -120,6 +130,7 @@ impl Hit {
         self.user_id = None;
         self.client_id = None;
         self.location_from_route = None;
+        self.params = [None, None];
     }
 
     /// Captures a test request with default rules (and a trusted proxy when asked).
@@ -129,6 +140,8 @@ impl Hit {
             credential_header: None,
             trust_proxy,
             trusted: &Trusted::Hops(1),
+            named: &[],
+            geo: &[],
         };
         *Hit::capture(
             req.method(),
@@ -157,6 +170,9 @@ impl Hit {
         if let Some(m) = ext.get::<LocationFromRoute>() {
             self.location_from_route = Some(m.0);
         }
+        if let Some(p) = ext.get::<EventParams>() {
+            self.params[1] = Some(p.clone());
+        }
         if let Some(route) = route_in(ext) {
             let mut text = self.text.reopen();
             if is_private_route(route) {
@@ -178,7 +194,7 @@ fn capture_headers(text: &mut Writer, headers: &HeaderMap, rules: &CaptureRules<
     let mut proxy: [Option<&HeaderValue>; 4] = [None; 4];
     // Fields whose first value was seen (kept or, when too long, not): a later value never
     // stands in for a first one.
-    let mut seen = 0u16;
+    let mut seen = 0u32;
     for (name, value) in headers {
         if api_key.is_none() && rules.credential_header == Some(name) {
             api_key = Some(value);
@@ -191,6 +207,8 @@ fn capture_headers(text: &mut Writer, headers: &HeaderMap, rules: &CaptureRules<
             Field::Referer
         } else if name == header::AUTHORIZATION {
             Field::Credential
+        } else if let Some(field) = extra_field(name, rules) {
+            field
         } else if !rules.trust_proxy {
             continue;
         } else {
@@ -209,7 +227,7 @@ fn capture_headers(text: &mut Writer, headers: &HeaderMap, rules: &CaptureRules<
             continue;
         };
         // A repeated header's first value, as `HeaderMap::get` gives.
-        let bit = 1 << field as u16;
+        let bit = 1 << field as u32;
         if seen & bit == 0 {
             seen |= bit;
             text.set(field, value.as_bytes());
@@ -230,6 +248,34 @@ fn capture_headers(text: &mut Writer, headers: &HeaderMap, rules: &CaptureRules<
     if let (false, Some(key)) = (text.has(Field::Credential), api_key) {
         text.set(Field::Credential, key.as_bytes());
     }
+}
+
+/// The field of a header captured by name or a trusted CDN's location header, if `name` is one:
+/// two empty-slice checks when neither is configured.
+#[inline]
+fn extra_field(name: &HeaderName, rules: &CaptureRules<'_>) -> Option<Field> {
+    if rules.named.is_empty() && rules.geo.is_empty() {
+        return None;
+    }
+    extra_field_slow(name, rules)
+}
+
+#[inline(never)]
+fn extra_field_slow(name: &HeaderName, rules: &CaptureRules<'_>) -> Option<Field> {
+    if let Some(i) = rules.named.iter().take(MAX_NAMED).position(|n| n == name) {
+        return Some(named(i));
+    }
+    rules.geo.iter().find_map(|g| {
+        if g.country == name {
+            Some(Field::GeoCountry)
+        } else if g.region.as_ref() == Some(name) {
+            Some(Field::GeoRegion)
+        } else if g.city.as_ref() == Some(name) {
+            Some(Field::GeoCity)
+        } else {
+            None
+        }
+    })
 }
 
 /// The method a hit keeps. A nonstandard method longer than 15 bytes would be copied to the heap
@@ -272,6 +318,8 @@ mod tests {
             credential_header: Some(&api_key),
             trust_proxy: true,
             trusted: &Trusted::Hops(1),
+            named: &[],
+            geo: &[],
         };
         let req = http::Request::get("/x")
             .header("x-api-key", "key-1")

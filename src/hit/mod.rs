@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::{Method, StatusCode};
 
+use crate::context::EventParams;
 use crate::http_text::forwarded::{forwarded_for, ProxyHeaders, Trusted};
 use crate::markers::{ClientId, PageTitle, UserId};
 pub(crate) use capture::CaptureRules;
@@ -41,6 +42,10 @@ pub struct Hit {
     pub(crate) client_id: Option<ClientId>,
     /// A [`LocationFromRoute`](crate::LocationFromRoute) marker's choice, if the route has one.
     pub(crate) location_from_route: Option<bool>,
+    /// The names of the headers captured by name, as configured when the hit was captured.
+    pub(crate) named: &'static [http::HeaderName],
+    /// [`EventParams`] of the request and of the response (which wins).
+    pub(crate) params: [Option<EventParams>; 2],
     pub(crate) status: StatusCode,
     /// When the request reached the layer. The wall-clock time is derived from it in the sender,
     /// which saves a clock read on the request path.
@@ -116,6 +121,22 @@ impl Hit {
             || p.x_forwarded_host.is_some()
             || p.x_forwarded_for.is_some())
         .then_some(p)
+    }
+
+    /// A header captured by name ([`GaLayer::capture_header`](crate::GaLayer::capture_header)),
+    /// if the request has it as visible ASCII: its first value, at most 256 bytes of it. The
+    /// name is compared as header names are, whatever its case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let i = self
+            .named
+            .iter()
+            .position(|n| n.as_str().eq_ignore_ascii_case(name))?;
+        self.text.header_str(text::named(i))
+    }
+
+    /// The header captured as `field`, as text.
+    pub(crate) fn captured(&self, field: Field) -> Option<&str> {
+        self.text.header_str(field)
     }
 
     /// The matched route template, if the router reported one (unmatched routes and axum's

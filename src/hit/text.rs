@@ -23,9 +23,31 @@ pub(crate) enum Field {
     XForwardedFor,
     /// The matched route template (from the request's or the response's extensions).
     Route,
+    /// A trusted CDN's location headers.
+    GeoCountry,
+    GeoRegion,
+    GeoCity,
+    /// Headers captured by name (`capture_header`), in the order configured.
+    Named0,
+    Named1,
+    Named2,
+    Named3,
 }
 
-const FIELDS: usize = 13;
+const FIELDS: usize = 20;
+
+/// How many headers can be captured by name.
+pub(crate) const MAX_NAMED: usize = 4;
+
+/// The field of the `i`-th header captured by name.
+pub(crate) const fn named(i: usize) -> Field {
+    match i {
+        0 => Field::Named0,
+        1 => Field::Named1,
+        2 => Field::Named2,
+        _ => Field::Named3,
+    }
+}
 
 /// The most a field keeps, in bytes. What happens to a longer value depends on the field: see
 /// [`overflow`].
@@ -34,6 +56,11 @@ pub(crate) const fn cap(field: Field) -> usize {
         Field::Path | Field::Query | Field::Credential | Field::Referer => 2048,
         // Route templates are short; GA shows 100 characters of a title anyway.
         Field::Route => 512,
+        // Two letters, a subdivision, a city's name (percent-encoded, by some CDNs).
+        Field::GeoCountry | Field::GeoRegion => 16,
+        Field::GeoCity => 128,
+        // A value for a param (100 characters; 500 on GA 360) or a device's SDK name.
+        Field::Named0 | Field::Named1 | Field::Named2 | Field::Named3 => 256,
         // A DNS name has at most 253 characters, and a port 6 more.
         Field::UserAgent
         | Field::Scheme
@@ -69,7 +96,16 @@ pub(crate) enum Overflow {
 
 pub(crate) const fn overflow(field: Field) -> Overflow {
     match field {
-        Field::Path | Field::Query | Field::UserAgent | Field::Route => Overflow::Cut,
+        Field::Path
+        | Field::Query
+        | Field::UserAgent
+        | Field::Route
+        | Field::Named0
+        | Field::Named1
+        | Field::Named2
+        | Field::Named3 => Overflow::Cut,
+        // A location cut short is another place.
+        Field::GeoCountry | Field::GeoRegion | Field::GeoCity => Overflow::Drop,
         Field::Credential => Overflow::HeadAndTail,
         Field::Forwarded
         | Field::XForwardedProto
@@ -96,13 +132,20 @@ fn referrer_head(value: &[u8], cap: usize) -> Option<&[u8]> {
 }
 
 /// The fields read as header text ([`Captured::header_str`]), one bit per field.
-const HEADERS: u16 = 1 << Field::Host as u16
-    | 1 << Field::Referer as u16
-    | 1 << Field::UserAgent as u16
-    | 1 << Field::Forwarded as u16
-    | 1 << Field::XForwardedProto as u16
-    | 1 << Field::XForwardedHost as u16
-    | 1 << Field::XForwardedFor as u16;
+const HEADERS: u32 = 1 << Field::Host as u32
+    | 1 << Field::Referer as u32
+    | 1 << Field::UserAgent as u32
+    | 1 << Field::Forwarded as u32
+    | 1 << Field::XForwardedProto as u32
+    | 1 << Field::XForwardedHost as u32
+    | 1 << Field::XForwardedFor as u32
+    | 1 << Field::GeoCountry as u32
+    | 1 << Field::GeoRegion as u32
+    | 1 << Field::GeoCity as u32
+    | 1 << Field::Named0 as u32
+    | 1 << Field::Named1 as u32
+    | 1 << Field::Named2 as u32
+    | 1 << Field::Named3 as u32;
 
 /// Bytes a typical API request's captured fields take.
 const TYPICAL: usize = 256;
@@ -299,7 +342,7 @@ impl Captured {
     /// A header field, if it is visible ASCII (what `HeaderValue::to_str` admits).
     pub(crate) fn header_str(&self, field: Field) -> Option<&str> {
         debug_assert!(
-            HEADERS & (1 << field as u16) != 0,
+            HEADERS & (1 << field as u32) != 0,
             "{field:?} is not a header"
         );
         self.get_str(field)

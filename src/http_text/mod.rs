@@ -4,5 +4,6 @@
 
 pub(crate) mod authority;
 pub(crate) mod forwarded;
+pub(crate) mod geo;
 pub(crate) mod redact;
 pub(crate) mod referrer;

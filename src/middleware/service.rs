@@ -74,6 +74,11 @@ where
                         credential_header: cfg.capture.credential_header.as_ref(),
                         trust_proxy: cfg.capture.trust_proxy,
                         trusted: &cfg.capture.trusted,
+                        named: cfg.capture.named_headers,
+                        geo: match cfg.capture.trust_proxy {
+                            true => &cfg.capture.geo_headers,
+                            false => &[],
+                        },
                     };
                     Hit::capture(
                         req.method(),

@@ -60,6 +60,8 @@ mod tests {
             credential_header: None,
             trust_proxy: false,
             trusted: &crate::http_text::forwarded::Trusted::Hops(1),
+            named: &[],
+            geo: &[],
         };
         for slot in [first, second] {
             let h = Hit::capture(

@@ -3,6 +3,8 @@
 
 use std::net::IpAddr;
 
+pub(crate) mod context;
+
 use super::batch::{Frame, KeyHashers, KeyId};
 use super::json;
 use super::memo::{self, Memo};
@@ -23,7 +25,13 @@ use crate::text::truncate::{fit_url, limited};
 /// explicit id, no hook): the identity the id is the hash of, then the agent and address that
 /// go out beside it. Returns the identity's length (what the id hashes), or `None` when the id
 /// isn't keyed. The user id is part of the identity whenever there is one.
-fn consumer_key_into(key: &mut Vec<u8>, hit: &Hit, day: u64, cfg: &Config) -> Option<usize> {
+fn consumer_key_into(
+    key: &mut Vec<u8>,
+    hit: &Hit,
+    day: u64,
+    cfg: &Config,
+    top: &str,
+) -> Option<usize> {
     use crate::text::key::part;
     if cfg.identity.client_id_strategy != ClientIdStrategy::Keyed
         || cfg.identity.make_client_id.is_some()
@@ -44,6 +52,8 @@ fn consumer_key_into(key: &mut Vec<u8>, hit: &Hit, day: u64, cfg: &Config) -> Op
         Some(IpAddr::V6(ip)) => part(key, Some(&ip.octets())),
         None => part(key, None),
     }
+    // Location, device and user properties, as written.
+    part(key, (!top.is_empty()).then_some(top.as_bytes()));
     // Last, the identity's length: without it a longer identity could take in the parts after
     // it, and two consumers have one key.
     key.extend_from_slice(&(identity as u32).to_le_bytes());
@@ -65,7 +75,13 @@ pub(crate) struct Stamp {
 pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut Scratch) {
     let (stamp, _) = encode_key(hit, cfg, sessions, &KeyHashers::default(), s);
     s.item.clear();
-    encode_event(hit, cfg, &mut s.page, &mut s.pages, stamp, &mut s.item);
+    let e = Event {
+        page: &mut s.page,
+        pages: &mut s.pages,
+        extras: &s.extras,
+        stamp,
+    };
+    encode_event(hit, cfg, e, &mut s.item);
 }
 
 /// Encodes a hit's batch key into `s.key`: the request's top level (client, user, agent)
@@ -82,17 +98,19 @@ pub(crate) fn encode_key(
 ) -> (Stamp, KeyId) {
     let (micros, day, now_ms) = when(hit);
     s.key.clear();
+    context::prepare(hit, cfg, &mut s.extras);
+    let top = s.extras.top.as_str();
     let memo = &mut s.consumers;
     if let Some(identity) = memo
         .wanted()
-        .then(|| consumer_key_into(&mut memo.key, hit, day, cfg))
+        .then(|| consumer_key_into(&mut memo.key, hit, day, cfg, top))
         .flatten()
     {
         let client_id = &mut s.client_id;
         let [session, map, check] = memo.append(&mut s.key, |key, out| {
             client_id.clear();
             keyed_id(&key[..identity], &cfg.identity.key).ga4_into(client_id);
-            write_key(out, client_id, hit, cfg);
+            write_key(out, client_id, hit, cfg, top);
             let id = hashers.id(out);
             [sessions.key_of(client_id), id.map, id.check]
         });
@@ -112,7 +130,7 @@ pub(crate) fn encode_key(
         Some(session) => sessions.session_of(session, now_ms),
         None => ((now_ms / 1000).max(1), 1),
     };
-    write_key(&mut s.key, &s.client_id, hit, cfg);
+    write_key(&mut s.key, &s.client_id, hit, cfg, top);
     let stamp = Stamp {
         micros,
         session_id,
@@ -139,7 +157,7 @@ fn spread(
     }
     sibling_id_into(&mut s.client_id, consumer, shard, day, &cfg.identity.key);
     s.key.clear();
-    write_key(&mut s.key, &s.client_id, hit, cfg);
+    write_key(&mut s.key, &s.client_id, hit, cfg, &s.extras.top);
     Some(hashers.id(&s.key))
 }
 
@@ -187,7 +205,8 @@ pub(crate) fn crowd_lane(
     s.key.push('{');
     s.key.push_str(r#""client_id":"#);
     json::string(&mut s.key, id);
-    write_key_tail(&mut s.key, cfg);
+    // No location, device or user properties: the crowd is nobody in particular.
+    write_key_tail(&mut s.key, cfg, "");
     let session = sessions.key_of(id);
     let (session_id, engagement_ms) = sessions.session_of(session, now_ms);
     let key = hashers.id(&s.key);
@@ -202,7 +221,7 @@ pub(crate) fn crowd_lane(
 }
 
 /// Writes a request's top level, without its closing brace.
-fn write_key(key: &mut String, client_id: &str, hit: &Hit, cfg: &Config) {
+fn write_key(key: &mut String, client_id: &str, hit: &Hit, cfg: &Config, top: &str) {
     key.push('{');
     key.push_str(r#""client_id":"#);
     json::string(key, client_id);
@@ -221,11 +240,12 @@ fn write_key(key: &mut String, client_id: &str, hit: &Hit, cfg: &Config) {
         json::display(key, ip);
         key.push('"');
     }
-    write_key_tail(key, cfg);
+    write_key_tail(key, cfg, top);
 }
 
 /// The end of every request's top level: what the configuration alone says.
-fn write_key_tail(key: &mut String, cfg: &Config) {
+/// `top`: the hit's location, device and user properties (`context::prepare`).
+fn write_key_tail(key: &mut String, cfg: &Config, top: &str) {
     let [user_data, personalization] = cfg.report.context.consent.map(Consent::as_str);
     if user_data.is_some() || personalization.is_some() {
         key.push_str(r#","consent":{"#);
@@ -242,22 +262,31 @@ fn write_key_tail(key: &mut String, cfg: &Config) {
         }
         key.push('}');
     }
+    key.push_str(top);
     if cfg.target.validation {
         key.push_str(r#","validation_behavior":"#);
         json::string(key, "ENFORCE_RECOMMENDATIONS");
     }
 }
 
+/// What [`encode_event`] writes an event with besides the hit.
+pub(crate) struct Event<'a> {
+    pub(crate) page: &'a mut PageBuf,
+    pub(crate) pages: &'a mut Memo<{ memo::PAGE_KEY }>,
+    /// The hit's per-request params (`context::prepare`).
+    pub(crate) extras: &'a context::Extras,
+    pub(crate) stamp: Stamp,
+}
+
 /// Appends a hit's `page_view` event to `item` (its batch's buffer): the page's params through
 /// the memo of recent pages, then the hit's own.
-pub(crate) fn encode_event(
-    hit: &Hit,
-    cfg: &Config,
-    page: &mut PageBuf,
-    pages: &mut Memo<{ memo::PAGE_KEY }>,
-    stamp: Stamp,
-    item: &mut String,
-) {
+pub(crate) fn encode_event(hit: &Hit, cfg: &Config, e: Event<'_>, item: &mut String) {
+    let Event {
+        page,
+        pages,
+        extras,
+        stamp,
+    } = e;
     let Stamp {
         micros,
         session_id,
@@ -272,14 +301,20 @@ pub(crate) fn encode_event(
     }
     item.push_str("\"params\":{");
     // The params a page determines, kept per page: an API serves its hot pages over and over.
-    if pages.wanted() && page::key_into(&mut pages.key, hit, cfg).is_some() {
+    // Constant params replaced by per-request ones are left out of the page's params, which
+    // then aren't the page's alone: not memoised.
+    if extras.names.is_empty()
+        && pages.wanted()
+        && page::key_into(&mut pages.key, hit, cfg).is_some()
+    {
         pages.append(item, |_, item| {
-            page_params(item, hit, cfg, page);
+            page_params(item, hit, cfg, page, &[]);
             memo::Extra::default()
         });
     } else {
-        page_params(item, hit, cfg, page);
+        page_params(item, hit, cfg, page, &extras.names);
     }
+    item.push_str(&extras.params);
     item.push_str(r#","session_id":"#);
     json::number(item, session_id);
     item.push_str(r#","engagement_time_msec":"#);
@@ -294,7 +329,7 @@ pub(crate) fn encode_event(
 /// Writes the params that follow from the hit's page (its URL, title, referrer, method and route)
 /// and from the configuration, the first without a leading comma. Whatever this reads of a hit,
 /// [`page::key_into`] must name.
-fn page_params(item: &mut String, hit: &Hit, cfg: &Config, page: &mut PageBuf) {
+fn page_params(item: &mut String, hit: &Hit, cfg: &Config, page: &mut PageBuf, skip: &[String]) {
     let limit = cfg.report.param_value_limit;
     // GA4's page params take more than others (`value_limit`), unless asked to be conservative.
     let page_limit = |name| match cfg.report.context.conservative_limits {
@@ -329,6 +364,9 @@ fn page_params(item: &mut String, hit: &Hit, cfg: &Config, page: &mut PageBuf) {
     item.push_str(r#","data_source":"#);
     json::string(item, &limited(&cfg.report.data_source, limit));
     for (name, value) in &cfg.report.extra_params {
+        if skip.contains(name) {
+            continue;
+        }
         json::key(item, name, false);
         json::display(item, value);
     }

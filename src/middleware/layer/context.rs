@@ -1,9 +1,15 @@
 //! What GA4 events carry besides the request: consent, engagement time, value limits.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use http::HeaderName;
+
 use super::GaLayer;
-use crate::config::Consent;
+use crate::config::{intern_names, Consent};
+use crate::context::{Device, EventParams};
+use crate::hit::Hit;
+use crate::http_text::geo::GeoHeaders;
 
 impl GaLayer {
     /// The `consent` sent with every request: `ad_user_data` and `ad_personalization`
@@ -104,5 +110,111 @@ impl GaLayer {
     /// ```
     pub fn engagement_cap(self, cap: Duration) -> Self {
         self.with(|c| c.report.context.engagement_cap = cap)
+    }
+
+    /// The CDN headers `user_location` is filled from (default [`GeoHeaders::KNOWN`]), read only
+    /// behind a [trusted proxy](Self::trust_proxy); `[]` turns it off. Never the IP.
+    ///
+    /// ```
+    /// use tower_ga::{GaLayer, GeoHeaders};
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s").trust_proxy(true)
+    ///     .geo_headers([GeoHeaders::CLOUDFRONT]);
+    /// assert!(ga.build().is_ok());
+    /// ```
+    pub fn geo_headers(self, headers: impl IntoIterator<Item = GeoHeaders>) -> Self {
+        let list: Vec<GeoHeaders> = headers.into_iter().collect();
+        self.with(|c| c.capture.geo_headers = list)
+    }
+
+    /// Captures a request header by name for hooks ([`Hit::header`]): at most four, each's first
+    /// 256 bytes; further names are ignored.
+    ///
+    /// ```
+    /// use tower_ga::{EventParams, GaLayer, Hit};
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s")
+    ///     .capture_header(http::HeaderName::from_static("x-api-version"))
+    ///     .params_with(|hit: &Hit| match hit.header("x-api-version") {
+    ///         Some(v) => EventParams::new().param("api_version", v),
+    ///         None => EventParams::new(),
+    ///     });
+    /// assert!(ga.build().is_ok());
+    /// ```
+    pub fn capture_header(self, name: HeaderName) -> Self {
+        self.with(|c| {
+            let mut names = c.capture.named_headers.to_vec();
+            if !names.contains(&name) && names.len() < crate::hit::text::MAX_NAMED {
+                names.push(name);
+            }
+            c.capture.named_headers = intern_names(names);
+        })
+    }
+
+    /// Fills `device.browser` and `device.browser_version` from a header holding an SDK's
+    /// `name/version` (captured by name). GA takes `device` over what it parses from
+    /// `user_agent`, which is still sent.
+    ///
+    /// ```
+    /// use tower_ga::GaLayer;
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s")
+    ///     .device_header(http::HeaderName::from_static("x-client-sdk"));
+    /// assert!(ga.build().is_ok());
+    /// ```
+    pub fn device_header(self, name: HeaderName) -> Self {
+        let layer = self.capture_header(name.clone());
+        layer.with(|c| c.report.context.device_header = Some(name))
+    }
+
+    /// Computes `device` per hit on the sender's thread; wins over
+    /// [`device_header`](Self::device_header).
+    ///
+    /// ```
+    /// use tower_ga::{Device, GaLayer, Hit};
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s")
+    ///     .device_with(|_: &Hit| Some(Device::new().category("desktop")));
+    /// assert!(ga.build().is_ok());
+    /// ```
+    pub fn device_with(
+        self,
+        hook: impl Fn(&Hit) -> Option<Device> + Send + Sync + 'static,
+    ) -> Self {
+        let hook: Arc<dyn crate::hooks::MakeDevice> = Arc::new(hook);
+        self.with(|c| c.report.context.make_device = Some(hook))
+    }
+
+    /// Computes per-request params and user properties on the sender's thread, under the rules
+    /// of [`EventParams`] (whose markers win for the same name).
+    ///
+    /// ```
+    /// use tower_ga::{EventParams, GaLayer, Hit};
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s")
+    ///     .params_with(|hit: &Hit| EventParams::new().param("slow", u64::from(hit.latency().as_millis() > 500)));
+    /// assert!(ga.build().is_ok());
+    /// ```
+    pub fn params_with(self, hook: impl Fn(&Hit) -> EventParams + Send + Sync + 'static) -> Self {
+        let hook: Arc<dyn crate::hooks::MakeParams> = Arc::new(hook);
+        self.with(|c| c.report.context.make_params = Some(hook))
+    }
+
+    /// A constant user property sent with every request (a per-request one of the same name
+    /// wins); under GA4's rules (name ≤ 24, value ≤ 36 characters) or left out.
+    ///
+    /// ```
+    /// use tower_ga::GaLayer;
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s").user_property("deployment", "eu-1");
+    /// assert!(ga.build().is_ok());
+    /// ```
+    pub fn user_property(
+        self,
+        name: impl Into<String>,
+        value: impl Into<serde_json::Value>,
+    ) -> Self {
+        let (name, value) = (name.into(), value.into());
+        self.with(|c| {
+            let props = &mut c.report.context.user_properties;
+            match props.iter_mut().find(|(n, _)| *n == name) {
+                Some(p) => p.1 = value,
+                None => props.push((name, value)),
+            }
+        })
     }
 }
