@@ -197,6 +197,7 @@ async fn down_then_back_mid_run() {
         base_backoff: ms(20),
         max_backoff: ms(100),
         max_retry_after: Duration::from_secs(5),
+        retry_unconfirmed: true,
     };
     let ga = layer(&c.url(), Duration::from_secs(2), retry, &outcomes).transport(transport);
     let handle = ga.handle();

@@ -200,6 +200,7 @@ async fn after_a_pause_the_sender_probes_with_one_batch() {
         base_backoff: ms(10),
         max_backoff: ms(1500),
         max_retry_after: Duration::from_secs(5),
+        retry_unconfirmed: false,
     };
     let ga = GaLayer::new("G-PROBE1")
         .api_secret("probe-secret")

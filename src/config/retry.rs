@@ -4,9 +4,12 @@ use std::time::Duration;
 
 /// Bounded retries with exponential backoff and jitter.
 ///
-/// Only transient failures are retried: no answer (connect error, timeout), `5xx`, `408` and `429`.
-/// A retried timeout may duplicate hits, since GA has no de-duplication key and the first attempt
-/// may have arrived.
+/// Only attempts that provably didn't count are retried: no connection (refused, unresolvable, a
+/// failed TLS handshake) and answers of `5xx`, `408` and `429`. Google's reference advises
+/// against resending a request that may have arrived (GA has no de-duplication key): after a
+/// timeout or a connection broken mid-exchange, the batch fails, counted in
+/// [`Stats::unconfirmed`](crate::Stats::unconfirmed), unless
+/// [`retry_unconfirmed`](Self::retry_unconfirmed) is set.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt (default 3).
@@ -17,6 +20,10 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
     /// Longest `Retry-After` honoured; a longer one makes the batch fail (default 60 s).
     pub max_retry_after: Duration,
+    /// Retry attempts that may have arrived (a timeout, a connection broken mid-exchange):
+    /// fewer hits lost, some perhaps counted twice (default off). Counted in
+    /// [`Stats::retried_unconfirmed`](crate::Stats::retried_unconfirmed).
+    pub retry_unconfirmed: bool,
 }
 
 impl Default for RetryPolicy {
@@ -26,6 +33,7 @@ impl Default for RetryPolicy {
             base_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(10),
             max_retry_after: Duration::from_secs(60),
+            retry_unconfirmed: false,
         }
     }
 }

@@ -28,6 +28,10 @@ pub(super) struct Done {
     /// Failed with the collector asking to wait (`Retry-After` on its last answer, capped at
     /// the policy's `max_retry_after`): the whole sender waits that long.
     pub(super) wait: Option<Duration>,
+    /// Failed on an attempt that may have arrived (not retried unless the policy says so).
+    pub(super) unconfirmed: bool,
+    /// Retries after attempts that may have arrived.
+    pub(super) retried_unconfirmed: u32,
     pub(super) outcome: BatchOutcome,
 }
 
@@ -41,6 +45,8 @@ impl Done {
             end: End::Failed,
             unreachable: false,
             wait: None,
+            unconfirmed: false,
+            retried_unconfirmed: 0,
             outcome: BatchOutcome {
                 hits,
                 attempts: 1,
@@ -59,6 +65,13 @@ impl Done {
             &counters.retried,
             outcome.attempts.saturating_sub(1) as usize,
         );
+        Counters::add(
+            &counters.retried_unconfirmed,
+            self.retried_unconfirmed as usize,
+        );
+        if self.unconfirmed {
+            Counters::add(&counters.unconfirmed, n);
+        }
         match self.end {
             End::Sent => {
                 Counters::add(&counters.sent, n);
@@ -122,11 +135,14 @@ pub(super) async fn deliver(
     // The last answer's `Retry-After`, capped.
     let mut asked_to_wait: Option<Duration>;
     let mut refused = false;
+    let mut unconfirmed;
+    let mut retried_unconfirmed = 0;
     let end = loop {
         outcome.attempts += 1;
         let request = protocol.request(&urls, &mut batch);
         let sent = tokio::time::timeout(cfg.sender.request_timeout, transport.send(request)).await;
         asked_to_wait = None;
+        unconfirmed = false;
         let after = match sent {
             Ok(Ok(reply)) => {
                 let (attempt, wait) = judge(&reply, &cfg, protocol, &mut outcome);
@@ -142,16 +158,19 @@ pub(super) async fn deliver(
             }
             Ok(Err(e)) => {
                 outcome.error = Some(e.to_string());
+                unconfirmed = !e.was_not_sent();
                 None
             }
             Err(_) => {
                 outcome.error = Some(format!("no answer within {:?}", cfg.sender.request_timeout));
+                unconfirmed = true;
                 None
             }
         };
-        if outcome.attempts > policy.max_retries {
+        if outcome.attempts > policy.max_retries || (unconfirmed && !policy.retry_unconfirmed) {
             break End::Failed;
         }
+        retried_unconfirmed += u32::from(unconfirmed);
         let backoff = policy.backoff(outcome.attempts, backoff::jitter());
         tokio::time::sleep(after.map_or(backoff, |w| w.max(backoff))).await;
     };
@@ -160,6 +179,8 @@ pub(super) async fn deliver(
         hits: batch.len(),
         unreachable: matches!(end, End::Failed) && !refused,
         wait: asked_to_wait.filter(|_| matches!(end, End::Failed)),
+        unconfirmed: unconfirmed && matches!(end, End::Failed),
+        retried_unconfirmed,
         end,
         outcome,
     }

@@ -28,6 +28,12 @@ pub struct Stats {
     pub pending: u64,
     /// Retried HTTP requests.
     pub retried: u64,
+    /// Of those, retries after an attempt that may have arrived (a timeout, a connection broken
+    /// mid-exchange), made only with `RetryPolicy::retry_unconfirmed`.
+    pub retried_unconfirmed: u64,
+    /// Hits of batches that failed on an attempt that may have arrived, and were not retried
+    /// (Google advises against resending): GA may have counted them. Also counted in `failed`.
+    pub unconfirmed: u64,
     /// HTTP requests that completed a batch (successfully or not).
     pub batches: u64,
     /// Validation mode: hits the validation endpoint objected to (also counted in `sent`).
@@ -54,6 +60,8 @@ pub(crate) struct Counters {
     pub(crate) dropped: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) retried: AtomicU64,
+    pub(crate) retried_unconfirmed: AtomicU64,
+    pub(crate) unconfirmed: AtomicU64,
     pub(crate) batches: AtomicU64,
     pub(crate) invalid: AtomicU64,
     pub(crate) crowded: AtomicU64,
@@ -82,6 +90,8 @@ impl Counters {
             failed,
             pending: tracked.saturating_sub(sent + dropped + failed),
             retried: self.retried.load(Relaxed),
+            retried_unconfirmed: self.retried_unconfirmed.load(Relaxed),
+            unconfirmed: self.unconfirmed.load(Relaxed),
             batches: self.batches.load(Relaxed),
             invalid: self.invalid.load(Relaxed),
             crowded: self.crowded.load(Relaxed),

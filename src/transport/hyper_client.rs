@@ -138,15 +138,27 @@ impl Transport for HyperTransport {
             let target = inner
                 .last_target
                 .get(request.url.clone(), |u| Target::parse(u).map(Arc::new))?;
-            let req = build(&target, &request)?;
-            let mut sender = inner.pool.ready_sender(&target).await?;
+            let req = build(&target, &request).map_err(TransportError::before_sending)?;
+            // No connection, nothing sent.
+            let mut sender = inner
+                .pool
+                .ready_sender(&target)
+                .await
+                .map_err(TransportError::before_sending)?;
             let response = match sender.send_request(req).await {
                 Ok(r) => r,
                 // A kept connection the collector closed before the request went out: nothing
                 // was sent, so it goes out once more, on a new connection.
                 Err(e) if e.is_canceled() => {
-                    sender = inner.pool.connect(&target).await?;
-                    sender.ready().await.map_err(|e| describe(&e))?;
+                    sender = inner
+                        .pool
+                        .connect(&target)
+                        .await
+                        .map_err(TransportError::before_sending)?;
+                    sender
+                        .ready()
+                        .await
+                        .map_err(|e| describe(&e).before_sending())?;
                     sender
                         .send_request(build(&target, &request)?)
                         .await

@@ -114,14 +114,38 @@ impl Reply {
 #[derive(Clone, Debug)]
 pub struct TransportError {
     message: String,
+    not_sent: bool,
 }
 
 impl TransportError {
-    /// An error with a message, which must not contain the URL's secrets.
+    /// An error with a message, which must not contain the URL's secrets. The request may have
+    /// reached the collector (a connection broken mid-exchange, say): it is retried only with
+    /// [`RetryPolicy::retry_unconfirmed`](crate::RetryPolicy::retry_unconfirmed).
     pub fn new(message: impl Into<String>) -> Self {
         TransportError {
             message: message.into(),
+            not_sent: false,
         }
+    }
+
+    /// An error before any of the request went out (no connection: refused, unresolvable, a TLS
+    /// handshake that failed): retrying it can't duplicate hits.
+    pub fn not_sent(message: impl Into<String>) -> Self {
+        TransportError {
+            message: message.into(),
+            not_sent: true,
+        }
+    }
+
+    /// This error, known to have come before any of the request went out.
+    pub fn before_sending(mut self) -> Self {
+        self.not_sent = true;
+        self
+    }
+
+    /// Whether the request provably never reached the collector.
+    pub fn was_not_sent(&self) -> bool {
+        self.not_sent
     }
 }
 

@@ -56,7 +56,16 @@ impl Transport for ReqwestTransport {
             .send();
         Box::pin(async move {
             // reqwest's errors name the URL, which holds the API secret: strip it.
-            let clean = |e: reqwest::Error| TransportError::new(e.without_url().to_string());
+            let clean = |e: reqwest::Error| {
+                // A connection that was never made: nothing was sent.
+                let connect = e.is_connect();
+                let e = TransportError::new(e.without_url().to_string());
+                if connect {
+                    e.before_sending()
+                } else {
+                    e
+                }
+            };
             let mut response = pending.await.map_err(clean)?;
             if *response.url() != sent_to {
                 // A client that follows redirects: the batch went elsewhere, and counts as failed.

@@ -49,6 +49,9 @@ pub fn policy(max_retries: u32, base_backoff: Duration) -> RetryPolicy {
         base_backoff,
         max_backoff: base_backoff * 4,
         max_retry_after: Duration::from_secs(5),
+        // The matrix exercises every retry, those after an attempt that may have arrived too
+        // (`faults_unconfirmed.rs` checks the default, which doesn't make them).
+        retry_unconfirmed: true,
     }
 }
 
