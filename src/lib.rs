@@ -97,6 +97,7 @@
 //! | `reqwest` | off | `ReqwestTransport`, for a client you configure (an egress proxy, your own roots), handed to [`GaLayer::transport`]; the default transport when `hyper-transport` is off |
 //! | `testing` | off | `testing::*`: `RecordingTransport` and the parsers of what it recorded |
 //! | `collector` | off | `collector::*`: a local stand-in for Google's endpoints, with fault injection; turns on `testing` |
+//! | `metrics` | off | per-route usage (`tower_ga_requests_total{method,route,status_class}`, `tower_ga_request_duration_seconds`) and the sender's counters through the `metrics` facade, recorded on the sender's thread |
 //!
 //! With neither transport feature, give the layer a transport: otherwise the sender doesn't start
 //! ([`SenderState::Failed`]) and requests are counted as dropped.

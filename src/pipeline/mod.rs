@@ -11,6 +11,8 @@ mod flush;
 mod handle;
 mod lifecycle;
 mod log;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod nudge;
 mod pool;
 mod schedule;

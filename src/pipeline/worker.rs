@@ -65,6 +65,8 @@ pub(crate) struct Worker {
     in_flight: HashMap<tokio::task::Id, (u64, usize)>,
     /// The shortest and longest poll intervals (a test stretches them).
     polls: (Duration, Duration),
+    #[cfg(feature = "metrics")]
+    metrics: super::metrics::Exporter,
 }
 
 /// Why the loop ended: a shutdown's deadline and answer, or every handle gone (no answer).
@@ -107,6 +109,8 @@ impl Worker {
             tasks: JoinSet::new(),
             in_flight: HashMap::new(),
             polls: (BUSY_POLL, IDLE_POLL),
+            #[cfg(feature = "metrics")]
+            metrics: Default::default(),
             urls: Arc::new(protocol.urls(&cfg)),
             running,
             protocol,
@@ -124,6 +128,8 @@ impl Worker {
                 break stop;
             }
             self.flushes.answer(Instant::now());
+            #[cfg(feature = "metrics")]
+            self.metrics.export(&self.counters, false);
         };
         self.stop(stop, ctl).await;
     }
@@ -281,6 +287,8 @@ impl Worker {
         Counters::add(&self.counters.held, 1);
         hit.stamp_by(clocks);
         hit.text.settle();
+        #[cfg(feature = "metrics")]
+        self.metrics.record(&hit);
         // A stand-in for a bug of ours, for the test of what happens then.
         #[cfg(test)]
         if hit.path() == super::tests::PANIC_PATH {
