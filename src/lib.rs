@@ -127,6 +127,7 @@ mod report;
 mod spec;
 mod text;
 mod transport;
+pub mod usage;
 
 #[cfg(feature = "collector")]
 pub mod collector;

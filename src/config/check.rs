@@ -24,6 +24,9 @@ pub enum ConfigError {
     ZeroRequestTimeout,
     /// A `trusted_proxy_ranges` entry is neither a network (`10.0.0.0/8`) nor an address.
     InvalidProxyRange(String),
+    /// A `known_routes` entry is not `"METHOD /template"`, or an OpenAPI document has no
+    /// usable `paths`.
+    InvalidRoute(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -37,6 +40,7 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidParam(why) => write!(f, "invalid extra param: {why}"),
             ConfigError::InvalidEndpoint(e) => write!(f, "endpoint {e:?} is not an http:// or https:// URL without credentials"),
             ConfigError::ZeroRequestTimeout => f.write_str("request_timeout is zero: no request could finish"),
+            ConfigError::InvalidRoute(r) => write!(f, "known routes: {r}"),
             ConfigError::InvalidProxyRange(r) => write!(f, "trusted proxy range {r:?} is neither a network (10.0.0.0/8) nor an address"),
         }
     }
@@ -75,6 +79,9 @@ pub(crate) fn check(cfg: &Config) -> Result<Protocol, ConfigError> {
     }
     if let Some(bad) = &cfg.capture.bad_proxy_range {
         return Err(ConfigError::InvalidProxyRange(bad.clone()));
+    }
+    if let Some(bad) = &cfg.inventory.bad {
+        return Err(ConfigError::InvalidRoute(bad.clone()));
     }
     let builtin = BUILTIN_PARAMS.len();
     if builtin + cfg.report.extra_params.len() > MAX_PARAMS {

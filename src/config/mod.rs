@@ -68,9 +68,18 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The routes the API declares, for the usage table.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Inventory {
+    pub(crate) routes: Vec<crate::usage::inventory::Route>,
+    /// The first declaration that didn't parse.
+    pub(crate) bad: Option<String>,
+}
+
 /// Every setting, grouped by the part of the crate that reads it.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Config {
+    pub(crate) inventory: Inventory,
     pub(crate) target: Target,
     pub(crate) capture: Capture,
     pub(crate) report: Report,

@@ -9,6 +9,7 @@ mod identity;
 mod page;
 mod proxy;
 mod sender;
+mod usage;
 
 use std::fmt;
 use std::sync::Arc;

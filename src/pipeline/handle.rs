@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::stats::Stats;
 use super::{Control, Core, SenderState};
+use crate::usage::{UsageService, UsageSnapshot};
 
 /// Controls the background sender: flush, shut down, read the counters. Cheap to clone,
 /// `Send + Sync`; get one from [`GaLayer::handle`](crate::GaLayer::handle).
@@ -117,6 +118,65 @@ impl Handle {
     /// ```
     pub fn stats(&self) -> Stats {
         self.core.counters.snapshot()
+    }
+
+    /// Per-route usage since the sender started: every declared route
+    /// ([`known_routes`](crate::GaLayer::known_routes)), zero-call ones flagged `never_called`;
+    /// every route seen, flagged when undeclared; the requests that matched no route; and how
+    /// many requests were dropped before the sender saw them.
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower_ga::{testing::RecordingTransport, GaLayer};
+    /// # use axum::{body::Body, routing::get, Router};
+    /// # use tower::ServiceExt;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let ga = GaLayer::new("G-TEST123")
+    ///     .api_secret("s")
+    ///     .transport(RecordingTransport::new())
+    ///     .known_routes(["GET /users/{id}", "DELETE /users/{id}"]);
+    /// let handle = ga.handle();
+    /// let app = Router::new()
+    ///     .route("/users/{id}", get(|| async { "user" }).delete(|| async { "gone" }))
+    ///     .layer(ga);
+    /// app.oneshot(Request::get("/users/7").body(Body::empty()).unwrap()).await.unwrap();
+    /// assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+    /// let usage = handle.usage();
+    /// assert_eq!((usage.routes[0].route.as_str(), usage.routes[0].calls), ("/users/{id}", 1));
+    /// let never: Vec<_> = usage.never_called().map(|r| r.method.as_str()).collect();
+    /// assert_eq!(never, ["DELETE"]);
+    /// # }
+    /// ```
+    pub fn usage(&self) -> UsageSnapshot {
+        self.usage_service().snapshot()
+    }
+
+    /// The usage page as a tower `Service`, to mount where you like, behind your own
+    /// authentication: a browser gets an HTML page (routes by calls, latency, error share, and
+    /// the never-called routes), `Accept: application/json` the [`UsageSnapshot`].
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use tower_ga::GaLayer;
+    ///
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s");
+    /// let usage = ga.handle().usage_service();
+    /// let app: Router = Router::new()
+    ///     .route("/users/{id}", get(|| async { "user" }))
+    ///     .layer(ga)
+    ///     // Outside the layer, so looking at the page isn't API traffic.
+    ///     .route_service("/internal/usage", usage);
+    /// ```
+    pub fn usage_service(&self) -> UsageService {
+        let counters = self.core.counters.clone();
+        UsageService {
+            table: self.core.usage.clone(),
+            // The crowd's drops were taken, and counted in the table, first.
+            dropped: Arc::new(move || {
+                let s = counters.snapshot();
+                s.dropped.saturating_sub(s.crowd_dropped)
+            }),
+        }
     }
 }
 

@@ -64,6 +64,8 @@ pub(crate) struct Running {
     /// Wakes the worker early when hits pile up.
     pub(super) nudge: Nudge,
     pub(super) gate: Gate,
+    /// The usage table the worker records each hit in.
+    pub(super) usage: Arc<std::sync::Mutex<crate::usage::table::UsageTable>>,
 }
 
 impl Running {

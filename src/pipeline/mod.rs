@@ -34,6 +34,7 @@ use crate::config::{check, Config};
 use crate::hit::Hit;
 use crate::spec::Protocol;
 use crate::transport::{Transport, TransportError};
+use crate::usage::table::UsageTable;
 use lifecycle::Gate;
 pub use lifecycle::SenderState;
 pub(crate) use lifecycle::{Running, State};
@@ -56,6 +57,8 @@ pub(crate) struct Core {
     ctl_rx: Mutex<Option<mpsc::UnboundedReceiver<Control>>>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) drop_warning: Arc<RateLimited>,
+    /// Per-route usage: written by the sender, read by `Handle::usage`; never by the request path.
+    pub(crate) usage: Arc<Mutex<UsageTable>>,
 }
 
 impl Core {
@@ -67,19 +70,30 @@ impl Core {
             ctl_rx: Mutex::new(Some(ctl_rx)),
             counters: Arc::default(),
             drop_warning: Arc::new(RateLimited::new(Duration::from_secs(10))),
+            usage: Arc::default(),
         }
     }
 
     /// Starts the sender with `config` on first use, or refuses the configuration (logged once).
     /// Later calls return what the first one decided, whatever configuration they pass.
     pub(crate) fn activate(&self, config: &Arc<Config>) -> &State {
-        self.state.get_or_init(|| match check(config) {
+        self.state.get_or_init(|| {
+            let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+            usage.known = config.inventory.routes.clone();
+            usage.since = std::time::SystemTime::now();
+            drop(usage);
+            self.decide(config)
+        })
+    }
+
+    fn decide(&self, config: &Arc<Config>) -> State {
+        match check(config) {
             Ok(protocol) => self.start(config.clone(), protocol),
             Err(e) => {
                 tracing::error!("tower-ga: {e}; requests pass through untracked");
                 State::Refused(e)
             }
-        })
+        }
     }
 
     /// Whether a layer has started (or refused to start) the sender.
@@ -189,6 +203,7 @@ impl Core {
             pool: HitPool::new(config.sender.queue_capacity),
             nudge: Nudge::new(capacity),
             gate: Gate::default(),
+            usage: self.usage.clone(),
             config,
         });
         let worker = Worker::new(

@@ -289,6 +289,13 @@ impl Worker {
         hit.text.settle();
         #[cfg(feature = "metrics")]
         self.metrics.record(&hit);
+        // Held only for the update: `Handle::usage` copies out under it, the request path never
+        // takes it.
+        self.running
+            .usage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(&hit);
         // A stand-in for a bug of ours, for the test of what happens then.
         #[cfg(test)]
         if hit.path() == super::tests::PANIC_PATH {

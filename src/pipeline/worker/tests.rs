@@ -16,6 +16,7 @@ fn a_pile_up_wakes_a_worker_whose_next_poll_is_an_hour_away() {
         pool: super::super::pool::HitPool::new(capacity),
         nudge: super::super::nudge::Nudge::new(capacity),
         gate: Default::default(),
+        usage: Default::default(),
     });
     let (queue, nudge) = (&running.queue, &running.nudge);
     let mut worker = Worker::new(

@@ -1,0 +1,11 @@
+//! Which endpoints are used, which are never used, which are hot: a bounded per-route table the
+//! sender keeps beside what it sends to GA, the routes the API declares, and a page to read them.
+
+pub(crate) mod inventory;
+mod page;
+mod service;
+mod snapshot;
+pub(crate) mod table;
+
+pub use service::UsageService;
+pub use snapshot::{Quantiles, RouteUsage, StatusCounts, UsageSnapshot};

@@ -1,0 +1,106 @@
+//! The usage page: one self-contained HTML document (no external assets), refreshed by the
+//! browser every 5 seconds, and the snapshot as JSON for `Accept: application/json`.
+
+use std::fmt::Write;
+
+use super::snapshot::{RouteUsage, UsageSnapshot};
+
+/// Text for HTML: `&`, `<`, `>`, `"` and `'` escaped.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn time(unix: u64) -> String {
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix))
+}
+
+fn row(out: &mut String, r: &RouteUsage, max: u64) {
+    let width = (r.calls * 100).checked_div(max).unwrap_or(0);
+    let errors = r.status.s5xx + r.status.s4xx;
+    let share = if r.calls == 0 {
+        0.0
+    } else {
+        errors as f64 * 100.0 / r.calls as f64
+    };
+    let (p50, p95, p99) = r
+        .latency_ms
+        .as_ref()
+        .map_or((0.0, 0.0, 0.0), |q| (q.p50, q.p95, q.p99));
+    let _ = write!(
+        out,
+        "<tr><td>{}</td><td><code>{}</code>{}</td><td class=n>{}</td>\
+         <td><div class=bar style=\"width:{width}%\"></div></td>\
+         <td class=n>{p50:.1} / {p95:.1} / {p99:.1}</td><td class=n>{share:.1} %</td><td class=n>{}</td></tr>",
+        esc(&r.method),
+        esc(&r.route),
+        if r.in_inventory { "" } else { " <span class=tag>not declared</span>" },
+        r.calls,
+        r.consumers,
+    );
+}
+
+/// The page for a snapshot.
+pub(crate) fn html(s: &UsageSnapshot) -> String {
+    let mut out = String::from(
+        "<!doctype html><html lang=en><head><meta charset=utf-8>\
+         <meta http-equiv=refresh content=5><title>API usage</title><style>\
+         body{font:14px system-ui,sans-serif;margin:2em;color:#222}\
+         table{border-collapse:collapse;width:100%}td,th{padding:4px 8px;border-bottom:1px solid #eee;text-align:left}\
+         .n{text-align:right;white-space:nowrap}.bar{background:#4a7bd0;height:12px;min-width:1px}\
+         .tag{background:#fde68a;border-radius:3px;padding:0 4px;font-size:12px}\
+         #never{background:#fff4e5;border:2px solid #f59e0b;padding:1em;margin:1em 0}\
+         </style></head><body><h1>API usage</h1>",
+    );
+    let _ = write!(
+        out,
+        "<p>Since {} · {} requests · {} dropped before counting · refreshed {}</p>",
+        time(s.since),
+        s.calls,
+        s.dropped,
+        time(s.generated_at)
+    );
+    let never: Vec<&RouteUsage> = s.never_called().collect();
+    let _ = write!(
+        out,
+        "<section id=never><h2>Never called since {} ({})</h2>",
+        time(s.since),
+        never.len()
+    );
+    if never.is_empty() {
+        out.push_str("<p>Every declared route was called.</p>");
+    } else {
+        out.push_str("<ul>");
+        for r in never {
+            let _ = write!(
+                out,
+                "<li><code>{} {}</code></li>",
+                esc(&r.method),
+                esc(&r.route)
+            );
+        }
+        out.push_str("</ul>");
+    }
+    out.push_str(
+        "</section><h2>Routes by calls</h2><table id=routes><tr><th>method</th><th>route</th>\
+         <th class=n>calls</th><th></th><th class=n>p50 / p95 / p99 ms</th>\
+         <th class=n>errors</th><th class=n>consumers</th></tr>",
+    );
+    let max = s.routes.iter().map(|r| r.calls).max().unwrap_or(0);
+    let called = s.routes.iter().filter(|r| r.calls > 0);
+    for r in called.chain(s.unmatched.iter()).chain(s.other.iter()) {
+        row(&mut out, r, max);
+    }
+    out.push_str("</table></body></html>");
+    out
+}

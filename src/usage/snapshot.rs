@@ -1,0 +1,88 @@
+//! [`UsageSnapshot`]: what [`Handle::usage`](crate::Handle::usage) returns.
+
+use serde::Serialize;
+
+/// Requests per status class.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct StatusCounts {
+    /// `2xx` answers.
+    #[serde(rename = "2xx")]
+    pub s2xx: u64,
+    /// `3xx` answers.
+    #[serde(rename = "3xx")]
+    pub s3xx: u64,
+    /// `4xx` answers.
+    #[serde(rename = "4xx")]
+    pub s4xx: u64,
+    /// `5xx` answers.
+    #[serde(rename = "5xx")]
+    pub s5xx: u64,
+    /// Any other status.
+    pub other: u64,
+}
+
+/// Server latency quantiles, in milliseconds (two significant digits).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Quantiles {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+/// One route's usage.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct RouteUsage {
+    /// The method (`GET`); empty for the unmatched and `(other)` rows.
+    pub method: String,
+    /// The template (`/users/{id}`), `(unmatched)` or `(other)`: never a raw path.
+    pub route: String,
+    /// Declared with `known_routes` / `known_routes_openapi`.
+    pub in_inventory: bool,
+    /// Declared and never called since [`UsageSnapshot::since`]: a deprecation candidate.
+    pub never_called: bool,
+    /// Requests the sender took.
+    pub calls: u64,
+    /// By status class.
+    pub status: StatusCounts,
+    /// Server latency; `None` without calls.
+    pub latency_ms: Option<Quantiles>,
+    /// First and last request (unix seconds).
+    pub first_seen: Option<u64>,
+    /// Last request (unix seconds).
+    pub last_seen: Option<u64>,
+    /// Distinct consumers, estimated (within a few per cent to about 10,000).
+    pub consumers: u64,
+}
+
+/// Per-route usage since the sender started.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct UsageSnapshot {
+    /// Since when (unix seconds): the sender's start.
+    pub since: u64,
+    /// When this snapshot was taken (unix seconds).
+    pub generated_at: u64,
+    /// Requests counted in the rows.
+    pub calls: u64,
+    /// Requests dropped before the sender saw them (queue full, sender down): in no row.
+    pub dropped: u64,
+    /// Every declared route, then every route seen: most called first, never-called last.
+    pub routes: Vec<RouteUsage>,
+    /// Requests that matched no route, if any.
+    pub unmatched: Option<RouteUsage>,
+    /// Routes beyond the table's 512, if any.
+    pub other: Option<RouteUsage>,
+}
+
+impl UsageSnapshot {
+    /// The declared routes never called: the deprecation candidates.
+    pub fn never_called(&self) -> impl Iterator<Item = &RouteUsage> {
+        self.routes.iter().filter(|r| r.never_called)
+    }
+}
