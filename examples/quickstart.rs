@@ -62,7 +62,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ga = GaLayer::new("G-QUICKSTART1")
         .api_secret("local-secret")
         .endpoint(collector.url())
-        .flush_interval(Duration::from_millis(200));
+        .flush_interval(Duration::from_millis(200))
+        // The API's routes: the usage page lists those never called.
+        .known_routes(["GET /users/{id}", "GET /items", "GET /me", "DELETE /items/{id}"]);
     let handle = ga.handle();
 
     let app = Router::new()
@@ -73,7 +75,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/items", get(items))
         .route("/me", get(me))
         .route("/health", get(health).layer(NoTrack))
-        .layer(ga);
+        .layer(ga)
+        // Outside the layer (and, in a real API, behind your own authentication).
+        .route_service("/internal/usage", handle.usage_service());
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port("PORT", 3000))).await?;
     let addr = listener.local_addr()?;
@@ -90,6 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ] {
         println!("  curl {header}'http://{addr}{path}'");
     }
+    println!("Usage page: http://{addr}/internal/usage (JSON with -H 'Accept: application/json')");
     println!("Ctrl-C to stop.");
 
     // `ConnectInfo` lets the default client id tell anonymous consumers apart by IP and
