@@ -64,7 +64,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .endpoint(collector.url())
         .flush_interval(Duration::from_millis(200))
         // The API's routes: the usage page lists those never called.
-        .known_routes(["GET /users/{id}", "GET /items", "GET /me", "DELETE /items/{id}"]);
+        .known_routes([
+            "GET /users/{id}",
+            "GET /items",
+            "GET /me",
+            "DELETE /items/{id}",
+        ]);
     let handle = ga.handle();
 
     let app = Router::new()
