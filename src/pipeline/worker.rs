@@ -241,10 +241,11 @@ impl Worker {
         // A hit pushed just as the queue closed is counted by `Leftovers`, on this thread.
     }
 
-    /// Whether the sender is behind: it holds more batches than an eighth of the hold, each a
-    /// request to make.
+    /// Whether the sender is behind: it holds more batches than an eighth of the hold (and at
+    /// least 128), each a request to make. A hundred consumers each with a batch open is an API's
+    /// ordinary traffic, not a flood.
     fn crowded(&self) -> bool {
-        self.batcher.batches() >= self.hold / 8
+        self.batcher.batches() >= (self.hold / 8).max(128)
     }
 
     /// Takes hits off the queue up to the hold limit (one batch's worth while probing). Returns
