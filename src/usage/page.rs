@@ -25,6 +25,15 @@ fn time(unix: u64) -> String {
     httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix))
 }
 
+/// Milliseconds with about two significant digits: `0.042`, `3.1`, `250`.
+fn ms(v: f64) -> String {
+    match v {
+        v if v < 0.1 => format!("{v:.3}"),
+        v if v < 10.0 => format!("{v:.1}"),
+        v => format!("{v:.0}"),
+    }
+}
+
 fn row(out: &mut String, r: &RouteUsage, max: u64) {
     let width = (r.calls * 100).checked_div(max).unwrap_or(0);
     let errors = r.status.s5xx + r.status.s4xx;
@@ -33,19 +42,24 @@ fn row(out: &mut String, r: &RouteUsage, max: u64) {
     } else {
         errors as f64 * 100.0 / r.calls as f64
     };
-    let (p50, p95, p99) = r
-        .latency_ms
-        .as_ref()
-        .map_or((0.0, 0.0, 0.0), |q| (q.p50, q.p95, q.p99));
+    let latency = r.latency_ms.as_ref().map_or_else(String::new, |q| {
+        format!("{} / {} / {}", ms(q.p50), ms(q.p95), ms(q.p99))
+    });
+    // The unmatched and `(other)` rows have no method and are no route to declare.
+    let tag = if r.in_inventory || r.method.is_empty() {
+        ""
+    } else {
+        " <span class=tag>not declared</span>"
+    };
     let _ = write!(
         out,
-        "<tr><td>{}</td><td><code>{}</code>{}</td><td class=n>{}</td>\
-         <td><div class=bar style=\"width:{width}%\"></div></td>\
-         <td class=n>{p50:.1} / {p95:.1} / {p99:.1}</td><td class=n>{share:.1} %</td><td class=n>{}</td></tr>",
+        "<tr><td>{}</td><td><code>{}</code>{tag}</td><td class=n>{}</td>\
+         <td class=barcell><div class=bar style=\"width:{width}%\"></div></td>\
+         <td class=n>{latency}</td><td class=\"n{}\">{share:.1} %</td><td class=n>{}</td></tr>",
         esc(&r.method),
         esc(&r.route),
-        if r.in_inventory { "" } else { " <span class=tag>not declared</span>" },
         r.calls,
+        if errors > 0 { " err" } else { "" },
         r.consumers,
     );
 }
@@ -54,10 +68,12 @@ fn row(out: &mut String, r: &RouteUsage, max: u64) {
 pub(crate) fn html(s: &UsageSnapshot) -> String {
     let mut out = String::from(
         "<!doctype html><html lang=en><head><meta charset=utf-8>\
-         <meta http-equiv=refresh content=5><title>API usage</title><style>\
+         <meta http-equiv=refresh content=5><title>API usage</title>\
+         <link rel=icon href=\"data:,\"><style>\
          body{font:14px system-ui,sans-serif;margin:2em;color:#222}\
          table{border-collapse:collapse;width:100%}td,th{padding:4px 8px;border-bottom:1px solid #eee;text-align:left}\
-         .n{text-align:right;white-space:nowrap}.bar{background:#4a7bd0;height:12px;min-width:1px}\
+         .n{text-align:right;white-space:nowrap}.barcell{width:30%}\
+         .bar{background:#4a7bd0;height:12px;min-width:1px}.err{color:#b91c1c}\
          .tag{background:#fde68a;border-radius:3px;padding:0 4px;font-size:12px}\
          #never{background:#fff4e5;border:2px solid #f59e0b;padding:1em;margin:1em 0}\
          </style></head><body><h1>API usage</h1>",
