@@ -103,15 +103,21 @@ impl Row {
     }
 }
 
-/// A row's method and template; `(None, None)`: every request that matched no route.
-type Key = (Option<Method>, Option<Box<str>>);
+/// Rows by template, then method: a hit's template finds its rows without a copy of it (a
+/// route has a handful of methods, scanned in order).
+type Rows = HashMap<Box<str>, Vec<(Method, Row)>, foldhash::fast::RandomState>;
 
 /// Rows by method and template.
 pub(crate) struct UsageTable {
     pub(crate) since: SystemTime,
     pub(crate) known: Vec<Route>,
-    pub(crate) rows: HashMap<Key, Row, foldhash::fast::RandomState>,
-    pub(crate) other: Option<Row>,
+    rows: Rows,
+    /// Route rows in `rows`, at most [`MAX_ROUTES`].
+    routes: usize,
+    /// Every request that matched no route.
+    unmatched: Option<Row>,
+    /// Routes beyond [`MAX_ROUTES`].
+    other: Option<Row>,
     hasher: foldhash::fast::RandomState,
 }
 
@@ -121,6 +127,8 @@ impl Default for UsageTable {
             since: SystemTime::now(),
             known: Vec::new(),
             rows: HashMap::default(),
+            routes: 0,
+            unmatched: None,
             other: None,
             hasher: Default::default(),
         }
@@ -128,23 +136,36 @@ impl Default for UsageTable {
 }
 
 impl UsageTable {
-    /// Counts a request the sender took (never a raw path: the template, or none).
+    /// Counts a request the sender took (never a raw path: the template, or none). Allocates
+    /// only for a route's first request.
     pub(crate) fn record(&mut self, hit: &Hit) {
         let consumer = self.consumer_of(hit);
         let at = hit.received_at();
-        let key = match hit.route() {
-            Some(route) => (Some(hit.method().clone()), Some(Box::from(route))),
-            None => (None, None),
+        let Some(route) = hit.route() else {
+            return self
+                .unmatched
+                .get_or_insert_with(|| Row::new(at))
+                .add(hit, consumer);
         };
-        if let Some(row) = self.rows.get_mut(&key) {
-            return row.add(hit, consumer);
+        let method = hit.method();
+        if let Some(rows) = self.rows.get_mut(route) {
+            if let Some((_, row)) = rows.iter_mut().find(|(m, _)| m == method) {
+                return row.add(hit, consumer);
+            }
         }
-        let row = if self.rows.len() < MAX_ROUTES || key.1.is_none() {
-            self.rows.entry(key).or_insert_with(|| Row::new(at))
-        } else {
-            self.other.get_or_insert_with(|| Row::new(at))
-        };
+        if self.routes >= MAX_ROUTES {
+            return self
+                .other
+                .get_or_insert_with(|| Row::new(at))
+                .add(hit, consumer);
+        }
+        self.routes += 1;
+        let mut row = Row::new(at);
         row.add(hit, consumer);
+        self.rows
+            .entry(Box::from(route))
+            .or_default()
+            .push((method.clone(), row));
     }
 
     /// A seeded hash of who sent the request: the user id, else the credential, else the
@@ -171,17 +192,16 @@ impl UsageTable {
         let known =
             |m: &http::Method, r: &str| self.known.iter().any(|(km, kr)| km == m && kr == r);
         let mut routes = Vec::new();
-        let mut unmatched = None;
-        for ((method, route), row) in &self.rows {
-            match (method, route) {
-                (Some(m), Some(r)) => routes.push(row.view(m.as_str(), r, known(m, r))),
-                _ => unmatched = Some(row.view("", "(unmatched)", false)),
+        for (route, rows) in &self.rows {
+            for (m, row) in rows {
+                routes.push(row.view(m.as_str(), route, known(m, route)));
             }
         }
         for (m, r) in &self.known {
             let seen = self
                 .rows
-                .contains_key(&(Some(m.clone()), Some(Box::from(r.as_str()))));
+                .get(r.as_str())
+                .is_some_and(|rows| rows.iter().any(|(rm, _)| rm == m));
             if !seen
                 && !routes
                     .iter()
@@ -207,6 +227,10 @@ impl UsageTable {
                 .then_with(|| a.route.cmp(&b.route))
                 .then_with(|| a.method.cmp(&b.method))
         });
+        let unmatched = self
+            .unmatched
+            .as_ref()
+            .map(|row| row.view("", "(unmatched)", false));
         let other = self
             .other
             .as_ref()
