@@ -108,3 +108,37 @@ async fn a_flood_of_new_identities_cannot_starve_known_consumers() {
     // Coalesced, the flood took far fewer requests than hits (one each, without).
     assert!(c.counts().requests < s.tracked / 4, "{:?}", c.counts());
 }
+
+/// A burst of new consumers that the queue holds with room to spare is coalesced, not dropped:
+/// the crowd drops only while the queue is at least half full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_the_queue_holds_is_coalesced_not_dropped() {
+    let c = Collector::start(CollectorConfig {
+        faults: Faults {
+            sleep: Duration::from_millis(20),
+            ..Faults::none()
+        },
+        ..CollectorConfig::default()
+    })
+    .await
+    .unwrap();
+    let ga = GaLayer::new("G-TEST123")
+        .api_secret("test-secret")
+        .endpoint(c.url())
+        .queue_capacity(30_000)
+        .max_concurrency(4);
+    let handle = ga.handle();
+    let app = Router::new().route("/a", get(|| async { "x" })).layer(ga);
+    // 12,000: under half the queue, and three times the sender's hold.
+    let burst = 12_000;
+    for i in 0..burst {
+        let token = format!("Bearer burst-{i:06}");
+        get_req(&app, "/a", &[("authorization", &token)]).await;
+    }
+    assert!(handle.flush(WAIT * 3).await, "{:?}", handle.stats());
+    let s = handle.stats();
+    assert_eq!((s.tracked, s.sent, s.dropped), (burst, burst, 0), "{s:?}");
+    // More than the quarter of the hold (1,024) the crowd keeps while the queue is pressed.
+    assert!(s.crowded > 1_024, "{s:?}");
+    assert_eq!(c.counts().hits_accepted, burst);
+}

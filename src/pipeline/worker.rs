@@ -302,7 +302,11 @@ impl Worker {
         if hit.path() == super::tests::PANIC_PATH {
             panic!("the worker's test panic");
         }
-        let crowd = self.crowded().then_some(&mut self.crowd);
+        let crowd = self.crowded().then(|| {
+            let queue = &self.running.queue;
+            self.crowd.pressed = queue.len() >= queue.capacity() / 2;
+            &mut self.crowd
+        });
         let epoch = self.flushes.epoch();
         let encoded = self.protocol.encode_into(
             &hit,

@@ -4,8 +4,10 @@
 //! values, anonymous traffic with random ids) costs one HTTP request per hit, holds the sender's
 //! batches full and sheds everyone's hits, known consumers' too. While the sender is behind, a
 //! hit whose consumer has no session and was not seen just before goes out under one shared
-//! client id, 25 to a request, with no user id, agent or address of its own; at most a quarter of
-//! the hold is such hits, and the rest are dropped and counted. A consumer seen twice in a short
+//! client id, 25 to a request, with no user id, agent or address of its own. While the queue is at
+//! least half full, at most a quarter of the hold is such hits and the rest are dropped and
+//! counted, so the hold keeps room for known consumers; with the queue emptier, a burst of new
+//! consumers waits there instead of being dropped. A consumer seen twice in a short
 //! while is let in as itself: a new consumer that keeps coming is only coalesced once.
 
 use crate::config::Key;
@@ -27,6 +29,8 @@ pub(crate) struct Crowd {
     /// The second hash of the crowd's batch key (see `KeyId`): how its batches are known.
     pub(crate) check: u64,
     pub(crate) limit: usize,
+    /// Whether the queue is at least half full: only then is `limit` enforced.
+    pub(crate) pressed: bool,
 }
 
 impl Crowd {
@@ -38,6 +42,7 @@ impl Crowd {
             held: 0,
             check: 0,
             limit: (hold / 4).max(1),
+            pressed: true,
         }
     }
 
@@ -70,6 +75,7 @@ impl std::fmt::Debug for Crowd {
         f.debug_struct("Crowd")
             .field("held", &self.held)
             .field("limit", &self.limit)
+            .field("pressed", &self.pressed)
             .finish_non_exhaustive()
     }
 }

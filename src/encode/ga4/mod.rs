@@ -177,7 +177,7 @@ pub(crate) enum Lane {
     Own,
     /// The crowd's: its key is in `s.key`.
     Crowd(Stamp, KeyId),
-    /// Nowhere: the crowd holds all it may.
+    /// Nowhere: the crowd holds all it may while the queue is pressed.
     Dropped,
 }
 
@@ -197,7 +197,7 @@ pub(crate) fn crowd_lane(
     if stable && (sessions.has_session(session, now_ms) || crowd.seen_again(session)) {
         return Lane::Own;
     }
-    if crowd.held >= crowd.limit {
+    if crowd.held >= crowd.limit && crowd.pressed {
         return Lane::Dropped;
     }
     let id = crowd.client_id(day, &cfg.identity.key);
