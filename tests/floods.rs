@@ -14,8 +14,10 @@ use axum::Router;
 use tower_ga::collector::{Collector, CollectorConfig, Faults};
 use tower_ga::GaLayer;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flood_of_new_identities_cannot_starve_known_consumers() {
+/// A collector 20 ms away, and a layer whose queue holds a whole run: nothing is shed on the
+/// request path, so what happens is the sender's doing. It holds 4,096 hits in batches; 25
+/// events a request at most.
+async fn rig() -> (Collector, GaLayer) {
     let c = Collector::start(CollectorConfig {
         faults: Faults {
             sleep: Duration::from_millis(20),
@@ -25,13 +27,17 @@ async fn a_flood_of_new_identities_cannot_starve_known_consumers() {
     })
     .await
     .unwrap();
-    // A queue that holds the whole run: nothing is shed on the request path, so what happens
-    // is the sender's doing. It holds 4,096 hits in batches; 25 events a request at most.
     let ga = GaLayer::new("G-TEST123")
         .api_secret("test-secret")
         .endpoint(c.url())
         .queue_capacity(30_000)
         .max_concurrency(4);
+    (c, ga)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_new_identities_cannot_starve_known_consumers() {
+    let (c, ga) = rig().await;
     let handle = ga.handle();
     let app = Router::new().route("/a", get(|| async { "x" })).layer(ga);
     let known: Vec<String> = (0..20).map(|k| format!("Bearer known-{k:02}")).collect();
@@ -113,20 +119,7 @@ async fn a_flood_of_new_identities_cannot_starve_known_consumers() {
 /// the crowd drops only while the queue is at least half full.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_the_queue_holds_is_coalesced_not_dropped() {
-    let c = Collector::start(CollectorConfig {
-        faults: Faults {
-            sleep: Duration::from_millis(20),
-            ..Faults::none()
-        },
-        ..CollectorConfig::default()
-    })
-    .await
-    .unwrap();
-    let ga = GaLayer::new("G-TEST123")
-        .api_secret("test-secret")
-        .endpoint(c.url())
-        .queue_capacity(30_000)
-        .max_concurrency(4);
+    let (c, ga) = rig().await;
     let handle = ga.handle();
     let app = Router::new().route("/a", get(|| async { "x" })).layer(ga);
     // 12,000: under half the queue, and three times the sender's hold.
