@@ -24,8 +24,11 @@ pub enum ConfigError {
     ZeroRequestTimeout,
     /// A `trusted_proxy_ranges` entry is neither a network (`10.0.0.0/8`) nor an address.
     InvalidProxyRange(String),
-    /// A `known_routes` entry is not `"METHOD /template"`, or an OpenAPI document has no
-    /// usable `paths`.
+    /// The declared routes can't be read: a `known_routes` entry is not `"METHOD /template"`,
+    /// a template axum can't mount, or an OpenAPI document that declares no route, refers to
+    /// other files, or isn't OpenAPI 3.x or Swagger 2.0 JSON. The text says which and how to
+    /// fix it. From a layer made with [`new`](crate::GaLayer::new) and not built, it is logged,
+    /// shown on the usage page, and the layer tracks without declared routes.
     InvalidRoute(String),
 }
 
@@ -47,6 +50,16 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// Checks everything [`check`] does, and the declared routes: a bad inventory is an error from
+/// `build`, while a layer made with `new` logs it and tracks without one.
+pub(crate) fn check_all(cfg: &Config) -> Result<Protocol, ConfigError> {
+    let protocol = check(cfg)?;
+    match &cfg.inventory.bad {
+        Some(bad) => Err(ConfigError::InvalidRoute(bad.clone())),
+        None => Ok(protocol),
+    }
+}
 
 /// Checks a configuration: the protocol it speaks, or why it can't work.
 pub(crate) fn check(cfg: &Config) -> Result<Protocol, ConfigError> {
@@ -79,9 +92,6 @@ pub(crate) fn check(cfg: &Config) -> Result<Protocol, ConfigError> {
     }
     if let Some(bad) = &cfg.capture.bad_proxy_range {
         return Err(ConfigError::InvalidProxyRange(bad.clone()));
-    }
-    if let Some(bad) = &cfg.inventory.bad {
-        return Err(ConfigError::InvalidRoute(bad.clone()));
     }
     let builtin = BUILTIN_PARAMS.len();
     if builtin + cfg.report.extra_params.len() > MAX_PARAMS {

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use http::HeaderName;
 
-pub(crate) use check::check;
 pub use check::ConfigError;
+pub(crate) use check::{check, check_all};
 pub(crate) use context::intern_names;
 pub use context::Consent;
 pub(crate) use context::Context;
@@ -71,8 +71,8 @@ impl fmt::Debug for Secret {
 /// The routes the API declares, for the usage table.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Inventory {
-    pub(crate) routes: Vec<crate::usage::inventory::Route>,
-    /// The first declaration that didn't parse.
+    pub(crate) routes: crate::usage::inventory::Routes,
+    /// The first declaration that didn't parse: then no route is declared.
     pub(crate) bad: Option<String>,
 }
 

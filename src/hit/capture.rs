@@ -7,7 +7,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Extensions, Method, StatusCode, Uri};
 
 use super::text::{named, Captured, Field, Writer, MAX_NAMED};
-use super::Hit;
+use super::{Hit, OTHER_METHOD};
 use crate::context::EventParams;
 use crate::http_text::authority::host_of;
 use crate::http_text::forwarded::Trusted;
@@ -95,6 +95,7 @@ impl Hit {
         h.named = rules.named;
         h.params = [ext.get::<EventParams>().cloned(), None];
         h.status = StatusCode::OK;
+        h.report = true;
         h.started = Instant::now();
         h.ended = h.started;
         h.received_at = SystemTime::UNIX_EPOCH;
@@ -115,6 +116,7 @@ impl Hit {
             named: &[],
             params: [None, None],
             status: StatusCode::OK,
+            report: true,
             started: now,
             received_at: SystemTime::UNIX_EPOCH,
             ended: now,
@@ -278,17 +280,21 @@ fn extra_field_slow(name: &HeaderName, rules: &CaptureRules<'_>) -> Option<Field
     })
 }
 
-/// The method a hit keeps. A nonstandard method longer than 15 bytes would be copied to the heap
-/// (a server accepts one of any length): it is cut to the 15 bytes `Method` keeps inline, so that
-/// a hit's size stays bounded and capture doesn't allocate.
+/// The method a hit keeps: RFC 9110's as they are, any other as `OTHER` (kept inline, without
+/// allocating, whatever the request's method).
 fn kept_method(method: &Method) -> Method {
-    const INLINE: usize = 15;
-    let s = method.as_str();
-    if s.len() <= INLINE {
-        return method.clone();
+    match *method {
+        Method::GET
+        | Method::POST
+        | Method::PUT
+        | Method::DELETE
+        | Method::PATCH
+        | Method::HEAD
+        | Method::OPTIONS
+        | Method::CONNECT
+        | Method::TRACE => method.clone(),
+        _ => Method::from_bytes(OTHER_METHOD.as_bytes()).unwrap_or(Method::GET),
     }
-    // A valid method is all token characters (ASCII), so any prefix is a valid method too.
-    Method::from_bytes(&s.as_bytes()[..INLINE]).unwrap_or(Method::GET)
 }
 
 fn peer_ip(ext: &Extensions) -> Option<IpAddr> {
@@ -408,13 +414,16 @@ mod tests {
     }
 
     #[test]
-    fn long_methods_are_kept_cut_to_what_fits_inline() {
+    fn methods_outside_rfc_9110_are_other() {
         let long = "PROPFINDEXTENDED".repeat(6_000); // 96 kB: servers accept it
         for (method, kept) in [
             ("GET", "GET"),
-            ("PURGE", "PURGE"),
-            ("ABCDEFGHIJKLMNO", "ABCDEFGHIJKLMNO"),
-            (long.as_str(), "PROPFINDEXTENDE"),
+            ("PATCH", "PATCH"),
+            ("CONNECT", "CONNECT"),
+            ("PURGE", "OTHER"),
+            ("M520", "OTHER"),
+            ("get", "OTHER"),
+            (long.as_str(), "OTHER"),
         ] {
             let req = http::Request::builder()
                 .method(method)

@@ -23,6 +23,9 @@ use clock::wall_clock_of;
 pub(crate) use clock::Clocks;
 use text::{Captured, Field};
 
+/// The method of a hit whose request used a method outside RFC 9110's.
+pub(crate) const OTHER_METHOD: &str = "OTHER";
+
 /// One tracked request, as the hooks and filters see it.
 ///
 /// A `Hit` is created when the request reaches the layer and completed when the response is
@@ -52,14 +55,19 @@ pub struct Hit {
     pub(crate) started: Instant,
     /// Set by the sender when it takes the hit; `UNIX_EPOCH` until then.
     pub(crate) received_at: SystemTime,
+    /// Whether the hit goes to Google: `false` when the filter kept it out, and it only counts
+    /// in the usage table and the metrics.
+    pub(crate) report: bool,
     /// When the response was produced (`started` until then): the latency is computed from
     /// the two only when read, which saves a subtraction on the request path.
     pub(crate) ended: Instant,
 }
 
 impl Hit {
-    /// The request method (of a nonstandard method longer than 15 bytes, the first 15 bytes:
-    /// kept without allocating, and no real method is that long).
+    /// The request method: one of RFC 9110's (`GET`, `POST`, `PUT`, `DELETE`, `PATCH`, `HEAD`,
+    /// `OPTIONS`, `CONNECT`, `TRACE`), or `OTHER` for any other (`PROPFIND`, `M1`...). A client
+    /// can invent methods at will: folded into one, they can't mint usage rows, metric series or
+    /// GA pages.
     pub fn method(&self) -> &Method {
         &self.method
     }

@@ -18,8 +18,9 @@ pub(crate) struct Pending {
     pub(crate) core: Arc<Core>,
 }
 
-/// Filters a completed hit and hands it over. Runs when the response is produced.
-fn submit(core: &Core, hit: Box<Hit>) {
+/// Filters a completed hit and hands it over: to be reported, or, when the filters keep it
+/// from Google, to be counted in the usage table only (every request the layer sees is).
+fn submit(core: &Core, mut hit: Box<Hit>) {
     let track = |cfg: &crate::config::Config| {
         !(cfg.capture.skip_unmatched && hit.route().is_none())
             // A filter that panics must not fail the request: its hit isn't reported.
@@ -27,7 +28,11 @@ fn submit(core: &Core, hit: Box<Hit>) {
     };
     match core.running().map(|r| &r.config) {
         Some(cfg) if track(cfg) => core.offer(hit),
-        _ => core.recycle(hit),
+        Some(_) => {
+            hit.report = false;
+            core.offer_unreported(hit);
+        }
+        None => core.recycle(hit),
     }
 }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::service::GaService;
-use crate::config::{check, Config, ConfigError};
+use crate::config::{check_all, Config, ConfigError};
 use crate::pipeline::{Core, Handle, State};
 use crate::spec::Protocol;
 
@@ -105,6 +105,7 @@ impl GaLayer {
         // taken from a layer no clone shares keep following it.
         if Arc::strong_count(&self.config) > 1 || self.core.activated() {
             self.core = Arc::new(Core::new());
+            self.core.declare(&self.config.inventory);
         }
         f(Arc::make_mut(&mut self.config));
         self
@@ -159,7 +160,7 @@ impl GaLayer {
     /// # Ok::<(), ConfigError>(())
     /// ```
     pub fn build(self) -> Result<Self, ConfigError> {
-        check(&self.config)?;
+        check_all(&self.config)?;
         Ok(self)
     }
 

@@ -42,6 +42,13 @@ impl Flushes {
             Some((epoch, n)) if *epoch == self.epoch => *n += 1,
             _ => self.unresolved.push_back((self.epoch, 1)),
         }
+        self.passed()
+    }
+
+    /// A hit was taken that needs no resolving (one for the usage table only). `true` when it
+    /// was the last one a flush was owed, as for [`taken`](Self::taken).
+    #[must_use]
+    pub(super) fn passed(&mut self) -> bool {
         if self.owed > 0 {
             self.owed -= 1;
             if self.owed == 0 {

@@ -1,6 +1,7 @@
 //! [`Handle`]: flush, shut down and read the counters from the application.
 
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -174,7 +175,8 @@ impl Handle {
             // The crowd's drops were taken, and counted in the table, first.
             dropped: Arc::new(move || {
                 let s = counters.snapshot();
-                s.dropped.saturating_sub(s.crowd_dropped)
+                let unreported = counters.unreported_dropped.load(Ordering::Relaxed);
+                s.dropped.saturating_sub(s.crowd_dropped) + unreported
             }),
         }
     }

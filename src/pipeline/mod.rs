@@ -1,9 +1,10 @@
 //! The background sender: a bounded queue between the request path and a worker thread.
 //!
-//! The request path calls [`Core::offer`], which never waits: one lock-free push onto a
-//! preallocated ring ([`ArrayQueue`]), and a full or closed queue counts the hit as dropped. No
-//! wake-up is sent: the worker ([`worker`]) polls the ring every few milliseconds while hits come
-//! in (batching makes immediacy pointless), and does everything else.
+//! The request path calls [`Core::offer`] (or, for a hit the filters keep from Google that only
+//! the usage table counts, [`Core::offer_unreported`]), which never waits: one lock-free push
+//! onto a preallocated ring ([`ArrayQueue`]), and a full or closed queue counts the hit as
+//! dropped. The worker ([`worker`]) takes the ring's hits on its tick, or sooner when a push
+//! finds the ring a quarter full ([`nudge`]), and does everything else.
 
 mod backoff;
 mod delivery;
@@ -78,12 +79,25 @@ impl Core {
     /// Later calls return what the first one decided, whatever configuration they pass.
     pub(crate) fn activate(&self, config: &Arc<Config>) -> &State {
         self.state.get_or_init(|| {
-            let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
-            usage.known = config.inventory.routes.clone();
-            usage.since = std::time::SystemTime::now();
-            drop(usage);
+            if let Some(bad) = &config.inventory.bad {
+                tracing::error!(
+                    "tower-ga: known routes: {bad}; tracking goes on with no route declared"
+                );
+            }
+            self.declare(&config.inventory);
+            self.usage.lock().unwrap_or_else(|e| e.into_inner()).since =
+                std::time::SystemTime::now();
             self.decide(config)
         })
+    }
+
+    /// Gives the usage table the declared routes (or why there are none), so that it lists
+    /// them before the first request.
+    pub(crate) fn declare(&self, inventory: &crate::config::Inventory) {
+        self.usage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .declare(&inventory.routes, inventory.bad.as_deref());
     }
 
     fn decide(&self, config: &Arc<Config>) -> State {
@@ -162,6 +176,19 @@ impl Core {
             },
         };
         self.count_drop(why);
+    }
+
+    /// Hands the sender a hit the filters keep from Google, for the usage table. Never waits,
+    /// never allocates; not counted as tracked. A full queue drops it, counted apart.
+    pub(crate) fn offer_unreported(&self, hit: Box<Hit>) {
+        let Some(r) = self.running().filter(|r| !r.gate.is_closed()) else {
+            return self.recycle(hit);
+        };
+        if let Err(hit) = r.queue.push(hit) {
+            r.gate.mark_full();
+            r.pool.give(hit);
+            Counters::add(&self.counters.unreported_dropped, 1);
+        }
     }
 
     fn count_drop(&self, why: &str) {

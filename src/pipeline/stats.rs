@@ -67,6 +67,9 @@ pub(crate) struct Counters {
     pub(crate) crowded: AtomicU64,
     pub(crate) crowd_dropped: AtomicU64,
     pub(crate) spread: AtomicU64,
+    /// Hits the filters kept from Google (counted in the usage table only) that the queue had
+    /// no room for: in no usage row, and not in `tracked`.
+    pub(crate) unreported_dropped: AtomicU64,
     /// Hits the worker has taken off the queue and not yet counted as sent, failed or dropped:
     /// what is lost if the worker dies, counted as dropped then.
     pub(crate) held: AtomicU64,

@@ -30,8 +30,13 @@ impl Leftovers {
         let held = self.counters.held.swap(0, Ordering::Relaxed);
         Counters::add(&self.counters.dropped, held as usize);
         loop {
-            let late = std::iter::from_fn(|| self.running.queue.pop()).count();
-            Counters::add(&self.counters.dropped, late);
+            while let Some(hit) = self.running.queue.pop() {
+                let counter = match hit.report {
+                    true => &self.counters.dropped,
+                    false => &self.counters.unreported_dropped,
+                };
+                Counters::add(counter, 1);
+            }
             if Arc::strong_count(&self.running) == 1 {
                 break;
             }

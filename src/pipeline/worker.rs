@@ -285,7 +285,9 @@ impl Worker {
 
     fn accept(&mut self, mut hit: Box<Hit>, clocks: &Clocks) {
         // First: if encoding it panics, the hit is still counted (see `Leftovers`).
-        Counters::add(&self.counters.held, 1);
+        if hit.report {
+            Counters::add(&self.counters.held, 1);
+        }
         hit.stamp_by(clocks);
         hit.text.settle();
         #[cfg(feature = "metrics")]
@@ -297,6 +299,14 @@ impl Worker {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .record(&hit);
+        if !hit.report {
+            // Kept from Google by the filters: counted above, and that is all.
+            self.running.pool.give(hit);
+            if self.flushes.passed() {
+                self.batcher.close_all();
+            }
+            return;
+        }
         // A stand-in for a bug of ours, for the test of what happens then.
         #[cfg(test)]
         if hit.path() == super::tests::PANIC_PATH {

@@ -2,7 +2,9 @@
 //! sender keeps beside what it sends to GA, the routes the API declares, and a page to read them.
 
 pub(crate) mod inventory;
+pub(crate) mod openapi;
 mod page;
+mod row;
 mod service;
 mod snapshot;
 pub(crate) mod table;

@@ -45,15 +45,21 @@ fn row(out: &mut String, r: &RouteUsage, max: u64) {
     let latency = r.latency_ms.as_ref().map_or_else(String::new, |q| {
         format!("{} / {} / {}", ms(q.p50), ms(q.p95), ms(q.p99))
     });
-    // The unmatched and `(other)` rows have no method and are no route to declare.
-    let tag = if r.in_inventory || r.method.is_empty() {
+    // The unmatched, `(other)` and `OTHER` rows are no route to declare.
+    let tag = if r.in_inventory || r.method.is_empty() || r.route == "(any)" {
         ""
     } else {
         " <span class=tag>not declared</span>"
     };
+    let not_allowed = match r.method_not_allowed {
+        0 => String::new(),
+        n => format!(
+            " <span class=tag title=\"405 answers, not counted as calls\">+{n} × 405</span>"
+        ),
+    };
     let _ = write!(
         out,
-        "<tr><td>{}</td><td><code>{}</code>{tag}</td><td class=n>{}</td>\
+        "<tr><td>{}</td><td><code>{}</code>{tag}</td><td class=n>{}{not_allowed}</td>\
          <td class=barcell><div class=bar style=\"width:{width}%\"></div></td>\
          <td class=n>{latency}</td><td class=\"n{}\">{share:.1} %</td><td class=n>{}</td></tr>",
         esc(&r.method),
@@ -86,6 +92,14 @@ pub(crate) fn html(s: &UsageSnapshot) -> String {
         s.dropped,
         time(s.generated_at)
     );
+    if let Some(e) = &s.inventory_error {
+        let _ = write!(
+            out,
+            "<section id=inventory-error class=err><h2>The declared routes could not be read</h2>\
+             <p>{}</p><p>No route is listed as never called until this is fixed.</p></section>",
+            esc(e)
+        );
+    }
     let never: Vec<&RouteUsage> = s.never_called().collect();
     let _ = write!(
         out,
@@ -113,8 +127,12 @@ pub(crate) fn html(s: &UsageSnapshot) -> String {
          <th class=n>errors</th><th class=n>consumers</th></tr>",
     );
     let max = s.routes.iter().map(|r| r.calls).max().unwrap_or(0);
-    let called = s.routes.iter().filter(|r| r.calls > 0);
-    for r in called.chain(s.unmatched.iter()).chain(s.other.iter()) {
+    let called = s
+        .routes
+        .iter()
+        .filter(|r| r.calls + r.method_not_allowed > 0);
+    let rest = s.unmatched.iter().chain(&s.other).chain(&s.other_methods);
+    for r in called.chain(rest) {
         row(&mut out, r, max);
     }
     out.push_str("</table></body></html>");

@@ -38,16 +38,21 @@ pub struct Quantiles {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct RouteUsage {
-    /// The method (`GET`); empty for the unmatched and `(other)` rows.
+    /// The method (`GET`; `OTHER` for the row of methods outside RFC 9110's); empty for the
+    /// unmatched and `(other)` rows.
     pub method: String,
-    /// The template (`/users/{id}`), `(unmatched)` or `(other)`: never a raw path.
+    /// The template (`/users/{id}`) as declared, else as the router reported it; `(unmatched)`,
+    /// `(other)` or `(any)`: never a raw path.
     pub route: String,
     /// Declared with `known_routes` / `known_routes_openapi`.
     pub in_inventory: bool,
     /// Declared and never called since [`UsageSnapshot::since`]: a deprecation candidate.
     pub never_called: bool,
-    /// Requests the sender took.
+    /// Requests of this route and method answered with anything but `405 Method Not Allowed`.
     pub calls: u64,
+    /// `405 Method Not Allowed` answers: the path exists and this method doesn't, so they
+    /// are not calls (a declared route the router doesn't mount stays never called).
+    pub method_not_allowed: u64,
     /// By status class.
     pub status: StatusCounts,
     /// Server latency; `None` without calls.
@@ -61,6 +66,11 @@ pub struct RouteUsage {
 }
 
 /// Per-route usage since the sender started.
+///
+/// Every declared route has a row, called or not. Routes the router reports that weren't
+/// declared have rows up to 512; past that they share the `other` row. Requests that matched
+/// no route share `unmatched`; requests with a method outside RFC 9110's (`PROPFIND`, `M1`...)
+/// share `other_methods`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct UsageSnapshot {
@@ -68,16 +78,22 @@ pub struct UsageSnapshot {
     pub since: u64,
     /// When this snapshot was taken (unix seconds).
     pub generated_at: u64,
-    /// Requests counted in the rows.
+    /// Requests counted in the rows (`calls` and `method_not_allowed` of them all).
     pub calls: u64,
     /// Requests dropped before the sender saw them (queue full, sender down): in no row.
     pub dropped: u64,
-    /// Every declared route, then every route seen: most called first, never-called last.
+    /// Why the declared routes could not be read, if they couldn't: then no route is declared,
+    /// and none is listed as never called.
+    pub inventory_error: Option<String>,
+    /// Every declared route and every undeclared route seen: most called first.
     pub routes: Vec<RouteUsage>,
     /// Requests that matched no route, if any.
     pub unmatched: Option<RouteUsage>,
-    /// Routes beyond the table's 512, if any.
+    /// Undeclared routes beyond the table's 512, if any.
     pub other: Option<RouteUsage>,
+    /// Requests with a method outside RFC 9110's, on any route, if any: method `OTHER`,
+    /// route `(any)`.
+    pub other_methods: Option<RouteUsage>,
 }
 
 impl UsageSnapshot {

@@ -1,23 +1,38 @@
 //! The routes the API declares, for the usage table ([`Handle::usage`](crate::Handle::usage)).
 
+use serde::Serialize;
+
 use super::GaLayer;
-use crate::usage::inventory::{parse_openapi, parse_route};
+use crate::usage::inventory::{parse_route, Route};
+use crate::usage::openapi;
 
 impl GaLayer {
-    /// Declares the API's routes as `"METHOD /template"` (axum's `{param}` syntax, the form of
-    /// the default titles), so that the usage table lists the ones never called. Adds to what
-    /// earlier calls declared. An entry that doesn't parse is a
+    /// Declares the API's routes as `"METHOD /template"` in axum 0.8's syntax (`/users/{id}`,
+    /// `/files/{*path}`), so that the usage table lists the ones never called. Adds to what
+    /// earlier calls declared.
+    ///
+    /// A request counts for a declared route when its method is the route's and the template
+    /// the router matched has the route's shape: parameter names don't matter (`{userId}` is
+    /// `{id}`), and neither does a trailing slash (`/items/` is `/items`). Methods are RFC
+    /// 9110's, less `CONNECT`.
+    ///
+    /// An entry that doesn't parse, or that axum couldn't mount (axum 0.7's `:id` and `*rest`,
+    /// two parameters in a segment), is a
     /// [`ConfigError::InvalidRoute`](crate::ConfigError::InvalidRoute) from
-    /// [`build`](Self::build) (and, from the layer itself, a logged error with nothing tracked).
+    /// [`build`](Self::build) saying how to write it. A layer that isn't built logs the error
+    /// and tracks with no route declared: GA reporting never stops over the inventory.
     ///
     /// ```
-    /// use tower_ga::GaLayer;
+    /// use tower_ga::{ConfigError, GaLayer};
     ///
     /// let ga = GaLayer::new("G-TEST123")
     ///     .api_secret("s")
     ///     .known_routes(["GET /users/{id}", "POST /users", "DELETE /users/{id}"]);
     /// assert!(ga.clone().build().is_ok());
-    /// assert!(ga.known_routes(["FETCH /users"]).build().is_err());
+    /// let Err(ConfigError::InvalidRoute(why)) = ga.known_routes(["GET /orders/:id"]).build() else {
+    ///     panic!("axum 0.7's syntax is refused");
+    /// };
+    /// assert!(why.contains("axum 0.8 writes `{id}`"), "{why}");
     /// ```
     pub fn known_routes<S: AsRef<str>>(self, routes: impl IntoIterator<Item = S>) -> Self {
         let parsed: Result<Vec<_>, String> = routes
@@ -27,53 +42,110 @@ impl GaLayer {
         self.declare(parsed)
     }
 
-    /// Declares the routes of an OpenAPI 3 document (what utoipa or aide generate): each
-    /// `paths` key × method. See [`known_routes`](Self::known_routes).
+    /// Declares the routes of an OpenAPI document: each operation (`paths` entry × method) of
+    /// an OpenAPI 3.x or Swagger 2.0 document, as anything that serializes to one: a
+    /// `serde_json::Value`, utoipa's `ApiDoc::openapi()`, aide's `OpenApi` once `finish_api`
+    /// filled it (see `examples/openapi_utoipa.rs` and `examples/openapi_aide.rs`).
+    ///
+    /// - The routes are under the document's base path: the path of the first `servers` URL
+    ///   (3.x, `{variables}` at their defaults; a path item's or an operation's own `servers`
+    ///   win), or `basePath` (2.0). An API mounted elsewhere says where with
+    ///   [`known_routes_openapi_at`](Self::known_routes_openapi_at).
+    /// - Path items that are `$ref`s inside the document are followed. A `$ref` to another
+    ///   file is an error: bundle the document first (e.g. `redocly bundle`).
+    /// - A document that declares no route is an error, except a 3.1 document with only
+    ///   `webhooks` (requests the API sends, not routes), which declares nothing, with a
+    ///   warning in the log.
+    ///
+    /// Errors are [`ConfigError::InvalidRoute`](crate::ConfigError::InvalidRoute), as for
+    /// [`known_routes`](Self::known_routes).
     ///
     /// ```
     /// use tower_ga::GaLayer;
     ///
     /// let doc = serde_json::json!({
     ///     "openapi": "3.0.3",
-    ///     "paths": { "/users/{id}": { "get": {}, "delete": {} }, "/users": { "post": {} } }
+    ///     "servers": [{ "url": "https://api.example.com/v1" }],
+    ///     "paths": { "/users/{userId}": { "get": {}, "delete": {} }, "/users": { "post": {} } }
     /// });
     /// let ga = GaLayer::new("G-TEST123").api_secret("s").known_routes_openapi(&doc);
+    /// // Declared: GET and DELETE /v1/users/{userId}, POST /v1/users.
+    /// assert_eq!(ga.handle().usage().never_called().count(), 3);
     /// assert!(ga.build().is_ok());
     /// ```
-    pub fn known_routes_openapi(self, doc: &serde_json::Value) -> Self {
-        self.declare(parse_openapi(doc))
+    pub fn known_routes_openapi<T: Serialize + ?Sized>(self, doc: &T) -> Self {
+        self.declare_openapi(doc, None)
     }
 
-    /// [`known_routes_openapi`](Self::known_routes_openapi) from the document's JSON text.
+    /// [`known_routes_openapi`](Self::known_routes_openapi), with the document's routes
+    /// mounted under `mount` instead of its base path: `"/"` for an API at the root, `"/api"`
+    /// for one nested there.
     ///
     /// ```
     /// use tower_ga::GaLayer;
     ///
+    /// let doc = serde_json::json!({
+    ///     "swagger": "2.0",
+    ///     "basePath": "/v1",
+    ///     "paths": { "/pets": { "get": {} } }
+    /// });
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s").known_routes_openapi_at(&doc, "/");
+    /// let usage = ga.handle().usage();
+    /// assert_eq!(usage.routes[0].route, "/pets");
+    /// ```
+    pub fn known_routes_openapi_at<T: Serialize + ?Sized>(self, doc: &T, mount: &str) -> Self {
+        self.declare_openapi(doc, Some(mount))
+    }
+
+    /// [`known_routes_openapi`](Self::known_routes_openapi) from the document's JSON text.
+    /// YAML is refused with a message saying how to convert it (or parse it with a YAML crate
+    /// into a `serde_json::Value`, and pass that).
+    ///
+    /// ```
+    /// use tower_ga::GaLayer;
+    ///
+    /// let ga = || GaLayer::new("G-TEST123").api_secret("s");
     /// let text = r#"{"openapi": "3.1.0", "paths": {"/health": {"get": {}}}}"#;
-    /// assert!(GaLayer::new("G-TEST123").api_secret("s").known_routes_openapi_json(text).build().is_ok());
-    /// assert!(GaLayer::new("G-TEST123").api_secret("s").known_routes_openapi_json("{").build().is_err());
+    /// assert!(ga().known_routes_openapi_json(text).build().is_ok());
+    /// let yaml = "openapi: 3.1.0\npaths:\n  /health:\n    get: {}\n";
+    /// let why = ga().known_routes_openapi_json(yaml).build().unwrap_err().to_string();
+    /// assert!(why.contains("YAML"), "{why}");
     /// ```
     pub fn known_routes_openapi_json(self, text: &str) -> Self {
-        let parsed = serde_json::from_str(text)
-            .map_err(|e| format!("the OpenAPI document is not JSON: {e}"))
-            .and_then(|doc| parse_openapi(&doc));
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(doc) => self.declare_openapi(&doc, None),
+            Err(e) => {
+                let yaml = !text.trim_start().starts_with(['{', '[']);
+                self.declare(Err(if yaml {
+                    "the OpenAPI document is not JSON: it looks like YAML, which this method doesn't read; convert it (e.g. `yq -o=json openapi.yaml`), or parse it with a YAML crate into a serde_json::Value and pass that to known_routes_openapi".to_owned()
+                } else {
+                    format!("the OpenAPI document is not JSON: {e}")
+                }))
+            }
+        }
+    }
+
+    fn declare_openapi<T: Serialize + ?Sized>(self, doc: &T, mount: Option<&str>) -> Self {
+        let parsed = serde_json::to_value(doc)
+            .map_err(|e| format!("the OpenAPI document doesn't serialize to JSON: {e}"))
+            .and_then(|doc| openapi::parse(&doc, mount));
+        let parsed = parsed.map(|declared| {
+            for warning in &declared.warnings {
+                tracing::warn!("tower-ga: known routes: {warning}");
+            }
+            declared.routes
+        });
         self.declare(parsed)
     }
 
-    fn declare(self, parsed: Result<Vec<crate::usage::inventory::Route>, String>) -> Self {
-        self.with(|c| match parsed {
-            Ok(routes) => {
-                for r in routes {
-                    if !c.inventory.routes.contains(&r) {
-                        c.inventory.routes.push(r);
-                    }
-                }
-            }
+    fn declare(self, parsed: Result<Vec<Route>, String>) -> Self {
+        let layer = self.with(|c| match parsed {
+            Ok(routes) => routes.into_iter().for_each(|r| c.inventory.routes.add(r)),
             Err(bad) => {
-                if c.inventory.bad.is_none() {
-                    c.inventory.bad = Some(bad);
-                }
+                c.inventory.bad.get_or_insert(bad);
             }
-        })
+        });
+        layer.core.declare(&layer.config.inventory);
+        layer
     }
 }
