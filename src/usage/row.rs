@@ -6,7 +6,6 @@ use hdrhistogram::Histogram;
 use http::StatusCode;
 
 use super::snapshot::{Quantiles, RouteUsage, StatusCounts};
-use super::table::unix;
 use crate::hit::Hit;
 
 /// Bits of each row's distinct-consumer estimate (linear counting): 512 bytes, exact-ish to a
@@ -117,4 +116,10 @@ impl Row {
         }
         usage
     }
+}
+
+/// Seconds since the Unix epoch (0 before it).
+pub(crate) fn unix(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use http::Method;
 
 use super::inventory::{shape, Routes};
-use super::row::Row;
+use super::row::{unix, Row};
 use super::snapshot::{RouteUsage, UsageSnapshot};
 use crate::hit::{Hit, OTHER_METHOD};
 
@@ -196,9 +196,4 @@ impl UsageTable {
             other_methods,
         }
     }
-}
-
-pub(crate) fn unix(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
