@@ -148,7 +148,7 @@ pub use hooks::{
 pub use http_text::geo::GeoHeaders;
 pub use http_text::redact::{DEFAULT_REDACTED_PARAMS, REDACTED};
 pub use markers::{
-    ClientId, ClientIp, LocationFromRoute, MatchedRoute, NoTrack, PageTitle, UserId,
+    ClientId, ClientIp, Deprecated, LocationFromRoute, MatchedRoute, NoTrack, PageTitle, UserId,
 };
 pub use middleware::{GaLayer, GaService, ResponseFuture};
 pub use pipeline::stats::Stats;

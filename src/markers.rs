@@ -1,5 +1,5 @@
-//! Per-route annotations: [`PageTitle`], [`NoTrack`], [`UserId`], [`ClientId`] and
-//! [`LocationFromRoute`].
+//! Per-route annotations: [`PageTitle`], [`NoTrack`], [`UserId`], [`ClientId`],
+//! [`LocationFromRoute`] and [`Deprecated`].
 //!
 //! Each marker travels in one of three ways, and the layer reads all three:
 //!
@@ -24,6 +24,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use std::net::IpAddr;
+
+mod deprecated;
+pub use deprecated::{Deprecated, DeprecatedFuture, DeprecatedService, DEPRECATION, SUNSET};
 
 /// The route template that matched a request, such as `/users/{id}`.
 ///

@@ -12,7 +12,9 @@ use crate::context::EventParams;
 use crate::http_text::authority::host_of;
 use crate::http_text::forwarded::Trusted;
 use crate::http_text::geo::GeoHeaders;
-use crate::markers::{ClientId, ClientIp, LocationFromRoute, MatchedRoute, PageTitle, UserId};
+use crate::markers::{
+    ClientId, ClientIp, Deprecated, LocationFromRoute, MatchedRoute, PageTitle, UserId,
+};
 
 /// The route template in a request's or response's extensions: a [`MatchedRoute`], or axum's
 /// `MatchedPath`. A hit copies it rather than sharing the router's string: that string's reference
@@ -92,6 +94,7 @@ impl Hit {
         h.client_id = ext.get::<ClientId>().cloned();
         // Read from the response only (a route layer's or a handler's): a route's own choice.
         h.location_from_route = None;
+        h.deprecated = None;
         h.named = rules.named;
         h.params = [ext.get::<EventParams>().cloned(), None];
         h.status = StatusCode::OK;
@@ -113,6 +116,7 @@ impl Hit {
             user_id: None,
             client_id: None,
             location_from_route: None,
+            deprecated: None,
             named: &[],
             params: [None, None],
             status: StatusCode::OK,
@@ -132,6 +136,7 @@ impl Hit {
         self.user_id = None;
         self.client_id = None;
         self.location_from_route = None;
+        self.deprecated = None;
         self.params = [None, None];
     }
 
@@ -171,6 +176,9 @@ impl Hit {
         }
         if let Some(m) = ext.get::<LocationFromRoute>() {
             self.location_from_route = Some(m.0);
+        }
+        if let Some(d) = ext.get::<Deprecated>() {
+            self.deprecated = Some(d.clone());
         }
         if let Some(p) = ext.get::<EventParams>() {
             self.params[1] = Some(p.clone());

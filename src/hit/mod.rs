@@ -43,6 +43,8 @@ pub struct Hit {
     pub(crate) title: Option<PageTitle>,
     pub(crate) user_id: Option<UserId>,
     pub(crate) client_id: Option<ClientId>,
+    /// The route's [`Deprecated`](crate::Deprecated) marker, from the response.
+    pub(crate) deprecated: Option<crate::markers::Deprecated>,
     /// A [`LocationFromRoute`](crate::LocationFromRoute) marker's choice, if the route has one.
     pub(crate) location_from_route: Option<bool>,
     /// The names of the headers captured by name, as configured when the hit was captured.
@@ -200,6 +202,11 @@ impl Hit {
     /// The [`UserId`], if any.
     pub fn user_id(&self) -> Option<&UserId> {
         self.user_id.as_ref()
+    }
+
+    /// The route's [`Deprecated`](crate::Deprecated) marker, if its response carried one.
+    pub fn deprecated(&self) -> Option<&crate::markers::Deprecated> {
+        self.deprecated.as_ref()
     }
 
     /// The request's `User-Agent`, if it is valid text.

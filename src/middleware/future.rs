@@ -9,7 +9,7 @@ use http::Response;
 
 use crate::hit::Hit;
 use crate::hooks::guarded;
-use crate::markers::NoTrack;
+use crate::markers::{Deprecated, NoTrack};
 use crate::pipeline::Core;
 
 pub(crate) struct Pending {
@@ -59,7 +59,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = ready!(this.inner.poll(cx));
+        let mut result = ready!(this.inner.poll(cx));
+        if let Ok(response) = &mut result {
+            // A handler's `Deprecated` extension: the headers a route layer would have added,
+            // tracked or not.
+            if let Some(d) = response.extensions().get::<Deprecated>().cloned() {
+                d.apply(response.headers_mut());
+            }
+        }
         // An error means no response was produced: nothing to report.
         if let Some(p) = this.pending.take() {
             let tracked = match &result {

@@ -108,6 +108,8 @@ pub mod params {
     pub const SERVER_LATENCY_MS: &str = "server_latency_ms";
     /// The data source marker (`api` by default).
     pub const DATA_SOURCE: &str = "data_source";
+    /// `1` on the events of a route marked [`Deprecated`](crate::Deprecated); absent otherwise.
+    pub const API_DEPRECATED: &str = "api_deprecated";
 }
 
 /// Params the crate sets itself; user params may not reuse these names.
@@ -122,4 +124,5 @@ pub(crate) const BUILTIN_PARAMS: &[&str] = &[
     params::HTTP_STATUS_CODE,
     params::SERVER_LATENCY_MS,
     params::DATA_SOURCE,
+    params::API_DEPRECATED,
 ];

@@ -32,6 +32,8 @@ pub(crate) struct Route {
     pub(crate) template: String,
     /// The template's shape, the key it is matched by.
     pub(crate) shape: String,
+    /// Declared deprecated (an OpenAPI operation's `deprecated: true`).
+    pub(crate) deprecated: bool,
 }
 
 impl Route {
@@ -42,6 +44,7 @@ impl Route {
             method,
             template: template.to_owned(),
             shape,
+            deprecated: false,
         })
     }
 }

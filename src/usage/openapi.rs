@@ -84,9 +84,10 @@ pub(crate) fn parse(doc: &Value, mount: Option<&str>) -> Result<Declared, String
             };
             let base = op_base.as_ref().or(item_base.as_ref()).unwrap_or(&base);
             let template = format!("{base}{path}");
-            let route = Route::new(method, &template).map_err(|why| {
+            let mut route = Route::new(method, &template).map_err(|why| {
                 format!("path {path:?} cannot be an axum route ({why}): change it in the document or leave it out")
             })?;
+            route.deprecated = operation.get("deprecated") == Some(&Value::Bool(true));
             out.routes.push(route);
         }
     }

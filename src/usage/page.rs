@@ -70,6 +70,47 @@ fn row(out: &mut String, r: &RouteUsage, max: u64) {
     );
 }
 
+/// The deprecated routes, most called first: who still calls each, before its sunset.
+fn deprecated(out: &mut String, s: &UsageSnapshot) {
+    let list: Vec<&RouteUsage> = s.deprecated().collect();
+    if list.is_empty() {
+        return;
+    }
+    let _ = write!(
+        out,
+        "<section id=deprecated><h2>Deprecated ({})</h2><ul>",
+        list.len()
+    );
+    for r in list {
+        let _ = write!(
+            out,
+            "<li><code>{} {}</code> ",
+            esc(&r.method),
+            esc(&r.route)
+        );
+        match r.last_seen {
+            Some(last) => {
+                let _ = write!(
+                    out,
+                    "still called: {} calls by ≈ {} consumers since {}, last {}",
+                    r.calls,
+                    r.consumers,
+                    time(s.since),
+                    time(last)
+                );
+            }
+            None => {
+                let _ = write!(out, "not called since {}", time(s.since));
+            }
+        }
+        if let Some(sunset) = r.sunset {
+            let _ = write!(out, " · sunset {}", time(sunset));
+        }
+        out.push_str("</li>");
+    }
+    out.push_str("</ul></section>");
+}
+
 /// The page for a snapshot.
 pub(crate) fn html(s: &UsageSnapshot) -> String {
     let mut out = String::from(
@@ -82,6 +123,7 @@ pub(crate) fn html(s: &UsageSnapshot) -> String {
          .bar{background:#4a7bd0;height:12px;min-width:1px}.err{color:#b91c1c}\
          .tag{background:#fde68a;border-radius:3px;padding:0 4px;font-size:12px}\
          #never{background:#fff4e5;border:2px solid #f59e0b;padding:1em;margin:1em 0}\
+         #deprecated{background:#fef2f2;border:2px solid #b91c1c;padding:1em;margin:1em 0}\
          </style></head><body><h1>API usage</h1>",
     );
     let _ = write!(
@@ -100,6 +142,7 @@ pub(crate) fn html(s: &UsageSnapshot) -> String {
             esc(e)
         );
     }
+    deprecated(&mut out, s);
     let never: Vec<&RouteUsage> = s.never_called().collect();
     let _ = write!(
         out,

@@ -23,6 +23,8 @@ pub(crate) struct Row {
     /// First and last call.
     seen: Option<(SystemTime, SystemTime)>,
     consumers: Box<[u64; CONSUMER_BITS / 64]>,
+    /// The last call's [`Deprecated`](crate::Deprecated) marker: since, and the sunset.
+    deprecation: Option<(u64, Option<u64>)>,
 }
 
 impl Row {
@@ -34,6 +36,7 @@ impl Row {
             latency: Histogram::new_with_bounds(1, 60_000_000, 2).expect("valid bounds"),
             seen: None,
             consumers: Box::new([0; CONSUMER_BITS / 64]),
+            deprecation: None,
         }
     }
 
@@ -58,6 +61,9 @@ impl Row {
             Some((first, last)) => (first.min(at), last.max(at)),
             None => (at, at),
         });
+        if let Some(d) = hit.deprecated() {
+            self.deprecation = Some((d.since_unix(), d.sunset_unix()));
+        }
         let bit = consumer as usize % CONSUMER_BITS;
         self.consumers[bit / 64] |= 1 << (bit % 64);
     }
@@ -88,6 +94,9 @@ impl Row {
             first_seen: None,
             last_seen: None,
             consumers: 0,
+            deprecated: false,
+            deprecated_since: None,
+            sunset: None,
         }
     }
 
@@ -104,6 +113,11 @@ impl Row {
             s5xx: self.status[3],
             other: self.status[4],
         };
+        if let Some((since, sunset)) = self.deprecation {
+            usage.deprecated = true;
+            usage.deprecated_since = Some(since);
+            usage.sunset = sunset;
+        }
         if let Some((first, last)) = self.seen {
             usage.latency_ms = Some(Quantiles {
                 p50: q(0.5),

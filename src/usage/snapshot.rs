@@ -63,6 +63,13 @@ pub struct RouteUsage {
     pub last_seen: Option<u64>,
     /// Distinct consumers, estimated (within a few per cent to about 10,000).
     pub consumers: u64,
+    /// Marked [`Deprecated`](crate::Deprecated) (its last call's responses carried the
+    /// marker), or declared deprecated by an OpenAPI document.
+    pub deprecated: bool,
+    /// Deprecated since (unix seconds), from the marker.
+    pub deprecated_since: Option<u64>,
+    /// The marker's sunset (unix seconds), if it has one.
+    pub sunset: Option<u64>,
 }
 
 /// Per-route usage since the sender started.
@@ -100,5 +107,10 @@ impl UsageSnapshot {
     /// The declared routes never called: the deprecation candidates.
     pub fn never_called(&self) -> impl Iterator<Item = &RouteUsage> {
         self.routes.iter().filter(|r| r.never_called)
+    }
+
+    /// The deprecated routes, most called first: who to tell before the sunset.
+    pub fn deprecated(&self) -> impl Iterator<Item = &RouteUsage> {
+        self.routes.iter().filter(|r| r.deprecated)
     }
 }

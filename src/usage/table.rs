@@ -154,14 +154,18 @@ impl UsageTable {
             .routes
             .list
             .iter()
-            .map(|r| (&r.method, r.template.as_str(), true));
-        let undeclared = self.undeclared.iter().map(|(m, t)| (m, &**t, false));
+            .map(|r| (&r.method, r.template.as_str(), true, r.deprecated));
+        let undeclared = self.undeclared.iter().map(|(m, t)| (m, &**t, false, false));
         let mut routes: Vec<RouteUsage> = declared
             .chain(undeclared)
             .zip(&self.rows)
-            .map(|((method, route, in_inventory), row)| match row {
-                Some(row) => row.view(method.as_str(), route, in_inventory),
-                None => Row::unused(method.as_str(), route, in_inventory),
+            .map(|((method, route, in_inventory, deprecated), row)| {
+                let mut usage = match row {
+                    Some(row) => row.view(method.as_str(), route, in_inventory),
+                    None => Row::unused(method.as_str(), route, in_inventory),
+                };
+                usage.deprecated |= deprecated;
+                usage
             })
             .collect();
         routes.sort_by(|a, b| {

@@ -323,6 +323,9 @@ pub(crate) fn encode_event(hit: &Hit, cfg: &Config, e: Event<'_>, item: &mut Str
     json::number(item, hit.status.as_u16().into());
     item.push_str(r#","server_latency_ms":"#);
     json::number(item, hit.latency().as_millis() as u64);
+    if hit.deprecated.is_some() {
+        item.push_str(r#","api_deprecated":1"#);
+    }
     item.push_str("}}");
 }
 
