@@ -17,7 +17,11 @@ async fn per_route_usage_and_the_senders_counters_reach_prometheus() {
     metrics::set_global_recorder(recorder).unwrap();
 
     let c = collector().await;
-    let ga = layer(&c);
+    let ga = layer(&c).known_routes([
+        "GET /users/{userId}",
+        "DELETE /users/{userId}",
+        "GET /legacy",
+    ]);
     let handle = ga.handle();
     let app = Router::new()
         .route("/users/{id}", get(|| async { "user" }))
@@ -29,12 +33,26 @@ async fn per_route_usage_and_the_senders_counters_reach_prometheus() {
     for path in ["/users/1", "/users/2", "/users/3", "/fail", "/nowhere/7"] {
         get_req(&app, path, &[]).await;
     }
+    // Counted though GA never sees it (the default filter), and an invented method as OTHER.
+    for method in ["HEAD", "M1"] {
+        let req = http::Request::builder()
+            .method(method)
+            .uri("/users/4")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    }
     settle(&handle, &c).await;
     let want = [
-        r#"tower_ga_requests_total{method="GET",route="/users/{id}",status_class="2xx"} 3"#,
+        // A declared route's label is its declared template, as in the declared gauge.
+        r#"tower_ga_requests_total{method="GET",route="/users/{userId}",status_class="2xx"} 3"#,
+        r#"tower_ga_requests_total{method="HEAD",route="/users/{id}",status_class="2xx"} 1"#,
+        r#"tower_ga_requests_total{method="OTHER",route="/users/{id}",status_class="4xx"} 1"#,
+        r#"tower_ga_route_declared{method="DELETE",route="/users/{userId}"} 1"#,
+        r#"tower_ga_route_declared{method="GET",route="/legacy"} 1"#,
         r#"tower_ga_requests_total{method="GET",route="/fail",status_class="5xx"} 1"#,
         r#"tower_ga_requests_total{method="GET",route="/(unmatched)",status_class="4xx"} 1"#,
-        r#"tower_ga_hits_total{outcome="sent"} 5"#,
+        r#"tower_ga_hits_total{outcome="sent"} 6"#, // the HEAD is the filter's
     ];
     // The sender's counters are exported at most once a second: wait for them.
     let deadline = std::time::Instant::now() + WAIT;

@@ -8,10 +8,13 @@
 //! | `tower_ga_request_duration_seconds` | histogram | `method`, `route` |
 //! | `tower_ga_hits_total` | counter | `outcome`: `tracked`, `sent`, `dropped`, `failed` |
 //! | `tower_ga_hits_pending` | gauge | |
+//! | `tower_ga_route_declared` | gauge, `1` | `method`, `route`: each declared route, so that one never called has a series |
 //! | `tower_ga_batches_total`, `tower_ga_retries_total` | counter | |
 //!
-//! `route` is the matched template (`/users/{id}`), or `(unmatched)`: never a raw path, so the
-//! series are as many as the API's routes. A `method` outside RFC 9110's is `OTHER`. Recorded on
+//! `route` is the matched template (`/users/{id}`), written as declared when it is a declared
+//! route's (`/users/{userId}`, see [`known_routes`](crate::GaLayer::known_routes)), so that the
+//! two metrics join on their labels; or `(unmatched)`: never a raw path, so the series are as
+//! many as the API's routes. A `method` outside RFC 9110's is `OTHER`. Recorded on
 //! the sender's thread, from the hits it takes (those the filters keep from Google included, as
 //! in the usage table): nothing on the request path; a hit shed while the queue was full is in
 //! `tower_ga_hits_total{outcome="dropped"}` only.
@@ -24,6 +27,7 @@ use http::Method;
 
 use super::stats::Counters;
 use crate::hit::Hit;
+use crate::usage::inventory::{shape, Routes};
 
 /// How often the sender's counters are exported, at most.
 const EXPORT_EVERY: Duration = Duration::from_secs(1);
@@ -101,6 +105,8 @@ impl Handles {
 /// Records per-route usage and exports the sender's counters.
 #[derive(Default)]
 pub(super) struct Exporter {
+    /// The declared routes: their gauges, and their templates as labels.
+    declared: Routes,
     last: Option<Instant>,
     /// Handles by route, then method; cleared every [`HANDLES_FOR`].
     routes: HashMap<Box<str>, Vec<Handles>, foldhash::fast::RandomState>,
@@ -116,6 +122,13 @@ impl std::fmt::Debug for Exporter {
 }
 
 impl Exporter {
+    pub(super) fn new(declared: Option<Routes>) -> Self {
+        Exporter {
+            declared: declared.unwrap_or_default(),
+            ..Exporter::default()
+        }
+    }
+
     /// Records one request the sender took: one map lookup once its route has handles.
     pub(super) fn record(&mut self, hit: &Hit) {
         let route = hit.route().unwrap_or(crate::config::UNMATCHED_PATH);
@@ -132,7 +145,10 @@ impl Exporter {
 
     /// A route and method's handles, registered now if they aren't yet.
     fn handles(&mut self, route: &str, method: &'static str) -> &mut Handles {
-        let route = if self.routes.len() < MAX_ROUTES || self.routes.contains_key(route) {
+        let declared: Option<Arc<str>> = self.declared_template(route, method).map(Arc::from);
+        // A declared route keeps its own label past the cap: the declared are few and known.
+        let own = declared.is_some() || self.routes.len() < MAX_ROUTES;
+        let route = if own || self.routes.contains_key(route) {
             route
         } else {
             "(other)"
@@ -144,10 +160,18 @@ impl Exporter {
         match list.iter().position(|h| h.method == method) {
             Some(i) => &mut list[i],
             None => {
-                list.push(Handles::new(method, Arc::from(route)));
+                let label = declared.unwrap_or_else(|| Arc::from(route));
+                list.push(Handles::new(method, label));
                 list.last_mut().expect("pushed")
             }
         }
+    }
+
+    /// The declared template of the route a template and method are, if declared.
+    fn declared_template(&self, route: &str, method: &str) -> Option<&str> {
+        let method = Method::from_bytes(method.as_bytes()).ok()?;
+        let i = self.declared.find(&method, &shape(route).ok()?)?;
+        Some(&self.declared.list[i].template)
     }
 
     pub(super) fn export(&mut self, counters: &Counters, force: bool) {
@@ -166,6 +190,14 @@ impl Exporter {
         {
             self.routes.clear();
             self.registered = Some(now);
+            for r in &self.declared.list {
+                metrics::gauge!(
+                    "tower_ga_route_declared",
+                    "method" => method_label(&r.method),
+                    "route" => r.template.clone(),
+                )
+                .set(1.0);
+            }
         }
         let s = counters.snapshot();
         for (outcome, n) in [

@@ -110,7 +110,9 @@ impl Worker {
             in_flight: HashMap::new(),
             polls: (BUSY_POLL, IDLE_POLL),
             #[cfg(feature = "metrics")]
-            metrics: Default::default(),
+            metrics: super::metrics::Exporter::new(
+                (cfg.inventory.bad.is_none()).then(|| cfg.inventory.routes.clone()),
+            ),
             urls: Arc::new(protocol.urls(&cfg)),
             running,
             protocol,
