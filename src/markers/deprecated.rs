@@ -4,12 +4,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::{HeaderName, HeaderValue, LINK};
 use http::{HeaderMap, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
+
+use crate::text::date::Day;
 
 /// RFC 9745's `Deprecation` header.
 pub static DEPRECATION: HeaderName = HeaderName::from_static("deprecation");
@@ -54,20 +56,8 @@ struct Inner {
     link: Option<HeaderValue>,
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 fn ymd(y: i32, m: u32, d: u32) -> SystemTime {
-    let days = days_from_civil(i64::from(y), m.clamp(1, 12), d.clamp(1, 31)).max(0);
-    UNIX_EPOCH + Duration::from_secs(days as u64 * 86_400)
+    Day::from_ymd(i64::from(y), m, d).start()
 }
 
 fn unix(t: SystemTime) -> u64 {
