@@ -73,7 +73,7 @@ impl GaLayer {
     }
 
     /// A secret shared by every instance of the API, so they derive the same client ids (and,
-    /// with [`SessionMode::Auto`](crate::SessionMode::Auto), the same session ids). The key is
+    /// with [`SessionMode::Auto`], the same session ids). The key is
     /// derived from it with BLAKE3's key derivation. Without it the layer reads
     /// [`TOWER_GA_CLIENT_ID_KEY`](crate::CLIENT_ID_KEY_ENV) from the environment, and without
     /// that each process draws a random key, which never leaves the process: every replica and
