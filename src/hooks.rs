@@ -10,9 +10,9 @@ use crate::context::{Device, EventParams};
 use crate::hit::Hit;
 use crate::spec::ValidationMessage;
 
-/// Runs a hook on the sender's thread, catching a panic: a hook that panics must not take the
-/// sender down with it (every hit after would be lost). `None` when it panicked; the hit then goes
-/// on without it. Logged at the 1st, 2nd, 4th… panic, so that a hook that always panics doesn't
+/// Runs a hook, catching a panic: a hook that panics must not take the sender down with it (every
+/// hit after would be lost), nor, for the [`Filter`] on the request path, fail the request. `None`
+/// when it panicked; the hit then goes on without it. Logged at the 1st, 2nd, 4th… panic, so that a hook that always panics doesn't
 /// flood the log (the panic hook still prints each one).
 pub(crate) fn guarded<T>(hook: &'static str, f: impl FnOnce() -> T) -> Option<T> {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,7 +60,8 @@ impl<F: Fn(&Hit) -> Option<Device> + Send + Sync + 'static> MakeDevice for F {
 }
 
 /// Decides, once the response is produced, whether a request is reported. Runs on the request path:
-/// keep it cheap. Set with [`GaLayer::filter`](crate::GaLayer::filter).
+/// keep it cheap. A filter that panics fails no request: its hit isn't reported (the usage table
+/// still counts it). Set with [`GaLayer::filter`](crate::GaLayer::filter).
 ///
 /// A closure keeping the [`DefaultFilter`]'s skips and adding its own:
 ///

@@ -112,8 +112,7 @@
 struct ReadmeDoctests;
 
 // Imports between modules point one way: `python3 scripts/check-layers.py` lists the layers,
-// bottom first (text, spec, http_text, transport, markers, hit, hooks, config, report, encode,
-// pipeline, middleware), and fails CI on a cycle.
+// bottom first, and fails CI on a cycle (docs/ARCHITECTURE.md, "Layout").
 mod config;
 mod context;
 mod encode;

@@ -10,7 +10,7 @@
 //! | `tower_ga_hits_pending` | gauge | |
 //! | `tower_ga_batches_total`, `tower_ga_retries_total` | counter | |
 //!
-//! `route` is the matched template (`/users/{id}`), or `(unmatched)`: never a raw path, so the
+//! `route` is the matched template (`/users/{id}`), or `/(unmatched)`: never a raw path, so the
 //! series are as many as the API's routes. A `method` outside RFC 9110's is `OTHER`. Recorded on
 //! the sender's thread, from the hits it takes (those the filters keep from Google included, as
 //! in the usage table): nothing on the request path; a hit shed while the queue was full is in
