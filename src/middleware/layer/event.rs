@@ -8,7 +8,9 @@ use crate::config::IpMode;
 use crate::hooks::Filter;
 
 impl GaLayer {
-    /// Doesn't report requests that matched no route (fallback, 404).
+    /// Doesn't report requests that matched no route (fallback, 404; default off: they are
+    /// reported under the [`unmatched_title`](Self::unmatched_title) and
+    /// [`unmatched_path`](Self::unmatched_path)).
     ///
     /// ```
     /// use http::Request;
@@ -40,7 +42,10 @@ impl GaLayer {
     }
 
     /// Replaces the filter that decides which requests are reported (default
-    /// [`DefaultFilter`](crate::DefaultFilter); `()` reports everything).
+    /// [`DefaultFilter`](crate::DefaultFilter), which skips `OPTIONS`, `HEAD` and the
+    /// [`PROBE_PATHS`](crate::PROBE_PATHS); `()` reports everything). It runs on the request path:
+    /// keep it cheap. A request it skips still counts in the usage table; one whose filter panics
+    /// is answered as usual and not reported.
     ///
     /// ```
     /// use http::Request;
@@ -160,10 +165,10 @@ impl GaLayer {
         self.with(|c| c.report.data_source = s)
     }
 
-    /// A constant param added to every event, e.g. `("app_version", "1.4.2")`. Checked by
-    /// [`build`](Self::build): names must be valid, unreserved and not clash with the crate's own;
-    /// values are strings or numbers. The same name again replaces the value (an event can't carry
-    /// a name twice).
+    /// A constant param added to every event (none by default), e.g. `("app_version", "1.4.2")`.
+    /// Checked by [`build`](Self::build): names must be valid, unreserved and not clash with the
+    /// crate's own; values are strings or numbers. The same name again replaces the value (an
+    /// event can't carry a name twice).
     ///
     /// ```
     /// use http::Request;

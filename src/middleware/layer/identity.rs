@@ -113,7 +113,7 @@ impl GaLayer {
     }
 
     /// A header carrying API keys, used (hashed) to tell consumers apart when there is no
-    /// `Authorization` header, e.g. `x-api-key`.
+    /// `Authorization` header, e.g. `x-api-key` (default none).
     ///
     /// ```
     /// use http::{HeaderName, Request};

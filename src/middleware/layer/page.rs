@@ -8,7 +8,8 @@ use crate::http_text::redact::SecretWords;
 
 impl GaLayer {
     /// Reports every request under this host (lower-cased), in `page_location` and, in the legacy
-    /// protocol, `dh`: e.g. to merge several domains of one API.
+    /// protocol, `dh`: e.g. to merge several domains of one API (default none: each request's own
+    /// host).
     ///
     /// ```
     /// use http::Request;
@@ -167,7 +168,8 @@ impl GaLayer {
         self.with(|c| c.report.redact_params = c.report.redact_params.keeping(&name))
     }
 
-    /// Replaces the list of secret-looking query parameter names.
+    /// Replaces the list of secret-looking query parameter names (default
+    /// [`DEFAULT_REDACTED_PARAMS`](crate::DEFAULT_REDACTED_PARAMS)).
     ///
     /// ```
     /// use http::Request;
@@ -204,7 +206,8 @@ impl GaLayer {
         self.with(|c| c.report.redact_params = list)
     }
 
-    /// Leaves the query string out of `page_location` entirely.
+    /// Leaves the query string out of `page_location` entirely (default off: the query is sent,
+    /// redacted).
     ///
     /// ```
     /// use http::Request;
@@ -337,7 +340,10 @@ impl GaLayer {
         self.with(|c| c.report.location_from_route = on)
     }
 
-    /// A hook that builds titles for requests without a [`PageTitle`](crate::PageTitle).
+    /// A hook that builds titles for requests without a [`PageTitle`](crate::PageTitle), on the
+    /// sender's thread (a panic in it is caught). Without one, or when it returns `None`, the title
+    /// is `METHOD /route/{template}` (the [`unmatched_title`](Self::unmatched_title) for requests
+    /// that matched no route).
     ///
     /// ```
     /// use http::Request;

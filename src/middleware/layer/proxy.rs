@@ -4,7 +4,8 @@ use super::GaLayer;
 use crate::http_text::forwarded::Trusted;
 
 impl GaLayer {
-    /// Trusts one proxy in front of the API ([`trusted_proxies(1)`](Self::trusted_proxies)):
+    /// Trusts one proxy in front of the API ([`trusted_proxies(1)`](Self::trusted_proxies); default
+    /// off):
     /// scheme and host come from what it appended to `Forwarded` / `X-Forwarded-Proto` /
     /// `X-Forwarded-Host`, the client IP from the last entry of `Forwarded` / `X-Forwarded-For`.
     /// Only turn this on behind a proxy you control: without one, clients can forge those headers.
@@ -81,8 +82,8 @@ impl GaLayer {
     }
 
     /// Trusts the proxies whose addresses are in these networks (`"10.0.0.0/8"`,
-    /// `"2001:db8::/32"`, or single addresses): for a fleet of proxies of varying depth, where a
-    /// count doesn't fit. A request's forwarding headers are read only when its peer (axum's
+    /// `"2001:db8::/32"`, or single addresses; default none): for a fleet of proxies of varying
+    /// depth, where a count doesn't fit. A request's forwarding headers are read only when its peer (axum's
     /// `ConnectInfo`, or a [`ClientIp`](crate::ClientIp)) is in them, and the client is the
     /// rightmost `X-Forwarded-For` / `Forwarded` entry outside them. An entry that is neither a
     /// network nor an address is a [`ConfigError`](crate::ConfigError) from

@@ -85,6 +85,9 @@ impl GaLayer {
     }
 
     /// The retry policy (default: 3 retries, 250 ms doubling to 10 s, `Retry-After` up to 60 s).
+    /// Only attempts that provably didn't count are retried (no connection, `5xx`, `408`, `429`);
+    /// a timeout is retried only with
+    /// [`RetryPolicy::retry_unconfirmed`](crate::RetryPolicy::retry_unconfirmed).
     ///
     /// ```
     /// use std::time::Duration;
@@ -160,7 +163,8 @@ impl GaLayer {
         self.with(|c| c.sender.transport = Some(t))
     }
 
-    /// Called once per delivered batch, on the sender's thread. A panic in it is caught.
+    /// Called once per delivered batch, on the sender's thread (default: nothing). A panic in it is
+    /// caught.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -194,8 +198,8 @@ impl GaLayer {
         self.with(|c| c.sender.on_success = h)
     }
 
-    /// Called once per batch given up on or objected to by validation, on the sender's thread.
-    /// A panic in it is caught.
+    /// Called once per batch given up on or objected to by validation, on the sender's thread
+    /// (default: nothing). A panic in it is caught.
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
