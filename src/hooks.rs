@@ -121,14 +121,7 @@ impl Filter for DefaultFilter {
 /// ```
 /// use http::Request;
 /// use tower_ga::{testing::RecordingTransport, GaLayer, Hit};
-/// # use axum::{body::Body, routing::get, Router};
-/// # use tower::ServiceExt;
-/// # async fn send(ga: GaLayer, request: http::request::Builder) {
-/// #     let handle = ga.handle();
-/// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-/// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-/// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-/// # }
+/// # use tower_ga::__doctest::send;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 ///
 /// let recorder = RecordingTransport::new();
@@ -163,13 +156,8 @@ impl<F: Fn(&Hit) -> Option<String> + Send + Sync + 'static> MakeTitle for F {
 /// ```
 /// use http::Request;
 /// use tower_ga::{testing::RecordingTransport, GaLayer, Hit};
-/// # use axum::{body::Body, routing::get, Router};
-/// # use tower::ServiceExt;
 /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-/// #     let handle = ga.handle();
-/// #     let app = Router::new().route("/tenants/{tenant}/orders", get(|| async { "user" })).layer(ga);
-/// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-/// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+/// #     tower_ga::__doctest::send_to(ga, "/tenants/{tenant}/orders", request).await
 /// # }
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 ///

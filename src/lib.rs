@@ -128,6 +128,9 @@ mod text;
 mod transport;
 pub mod usage;
 
+#[cfg(all(feature = "testing", feature = "axum"))]
+#[doc(hidden)]
+pub mod __doctest;
 #[cfg(feature = "collector")]
 pub mod collector;
 #[cfg(feature = "testing")]

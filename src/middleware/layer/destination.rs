@@ -30,14 +30,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -62,14 +55,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer, EU_ENDPOINT};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -92,14 +78,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();

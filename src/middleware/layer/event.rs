@@ -15,14 +15,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -50,14 +43,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer, Hit};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -82,14 +68,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -111,14 +90,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, ClientIp, GaLayer, IpMode};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -141,14 +113,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -173,14 +138,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, ConfigError, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -216,14 +174,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();

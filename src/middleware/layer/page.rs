@@ -14,14 +14,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -44,14 +37,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -74,14 +60,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -105,14 +84,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -140,14 +112,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -174,14 +139,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -212,14 +170,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -242,14 +193,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -274,14 +218,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -314,14 +251,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -348,14 +278,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer, Hit};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();

@@ -13,14 +13,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -51,14 +44,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer, IpMode};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -93,14 +79,8 @@ impl GaLayer {
     /// use std::net::SocketAddr;
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer, IpMode};
-    /// # use axum::{body::Body, extract::ConnectInfo, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use axum::extract::ConnectInfo;
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();

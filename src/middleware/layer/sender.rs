@@ -93,14 +93,7 @@ impl GaLayer {
     /// use std::time::Duration;
     /// use http::{Request, StatusCode};
     /// use tower_ga::{testing::RecordingTransport, GaLayer, RetryPolicy};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::answering(StatusCode::SERVICE_UNAVAILABLE);
@@ -171,14 +164,7 @@ impl GaLayer {
     /// use std::sync::Arc;
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, BatchOutcome, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let delivered = Arc::new(AtomicUsize::new(0));
@@ -205,14 +191,7 @@ impl GaLayer {
     /// use std::sync::{Arc, Mutex};
     /// use http::{Request, StatusCode};
     /// use tower_ga::{testing::RecordingTransport, BatchOutcome, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let failures = Arc::new(Mutex::new(Vec::new()));
