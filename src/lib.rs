@@ -30,9 +30,10 @@
 //! async fn me() -> (Extension<UserId>, &'static str) { (Extension(UserId::new("42")), "me") }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let ga = GaLayer::new("G-XXXXXXXXXX")          // measurement id
+//! let ga = GaLayer::new("G-XXXXXXXXXX")           // measurement id
 //!     .api_secret("secret")                       // GA4 API secret
-//!     .endpoint("http://127.0.0.1:5000");        // optional: a local collector
+//!     .endpoint("http://127.0.0.1:5000")          // optional: a local collector
+//!     .build()?;                                  // a bad configuration is an error here
 //! let handle = ga.handle();
 //! let app = Router::new()
 //!     .route("/users/{id}", get(user).layer(PageTitle::new("User detail")))
