@@ -10,9 +10,9 @@ use crate::context::{Device, EventParams};
 use crate::hit::Hit;
 use crate::spec::ValidationMessage;
 
-/// Runs a hook on the sender's thread, catching a panic: a hook that panics must not take the
-/// sender down with it (every hit after would be lost). `None` when it panicked; the hit then goes
-/// on without it. Logged at the 1st, 2nd, 4th… panic, so that a hook that always panics doesn't
+/// Runs a hook, catching a panic: a hook that panics must not take the sender down with it (every
+/// hit after would be lost), nor, for the [`Filter`] on the request path, fail the request. `None`
+/// when it panicked; the hit then goes on without it. Logged at the 1st, 2nd, 4th… panic, so that a hook that always panics doesn't
 /// flood the log (the panic hook still prints each one).
 pub(crate) fn guarded<T>(hook: &'static str, f: impl FnOnce() -> T) -> Option<T> {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,7 +60,8 @@ impl<F: Fn(&Hit) -> Option<Device> + Send + Sync + 'static> MakeDevice for F {
 }
 
 /// Decides, once the response is produced, whether a request is reported. Runs on the request path:
-/// keep it cheap. Set with [`GaLayer::filter`](crate::GaLayer::filter).
+/// keep it cheap. A filter that panics fails no request: its hit isn't reported (the usage table
+/// still counts it). Set with [`GaLayer::filter`](crate::GaLayer::filter).
 ///
 /// A closure keeping the [`DefaultFilter`]'s skips and adding its own:
 ///
@@ -120,14 +121,7 @@ impl Filter for DefaultFilter {
 /// ```
 /// use http::Request;
 /// use tower_ga::{testing::RecordingTransport, GaLayer, Hit};
-/// # use axum::{body::Body, routing::get, Router};
-/// # use tower::ServiceExt;
-/// # async fn send(ga: GaLayer, request: http::request::Builder) {
-/// #     let handle = ga.handle();
-/// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-/// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-/// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-/// # }
+/// # use tower_ga::__doctest::send;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 ///
 /// let recorder = RecordingTransport::new();
@@ -162,13 +156,8 @@ impl<F: Fn(&Hit) -> Option<String> + Send + Sync + 'static> MakeTitle for F {
 /// ```
 /// use http::Request;
 /// use tower_ga::{testing::RecordingTransport, GaLayer, Hit};
-/// # use axum::{body::Body, routing::get, Router};
-/// # use tower::ServiceExt;
 /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-/// #     let handle = ga.handle();
-/// #     let app = Router::new().route("/tenants/{tenant}/orders", get(|| async { "user" })).layer(ga);
-/// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-/// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
+/// #     tower_ga::__doctest::send_to(ga, "/tenants/{tenant}/orders", request).await
 /// # }
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 ///

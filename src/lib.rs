@@ -30,9 +30,10 @@
 //! async fn me() -> (Extension<UserId>, &'static str) { (Extension(UserId::new("42")), "me") }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let ga = GaLayer::new("G-XXXXXXXXXX")          // measurement id
+//! let ga = GaLayer::new("G-XXXXXXXXXX")           // measurement id
 //!     .api_secret("secret")                       // GA4 API secret
-//!     .endpoint("http://127.0.0.1:5000");        // optional: a local collector
+//!     .endpoint("http://127.0.0.1:5000")          // optional: a local collector
+//!     .build()?;                                  // a bad configuration is an error here
 //! let handle = ga.handle();
 //! let app = Router::new()
 //!     .route("/users/{id}", get(user).layer(PageTitle::new("User detail")))
@@ -112,8 +113,7 @@
 struct ReadmeDoctests;
 
 // Imports between modules point one way: `python3 scripts/check-layers.py` lists the layers,
-// bottom first (text, spec, http_text, transport, markers, hit, hooks, config, report, encode,
-// pipeline, middleware), and fails CI on a cycle.
+// bottom first, and fails CI on a cycle (docs/ARCHITECTURE.md, "Layout").
 mod config;
 mod context;
 mod encode;
@@ -129,6 +129,9 @@ mod text;
 mod transport;
 pub mod usage;
 
+#[cfg(all(feature = "testing", feature = "axum"))]
+#[doc(hidden)]
+pub mod __doctest;
 #[cfg(feature = "collector")]
 pub mod collector;
 #[cfg(feature = "testing")]

@@ -289,7 +289,7 @@ impl Captured {
         ((start, end) != ABSENT).then(|| &self.buf.bytes()[start as usize..end as usize])
     }
 
-    /// A field as text, if it is UTF-8 (those set with [`Captured::set_str`] always are).
+    /// A field as text, if it is UTF-8 (those set with [`Writer::set_str`] always are).
     pub(crate) fn get_str(&self, field: Field) -> Option<&str> {
         let (start, end) = self.spans[field as usize];
         if (start, end) == ABSENT {

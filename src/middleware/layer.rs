@@ -116,16 +116,9 @@ impl GaLayer {
     /// its own). Take it before the layer moves into the router.
     ///
     /// ```
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
     /// use std::time::Duration;
     /// use tower_ga::{testing::RecordingTransport, GaLayer, SenderState};
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();

@@ -13,7 +13,7 @@
 //!
 //! `route` is the matched template (`/users/{id}`), written as declared when it is a declared
 //! route's (`/users/{userId}`, see [`known_routes`](crate::GaLayer::known_routes)), so that the
-//! two metrics join on their labels; or `(unmatched)`: never a raw path, so the series are as
+//! two metrics join on their labels; or `/(unmatched)`: never a raw path, so the series are as
 //! many as the API's routes. A `method` outside RFC 9110's is `OTHER`. Recorded on
 //! the sender's thread, from the hits it takes (those the filters keep from Google included, as
 //! in the usage table): nothing on the request path; a hit shed while the queue was full is in
@@ -62,7 +62,8 @@ const MAX_ROUTES: usize = 1024;
 const HANDLES_FOR: Duration = Duration::from_secs(60);
 
 /// One route and method's handles, registered once: recording is then an atomic add, where
-/// building the key for each hit cost 1,425 instructions a hit (callgrind, `load_api capacity`).
+/// building the key for each hit would build, hash and compare its labels every time (BENCHMARKS.md
+/// has the cost).
 struct Handles {
     method: &'static str,
     route: Arc<str>,

@@ -10,7 +10,7 @@ pub(crate) struct HitPool(ArrayQueue<Box<Hit>>);
 
 impl HitPool {
     /// A pool of at most `capacity` hits (each with at most
-    /// [`MAX_POOLED`](crate::captured::MAX_POOLED) bytes of buffer).
+    /// [`MAX_POOLED`](crate::hit::text::MAX_POOLED) bytes of buffer).
     pub(crate) fn new(capacity: usize) -> Self {
         HitPool(ArrayQueue::new(capacity.max(1)))
     }

@@ -29,7 +29,7 @@ impl RawId {
         s
     }
 
-    /// [`RawId::ga4`], appended to `out`.
+    /// GA4's recommended form, two positive integers joined by a dot, appended to `out`.
     pub(crate) fn ga4_into(self, out: &mut String) {
         let hi = ((self.0 >> 97) as u64) + 1; // 31 bits, never 0
         let lo = (((self.0 >> 33) as u64) & 0x7fff_ffff) + 1;

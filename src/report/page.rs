@@ -56,7 +56,7 @@ impl LastHost {
 }
 
 /// Writes into `key` everything [`PageBuf::fill`] reads of a hit, as the key under which the
-/// sender keeps the page's encoded parameters ([`crate::protocol`]'s memo): two hits with the same
+/// sender keeps the page's encoded parameters (the page memo of [`crate::encode::memo`]): two hits with the same
 /// key have the same page. `None` when the page can't be known by its inputs (a title hook may
 /// read anything). Anything `fill` comes to read must be added here; a test encodes hits that
 /// differ in one input at a time, with and without the memo, and compares.

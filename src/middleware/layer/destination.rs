@@ -4,8 +4,9 @@ use super::GaLayer;
 use crate::config::Secret;
 
 impl GaLayer {
-    /// The GA4 API secret. Never logged, never in `Debug` output. Surrounding whitespace (a
-    /// secret read from a file ends in a newline) is trimmed.
+    /// The GA4 API secret: required for a GA4 id ([`build`](Self::build) refuses one without it;
+    /// the legacy protocol takes none). Never logged, never in `Debug` output. Surrounding
+    /// whitespace (a secret read from a file ends in a newline) is trimmed.
     ///
     /// ```
     /// use tower_ga::{ConfigError, GaLayer};
@@ -29,14 +30,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -55,20 +49,13 @@ impl GaLayer {
         self.with(|c| c.target.endpoint = Some(url))
     }
 
-    /// Sends GA4 hits to Google's EU endpoint (`region1.google-analytics.com`). Ignored when an
-    /// [`endpoint`](Self::endpoint) is set.
+    /// Sends GA4 hits to Google's EU endpoint (`region1.google-analytics.com`; default off).
+    /// Ignored when an [`endpoint`](Self::endpoint) is set.
     ///
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer, EU_ENDPOINT};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -82,21 +69,16 @@ impl GaLayer {
         self.with(|c| c.target.eu = on)
     }
 
-    /// Validation mode: sends to Google's validation endpoint (`/debug/mp/collect`, with
-    /// `validation_behavior: ENFORCE_RECOMMENDATIONS`), which checks hits and collects nothing.
-    /// Its objections are logged, passed to the failure hook and counted in [`Stats::invalid`](crate::Stats::invalid).
+    /// Validation mode (default off): sends to Google's validation endpoint (`/debug/mp/collect`,
+    /// with `validation_behavior: ENFORCE_RECOMMENDATIONS`), which checks hits and collects
+    /// nothing. Its objections are logged, passed to the failure hook and counted in
+    /// [`Stats::invalid`](crate::Stats::invalid). Try it first: the real endpoint answers `2xx`
+    /// even to hits it discards.
     ///
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();

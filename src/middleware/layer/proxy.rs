@@ -4,7 +4,8 @@ use super::GaLayer;
 use crate::http_text::forwarded::Trusted;
 
 impl GaLayer {
-    /// Trusts one proxy in front of the API ([`trusted_proxies(1)`](Self::trusted_proxies)):
+    /// Trusts one proxy in front of the API ([`trusted_proxies(1)`](Self::trusted_proxies); default
+    /// off):
     /// scheme and host come from what it appended to `Forwarded` / `X-Forwarded-Proto` /
     /// `X-Forwarded-Host`, the client IP from the last entry of `Forwarded` / `X-Forwarded-For`.
     /// Only turn this on behind a proxy you control: without one, clients can forge those headers.
@@ -12,14 +13,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -50,14 +44,7 @@ impl GaLayer {
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer, IpMode};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
@@ -81,8 +68,8 @@ impl GaLayer {
     }
 
     /// Trusts the proxies whose addresses are in these networks (`"10.0.0.0/8"`,
-    /// `"2001:db8::/32"`, or single addresses): for a fleet of proxies of varying depth, where a
-    /// count doesn't fit. A request's forwarding headers are read only when its peer (axum's
+    /// `"2001:db8::/32"`, or single addresses; default none): for a fleet of proxies of varying
+    /// depth, where a count doesn't fit. A request's forwarding headers are read only when its peer (axum's
     /// `ConnectInfo`, or a [`ClientIp`](crate::ClientIp)) is in them, and the client is the
     /// rightmost `X-Forwarded-For` / `Forwarded` entry outside them. An entry that is neither a
     /// network nor an address is a [`ConfigError`](crate::ConfigError) from
@@ -92,14 +79,8 @@ impl GaLayer {
     /// use std::net::SocketAddr;
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer, IpMode};
-    /// # use axum::{body::Body, extract::ConnectInfo, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use axum::extract::ConnectInfo;
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();

@@ -85,19 +85,15 @@ impl GaLayer {
     }
 
     /// The retry policy (default: 3 retries, 250 ms doubling to 10 s, `Retry-After` up to 60 s).
+    /// Only attempts that provably didn't count are retried (no connection, `5xx`, `408`, `429`);
+    /// a timeout is retried only with
+    /// [`RetryPolicy::retry_unconfirmed`](crate::RetryPolicy::retry_unconfirmed).
     ///
     /// ```
     /// use std::time::Duration;
     /// use http::{Request, StatusCode};
     /// use tower_ga::{testing::RecordingTransport, GaLayer, RetryPolicy};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::answering(StatusCode::SERVICE_UNAVAILABLE);
@@ -160,21 +156,15 @@ impl GaLayer {
         self.with(|c| c.sender.transport = Some(t))
     }
 
-    /// Called once per delivered batch, on the sender's thread. A panic in it is caught.
+    /// Called once per delivered batch, on the sender's thread (default: nothing). A panic in it is
+    /// caught.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, BatchOutcome, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let delivered = Arc::new(AtomicUsize::new(0));
@@ -194,21 +184,14 @@ impl GaLayer {
         self.with(|c| c.sender.on_success = h)
     }
 
-    /// Called once per batch given up on or objected to by validation, on the sender's thread.
-    /// A panic in it is caught.
+    /// Called once per batch given up on or objected to by validation, on the sender's thread
+    /// (default: nothing). A panic in it is caught.
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
     /// use http::{Request, StatusCode};
     /// use tower_ga::{testing::RecordingTransport, BatchOutcome, GaLayer};
-    /// # use axum::{body::Body, routing::get, Router};
-    /// # use tower::ServiceExt;
-    /// # async fn send(ga: GaLayer, request: http::request::Builder) {
-    /// #     let handle = ga.handle();
-    /// #     let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(ga);
-    /// #     app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    /// #     assert!(handle.flush(std::time::Duration::from_secs(5)).await);
-    /// # }
+    /// # use tower_ga::__doctest::send;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let failures = Arc::new(Mutex::new(Vec::new()));

@@ -9,7 +9,7 @@ use crate::usage::openapi;
 impl GaLayer {
     /// Declares the API's routes as `"METHOD /template"` in axum 0.8's syntax (`/users/{id}`,
     /// `/files/{*path}`), so that the usage table lists the ones never called. Adds to what
-    /// earlier calls declared.
+    /// earlier calls declared (none by default: the table then lists only the routes called).
     ///
     /// A request counts for a declared route when its method is the route's and the template
     /// the router matched has the route's shape: parameter names don't matter (`{userId}` is
