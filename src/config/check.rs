@@ -30,6 +30,11 @@ pub enum ConfigError {
     /// fix it. From a layer made with [`new`](crate::GaLayer::new) and not built, it is logged,
     /// shown on the usage page, and the layer tracks without declared routes.
     InvalidRoute(String),
+    /// The usage store can't be used: a URL that is no store's, a file that can't be created,
+    /// opened or written, a schema from a newer version. The text says which and how to fix it.
+    /// From a layer made with [`new`](crate::GaLayer::new) and not built, it is logged and
+    /// retried, and the in-memory table goes on.
+    UsageStore(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -44,6 +49,7 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidEndpoint(e) => write!(f, "endpoint {e:?} is not an http:// or https:// URL without credentials"),
             ConfigError::ZeroRequestTimeout => f.write_str("request_timeout is zero: no request could finish"),
             ConfigError::InvalidRoute(r) => write!(f, "known routes: {r}"),
+            ConfigError::UsageStore(e) => write!(f, "usage store: {e}"),
             ConfigError::InvalidProxyRange(r) => write!(f, "trusted proxy range {r:?} is neither a network (10.0.0.0/8) nor an address"),
         }
     }
@@ -55,10 +61,17 @@ impl std::error::Error for ConfigError {}
 /// `build`, while a layer made with `new` logs it and tracks without one.
 pub(crate) fn check_all(cfg: &Config) -> Result<Protocol, ConfigError> {
     let protocol = check(cfg)?;
-    match &cfg.inventory.bad {
-        Some(bad) => Err(ConfigError::InvalidRoute(bad.clone())),
-        None => Ok(protocol),
+    if let Some(bad) = &cfg.inventory.bad {
+        return Err(ConfigError::InvalidRoute(bad.clone()));
     }
+    if let Some(bad) = &cfg.store.bad {
+        return Err(ConfigError::UsageStore(bad.clone()));
+    }
+    if let Some(store) = &cfg.store.store {
+        // Opened, its schema created or checked, and closed: the sender opens its own.
+        store.open().map_err(ConfigError::UsageStore)?;
+    }
+    Ok(protocol)
 }
 
 /// Checks a configuration: the protocol it speaks, or why it can't work.

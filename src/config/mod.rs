@@ -76,10 +76,37 @@ pub(crate) struct Inventory {
     pub(crate) bad: Option<String>,
 }
 
+/// Where the usage table's days are kept, if anywhere.
+#[derive(Clone, Debug)]
+pub(crate) struct Store {
+    pub(crate) store: Option<crate::usage::UsageStore>,
+    /// A `TOWER_GA_USAGE_DB` that isn't a store's URL.
+    pub(crate) bad: Option<String>,
+    pub(crate) flush_interval: Duration,
+    pub(crate) retention_days: u32,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        let (store, bad) = match crate::usage::UsageStore::from_env() {
+            Some(Ok(s)) => (Some(s), None),
+            Some(Err(e)) => (None, Some(e)),
+            None => (None, None),
+        };
+        Store {
+            store,
+            bad,
+            flush_interval: Duration::from_secs(60),
+            retention_days: 400,
+        }
+    }
+}
+
 /// Every setting, grouped by the part of the crate that reads it.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Config {
     pub(crate) inventory: Inventory,
+    pub(crate) store: Store,
     pub(crate) target: Target,
     pub(crate) capture: Capture,
     pub(crate) report: Report,

@@ -39,7 +39,32 @@ impl Handle {
     /// # }
     /// ```
     pub async fn flush(&self, timeout: Duration) -> bool {
-        self.core.control(timeout, Control::Flush).await
+        let start = std::time::Instant::now();
+        let sent = self.core.control(timeout, Control::Flush).await;
+        sent & self
+            .store(timeout.saturating_sub(start.elapsed()), false)
+            .await
+    }
+
+    /// The usage store's flush (or shutdown) within `timeout`; `true` without a store.
+    async fn store(&self, timeout: Duration, stop: bool) -> bool {
+        let Some(store) = self.core.store.get() else {
+            return true;
+        };
+        let done = async {
+            match stop {
+                true => store.shutdown().await,
+                false => store.flush().await,
+            }
+        };
+        match super::caller_timer(timeout) {
+            Some(timer) => tokio::select! {
+                biased;
+                ok = done => ok,
+                () = timer => false,
+            },
+            None => done.await,
+        }
     }
 
     /// Flushes, then stops the sender: later hits are counted as dropped. Returns by `timeout`,
@@ -69,7 +94,11 @@ impl Handle {
     /// # }
     /// ```
     pub async fn shutdown(&self, timeout: Duration) -> bool {
-        self.core.control(timeout, Control::Shutdown).await
+        let start = std::time::Instant::now();
+        let sent = self.core.control(timeout, Control::Shutdown).await;
+        sent & self
+            .store(timeout.saturating_sub(start.elapsed()), true)
+            .await
     }
 
     /// Whether the sender runs, and if not, why: a malformed id or a missing API secret shows
@@ -118,7 +147,12 @@ impl Handle {
     /// # }
     /// ```
     pub fn stats(&self) -> Stats {
-        self.core.counters.snapshot()
+        let mut stats = self.core.counters.snapshot();
+        if let Some(store) = self.core.store.get() {
+            stats.usage_writes = store.counters.writes.load(Ordering::Relaxed);
+            stats.usage_write_failures = store.counters.failures.load(Ordering::Relaxed);
+        }
+        stats
     }
 
     /// Per-route usage since the sender started: every declared route
@@ -152,6 +186,16 @@ impl Handle {
         self.usage_service().snapshot()
     }
 
+    /// Per-route usage over the last `days` UTC days (today included) from the usage store
+    /// ([`GaLayer::usage_store`](crate::GaLayer::usage_store)), with what isn't written yet:
+    /// every replica's counts, each route's last call (outside the window too), calls per day
+    /// and top consumers. Declared routes not called in the window are flagged `never_called`,
+    /// unless declared after the window began. Without a store, or when it can't be read
+    /// (`store_error`), the same as [`usage`](Self::usage).
+    pub async fn usage_window(&self, days: u32) -> UsageSnapshot {
+        self.usage_service().window(days).await
+    }
+
     /// The usage page as a tower `Service`, to mount where you like, behind your own
     /// authentication: a browser gets an HTML page (routes by calls, latency, error share, and
     /// the never-called routes), `Accept: application/json` the [`UsageSnapshot`].
@@ -171,6 +215,7 @@ impl Handle {
     pub fn usage_service(&self) -> UsageService {
         let counters = self.core.counters.clone();
         UsageService {
+            store: self.core.store.clone(),
             table: self.core.usage.clone(),
             // The crowd's drops were taken, and counted in the table, first.
             dropped: Arc::new(move || {

@@ -35,6 +35,7 @@ use crate::config::{check, Config};
 use crate::hit::Hit;
 use crate::spec::Protocol;
 use crate::transport::{Transport, TransportError};
+use crate::usage::store::{StoreHandle, StoreThread};
 use crate::usage::table::UsageTable;
 use lifecycle::Gate;
 pub use lifecycle::SenderState;
@@ -60,6 +61,8 @@ pub(crate) struct Core {
     pub(crate) drop_warning: Arc<RateLimited>,
     /// Per-route usage: written by the sender, read by `Handle::usage`; never by the request path.
     pub(crate) usage: Arc<Mutex<UsageTable>>,
+    /// The usage store's thread, when one is configured and the sender started.
+    pub(crate) store: Arc<OnceLock<StoreHandle>>,
 }
 
 impl Core {
@@ -72,6 +75,7 @@ impl Core {
             counters: Arc::default(),
             drop_warning: Arc::new(RateLimited::new(Duration::from_secs(10))),
             usage: Arc::default(),
+            store: Arc::default(),
         }
     }
 
@@ -87,8 +91,37 @@ impl Core {
             self.declare(&config.inventory);
             self.usage.lock().unwrap_or_else(|e| e.into_inner()).since =
                 std::time::SystemTime::now();
-            self.decide(config)
+            let state = self.decide(config);
+            if matches!(state, State::Running(_)) {
+                self.start_store(config);
+            }
+            state
         })
+    }
+
+    /// Starts the usage store's thread, if a store is configured (a bad one is logged: the
+    /// in-memory table goes on).
+    fn start_store(&self, config: &Config) {
+        if let Some(bad) = &config.store.bad {
+            tracing::error!("tower-ga: usage store: {bad}; usage is kept in memory only");
+        }
+        let Some(store) = config.store.store.clone() else {
+            return;
+        };
+        match StoreThread::spawn(
+            store,
+            self.usage.clone(),
+            config.identity.key.0,
+            config.store.flush_interval,
+            config.store.retention_days,
+        ) {
+            Ok(handle) => {
+                let _ = self.store.set(handle);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "tower-ga: cannot start the usage store's thread")
+            }
+        }
     }
 
     /// Gives the usage table the declared routes (or why there are none), so that it lists

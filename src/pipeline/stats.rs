@@ -48,6 +48,11 @@ pub struct Stats {
     /// Consumers (per UTC day) that passed `daily_events_per_client_id` events and went on
     /// under sibling client ids, so that GA's cap of 100,000 events per user and day loses none.
     pub spread: u64,
+    /// Writes of the usage table's deltas to the usage store that succeeded.
+    pub usage_writes: u64,
+    /// Writes to the usage store that failed (down, locked, full): the deltas are kept and
+    /// written on a later attempt.
+    pub usage_write_failures: u64,
 }
 
 /// The counters behind [`Stats`]. `tracked` is the one the request path writes on every request:
@@ -100,6 +105,9 @@ impl Counters {
             crowded: self.crowded.load(Relaxed),
             crowd_dropped: self.crowd_dropped.load(Relaxed),
             spread: self.spread.load(Relaxed),
+            // The usage store's, filled in by `Handle::stats`.
+            usage_writes: 0,
+            usage_write_failures: 0,
         }
     }
 }

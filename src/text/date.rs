@@ -26,6 +26,7 @@ impl Day {
     }
 
     /// Year, month, day.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))] // the stores' day keys
     pub(crate) fn ymd(self) -> (i64, u32, u32) {
         let z = self.0 + 719_468;
         let era = z.div_euclid(146_097);
@@ -39,12 +40,14 @@ impl Day {
     }
 
     /// `YYYY-MM-DD`.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))] // the stores' day keys
     pub(crate) fn iso(self) -> String {
         let (y, m, d) = self.ymd();
         format!("{y:04}-{m:02}-{d:02}")
     }
 
     /// Parses `YYYY-MM-DD`.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))] // the stores' day keys
     pub(crate) fn parse(s: &str) -> Option<Day> {
         let mut parts = s.splitn(3, '-');
         let y = parts.next()?.parse().ok()?;

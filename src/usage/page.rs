@@ -51,6 +51,10 @@ fn row(out: &mut String, r: &RouteUsage, max: u64) {
     } else {
         " <span class=tag>not declared</span>"
     };
+    let mut spark = String::new();
+    if !r.calls_per_day.is_empty() {
+        sparkline(&mut spark, &r.calls_per_day);
+    }
     let not_allowed = match r.method_not_allowed {
         0 => String::new(),
         n => format!(
@@ -60,7 +64,7 @@ fn row(out: &mut String, r: &RouteUsage, max: u64) {
     let _ = write!(
         out,
         "<tr><td>{}</td><td><code>{}</code>{tag}</td><td class=n>{}{not_allowed}</td>\
-         <td class=barcell><div class=bar style=\"width:{width}%\"></div></td>\
+         <td class=barcell><div class=bar style=\"width:{width}%\"></div>{spark}</td>\
          <td class=n>{latency}</td><td class=\"n{}\">{share:.1} %</td><td class=n>{}</td></tr>",
         esc(&r.method),
         esc(&r.route),
@@ -98,6 +102,13 @@ fn deprecated(out: &mut String, s: &UsageSnapshot) {
                     time(s.since),
                     time(last)
                 );
+                if !r.top_consumers.is_empty() {
+                    out.push_str(" · by");
+                    for (i, c) in r.top_consumers.iter().take(10).enumerate() {
+                        let sep = if i == 0 { " " } else { ", " };
+                        let _ = write!(out, "{sep}<code>{}</code> {}", esc(&c.label), c.calls);
+                    }
+                }
             }
             None => {
                 let _ = write!(out, "not called since {}", time(s.since));
@@ -109,6 +120,93 @@ fn deprecated(out: &mut String, s: &UsageSnapshot) {
         out.push_str("</li>");
     }
     out.push_str("</ul></section>");
+}
+
+/// The declared routes not called: since the sender started, or in the store's window with
+/// each one's last call; and those declared too recently to tell.
+fn never_called(out: &mut String, s: &UsageSnapshot) {
+    let never: Vec<&RouteUsage> = s.never_called().collect();
+    match s.window_days {
+        Some(days) => {
+            let _ = write!(
+                out,
+                "<section id=never><h2>Not called in the last {days} days ({})</h2>",
+                never.len()
+            );
+        }
+        None => {
+            let _ = write!(
+                out,
+                "<section id=never><h2>Never called since {} ({})</h2>",
+                time(s.since),
+                never.len()
+            );
+        }
+    }
+    if never.is_empty() {
+        out.push_str("<p>Every declared route was called.</p>");
+    } else {
+        out.push_str("<ul>");
+        for r in never {
+            let _ = write!(out, "<li><code>{} {}</code>", esc(&r.method), esc(&r.route));
+            if s.window_days.is_some() {
+                match r.last_called {
+                    Some(t) => {
+                        let _ = write!(out, " · last called {}", day(t));
+                    }
+                    None => out.push_str(" · never called"),
+                }
+                if let Some(d) = r.declared_since {
+                    let _ = write!(out, " · declared since {}", day(d));
+                }
+            }
+            out.push_str("</li>");
+        }
+        out.push_str("</ul>");
+    }
+    let recent: Vec<&RouteUsage> = s
+        .routes
+        .iter()
+        .filter(|r| r.in_inventory && r.calls == 0 && !r.never_called)
+        .collect();
+    if s.window_days.is_some() && !recent.is_empty() {
+        out.push_str("<p>Declared after the window began, not called yet (not candidates yet):");
+        for r in recent {
+            let _ = write!(out, " <code>{} {}</code>", esc(&r.method), esc(&r.route));
+        }
+        out.push_str("</p>");
+    }
+    out.push_str("</section>");
+}
+
+/// A UTC date, `2026-12-07`.
+fn day(unix: u64) -> String {
+    let t = time(unix);
+    // `Mon, 07 Dec 2026 20:18:00 GMT` → `07 Dec 2026`.
+    t.get(5..16).unwrap_or(&t).to_owned()
+}
+
+/// The calls of each day as an inline SVG line, scaled to the busiest day.
+fn sparkline(out: &mut String, daily: &[u64]) {
+    let max = daily.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let n = daily.len().max(2) as f64 - 1.0;
+    let points: Vec<String> = daily
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            format!(
+                "{:.1},{:.1}",
+                i as f64 * 100.0 / n,
+                20.0 - *c as f64 * 18.0 / max
+            )
+        })
+        .collect();
+    let _ = write!(
+        out,
+        "<svg class=spark viewBox=\"0 0 100 20\" preserveAspectRatio=none width=100 height=20>\
+         <polyline fill=none stroke=\"#4a7bd0\" stroke-width=1.5 points=\"{}\"/></svg>",
+        points.join(" ")
+    );
 }
 
 /// The page for a snapshot.
@@ -126,14 +224,48 @@ pub(crate) fn html(s: &UsageSnapshot) -> String {
          #deprecated{background:#fef2f2;border:2px solid #b91c1c;padding:1em;margin:1em 0}\
          </style></head><body><h1>API usage</h1>",
     );
-    let _ = write!(
-        out,
-        "<p>Since {} · {} requests · {} dropped before counting · refreshed {}</p>",
-        time(s.since),
-        s.calls,
-        s.dropped,
-        time(s.generated_at)
-    );
+    match s.window_days {
+        Some(days) => {
+            let _ = write!(
+                out,
+                "<p>Last {days} days (since {}) · {} requests · {} dropped before counting · \
+                 refreshed {} · <nav id=window>",
+                day(s.since),
+                s.calls,
+                s.dropped,
+                time(s.generated_at)
+            );
+            for d in [7, 30, 90] {
+                match d == days {
+                    true => {
+                        let _ = write!(out, " <b>{d} days</b>");
+                    }
+                    false => {
+                        let _ = write!(out, " <a href=\"?days={d}\">{d} days</a>");
+                    }
+                }
+            }
+            out.push_str("</nav></p>");
+        }
+        None => {
+            let _ = write!(
+                out,
+                "<p>Since {} · {} requests · {} dropped before counting · refreshed {}</p>",
+                time(s.since),
+                s.calls,
+                s.dropped,
+                time(s.generated_at)
+            );
+        }
+    }
+    if let Some(e) = &s.store_error {
+        let _ = write!(
+            out,
+            "<p class=err>The usage store could not be read ({}): these counts are this \
+             process's, since it started.</p>",
+            esc(e)
+        );
+    }
     if let Some(e) = &s.inventory_error {
         let _ = write!(
             out,
@@ -143,27 +275,7 @@ pub(crate) fn html(s: &UsageSnapshot) -> String {
         );
     }
     deprecated(&mut out, s);
-    let never: Vec<&RouteUsage> = s.never_called().collect();
-    let _ = write!(
-        out,
-        "<section id=never><h2>Never called since {} ({})</h2>",
-        time(s.since),
-        never.len()
-    );
-    if never.is_empty() {
-        out.push_str("<p>Every declared route was called.</p>");
-    } else {
-        out.push_str("<ul>");
-        for r in never {
-            let _ = write!(
-                out,
-                "<li><code>{} {}</code></li>",
-                esc(&r.method),
-                esc(&r.route)
-            );
-        }
-        out.push_str("</ul>");
-    }
+    never_called(&mut out, s);
     out.push_str(
         "</section><h2>Routes by calls</h2><table id=routes><tr><th>method</th><th>route</th>\
          <th class=n>calls</th><th></th><th class=n>p50 / p95 / p99 ms</th>\

@@ -97,6 +97,10 @@ impl Row {
             deprecated: false,
             deprecated_since: None,
             sunset: None,
+            last_called: None,
+            declared_since: None,
+            calls_per_day: Vec::new(),
+            top_consumers: Vec::new(),
         }
     }
 
@@ -126,6 +130,7 @@ impl Row {
             });
             usage.first_seen = Some(unix(first));
             usage.last_seen = Some(unix(last));
+            usage.last_called = Some(unix(last));
             usage.consumers = self.consumers();
         }
         usage

@@ -70,6 +70,28 @@ pub struct RouteUsage {
     pub deprecated_since: Option<u64>,
     /// The marker's sunset (unix seconds), if it has one.
     pub sunset: Option<u64>,
+    /// The last call (unix seconds), whenever it was: outside the window too, with a store.
+    pub last_called: Option<u64>,
+    /// With a store: since when (unix seconds, a UTC day) the route has been declared. A route
+    /// declared after the window began is not listed as never called: it hasn't had the time.
+    pub declared_since: Option<u64>,
+    /// With a store: the calls of each day of the window, oldest first.
+    pub calls_per_day: Vec<u64>,
+    /// With a store: who called the route most in the window (labels, never credentials,
+    /// addresses or agents), busiest first, at most 20.
+    pub top_consumers: Vec<Consumer>,
+}
+
+/// A consumer of a route and its calls: the [`UserId`](crate::UserId) if the requests had one,
+/// else `key-…` (a keyed hash of the credential), `anon-…` (of the address and agent), or
+/// `anonymous`; `(others)` for the calls of consumers beyond those the store keeps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Consumer {
+    /// The consumer's label.
+    pub label: String,
+    /// Its calls.
+    pub calls: u64,
 }
 
 /// Per-route usage since the sender started.
@@ -87,6 +109,11 @@ pub struct UsageSnapshot {
     pub generated_at: u64,
     /// Requests counted in the rows (`calls` and `method_not_allowed` of them all).
     pub calls: u64,
+    /// With a store: the window's days (`since` is then the window's first day); without one,
+    /// `None`: the counts are since the sender started.
+    pub window_days: Option<u32>,
+    /// With a store that couldn't be read: why; the counts are then since the sender started.
+    pub store_error: Option<String>,
     /// Requests dropped before the sender saw them (queue full, sender down): in no row.
     pub dropped: u64,
     /// Why the declared routes could not be read, if they couldn't: then no route is declared,

@@ -11,10 +11,13 @@ use std::time::SystemTime;
 
 use http::Method;
 
+use super::delta::Deltas;
 use super::inventory::{shape, Routes};
 use super::row::{unix, Row};
 use super::snapshot::{RouteUsage, UsageSnapshot};
+use super::store::{Declared, RowDelta};
 use crate::hit::{Hit, OTHER_METHOD};
+use crate::text::date::Day;
 
 /// Undeclared routes (method + template) kept apart, at most; more share one `(other)` row.
 /// Rows are ≈ 13 kB each (mostly the latency histogram): ≈ 6.7 MB for these, beside the
@@ -55,7 +58,14 @@ pub(crate) struct UsageTable {
     other: Option<Row>,
     other_methods: Option<Row>,
     hasher: foldhash::fast::RandomState,
+    /// With a usage store: the counts it hasn't taken yet, and the consumers' labels' key.
+    deltas: Option<(Deltas, [u8; 16])>,
 }
+
+/// The indexes of the rows that are no route's, in [`Deltas`].
+const UNMATCHED: usize = usize::MAX;
+const OTHER_METHODS: usize = usize::MAX - 1;
+const OTHER: usize = usize::MAX - 2;
 
 impl Default for UsageTable {
     fn default() -> Self {
@@ -71,6 +81,7 @@ impl Default for UsageTable {
             other: None,
             other_methods: None,
             hasher: Default::default(),
+            deltas: None,
         }
     }
 }
@@ -81,6 +92,7 @@ impl UsageTable {
     pub(crate) fn declare(&mut self, routes: &Routes, error: Option<&str>) {
         *self = UsageTable {
             since: self.since,
+            deltas: self.deltas.take().map(|(_, key)| (Deltas::default(), key)),
             ..UsageTable::default()
         };
         match error {
@@ -96,15 +108,82 @@ impl UsageTable {
     /// only for a template and method's first request.
     pub(crate) fn record(&mut self, hit: &Hit) {
         let consumer = self.consumer_of(hit);
-        let row = match hit.route() {
-            None => &mut self.unmatched,
-            Some(_) if hit.method().as_str() == OTHER_METHOD => &mut self.other_methods,
+        let index = match hit.route() {
+            None => UNMATCHED,
+            Some(_) if hit.method().as_str() == OTHER_METHOD => OTHER_METHODS,
             Some(route) => match self.slot(route, hit.method()) {
-                Slot::Row(i) => &mut self.rows[i],
-                Slot::Other => &mut self.other,
+                Slot::Row(i) => i,
+                Slot::Other => OTHER,
             },
         };
+        if let Some((deltas, key)) = &mut self.deltas {
+            deltas.add(index, hit, key);
+        }
+        let row = match index {
+            UNMATCHED => &mut self.unmatched,
+            OTHER_METHODS => &mut self.other_methods,
+            OTHER => &mut self.other,
+            i => &mut self.rows[i],
+        };
         row.get_or_insert_with(Row::new).add(hit, consumer);
+    }
+
+    /// Keeps the counts added since [`take_deltas`](Self::take_deltas) too, for a usage store;
+    /// `key` makes the consumers' labels (the fleet's shared key: the same in every replica).
+    pub(crate) fn keep_deltas(&mut self, key: [u8; 16]) {
+        self.deltas = Some((Deltas::default(), key));
+    }
+
+    /// The counts added since the last call, by day, method and route.
+    pub(crate) fn take_deltas(&mut self) -> Vec<RowDelta> {
+        let Some((deltas, _)) = &mut self.deltas else {
+            return Vec::new();
+        };
+        let taken = std::mem::take(&mut deltas.rows);
+        let declared = self.routes.list.len();
+        taken
+            .into_iter()
+            .map(|((day, index), counts)| {
+                let (method, route) = match index {
+                    UNMATCHED => ("", "(unmatched)"),
+                    OTHER_METHODS => (OTHER_METHOD, "(any)"),
+                    OTHER => ("", "(other)"),
+                    i if i < declared => {
+                        let r = &self.routes.list[i];
+                        (r.method.as_str(), r.template.as_str())
+                    }
+                    i => {
+                        let (m, t) = &self.undeclared[i - declared];
+                        (m.as_str(), &**t)
+                    }
+                };
+                RowDelta {
+                    day,
+                    method: method.to_owned(),
+                    route: route.to_owned(),
+                    counts,
+                }
+            })
+            .collect()
+    }
+
+    /// Why the declared routes could not be read, if they couldn't.
+    pub(crate) fn inventory_error(&self) -> Option<&str> {
+        self.inventory_error.as_deref()
+    }
+
+    /// The declared routes, as the store keeps them.
+    pub(crate) fn declared(&self, today: Day) -> Vec<Declared> {
+        self.routes
+            .list
+            .iter()
+            .map(|r| Declared {
+                method: r.method.as_str().to_owned(),
+                route: r.template.clone(),
+                first_declared: today,
+                deprecated: r.deprecated,
+            })
+            .collect()
     }
 
     fn slot(&mut self, route: &str, method: &Method) -> Slot {
@@ -193,6 +272,8 @@ impl UsageTable {
             generated_at: unix(SystemTime::now()),
             calls,
             dropped,
+            window_days: None,
+            store_error: None,
             inventory_error: self.inventory_error.clone(),
             routes,
             unmatched,

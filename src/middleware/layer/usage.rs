@@ -149,3 +149,66 @@ impl GaLayer {
         layer
     }
 }
+
+impl GaLayer {
+    /// Keeps the usage table's counts per UTC day in a database, so that they outlive restarts
+    /// and deploys, and span a fleet whose replicas write to one database: see
+    /// [`Handle::usage_window`](crate::Handle::usage_window) and the page's `?days=N`.
+    ///
+    /// Without this call, [`GaLayer::new`] reads the store's URL from
+    /// [`TOWER_GA_USAGE_DB`](crate::usage::USAGE_DB_ENV) (`sqlite:///var/lib/app/usage.db`); with
+    /// neither, usage is kept in memory, since the sender started. The store is written from a
+    /// thread of its own every [`usage_flush_interval`](Self::usage_flush_interval), on
+    /// [`Handle::flush`](crate::Handle::flush) and at shutdown: the API and the GA sender never
+    /// wait on it. A store that can't be opened or written is a
+    /// [`ConfigError::UsageStore`](crate::ConfigError::UsageStore) from [`build`](Self::build);
+    /// later failures are retried with back-off, their deltas kept, and counted in
+    /// [`Stats::usage_write_failures`](crate::Stats::usage_write_failures).
+    ///
+    /// ```
+    /// use tower_ga::{usage::UsageStore, GaLayer};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("tower-ga-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let ga = GaLayer::new("G-TEST123")
+    ///     .api_secret("s")
+    ///     .usage_store(UsageStore::sqlite(dir.join("usage.db")))
+    ///     .build();
+    /// assert!(ga.is_ok());
+    /// let nowhere = UsageStore::sqlite(dir.join("no/such/dir/usage.db"));
+    /// let err = GaLayer::new("G-TEST123").api_secret("s").usage_store(nowhere).build();
+    /// assert!(err.unwrap_err().to_string().starts_with("usage store: cannot open"));
+    /// ```
+    pub fn usage_store(self, store: crate::usage::UsageStore) -> Self {
+        self.with(|c| {
+            c.store.store = Some(store);
+            c.store.bad = None;
+        })
+    }
+
+    /// How often the usage store is written (default 60 s; at least 100 ms).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_ga::GaLayer;
+    ///
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s").usage_flush_interval(Duration::from_secs(10));
+    /// assert!(ga.build().is_ok());
+    /// ```
+    pub fn usage_flush_interval(self, interval: std::time::Duration) -> Self {
+        self.with(|c| c.store.flush_interval = interval.max(std::time::Duration::from_millis(100)))
+    }
+
+    /// Days the usage store keeps (default 400: a year and its season); older days are deleted
+    /// once a day. At least 1.
+    ///
+    /// ```
+    /// use tower_ga::GaLayer;
+    ///
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s").usage_retention(90);
+    /// assert!(ga.build().is_ok());
+    /// ```
+    pub fn usage_retention(self, days: u32) -> Self {
+        self.with(|c| c.store.retention_days = days.max(1))
+    }
+}

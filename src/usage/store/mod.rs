@@ -1,0 +1,91 @@
+//! The usage store: the usage table's counts per UTC day, kept in a database so that they
+//! outlive a deploy and span a fleet.
+//!
+//! A thread of its own (`tower-ga-usage`) takes the table's deltas every `usage_flush_interval`,
+//! on `flush` and at `shutdown`, and writes them as additive upserts in one transaction: replicas
+//! add their own deltas, none overwrites another's. A store that is down, slow, locked or full
+//! costs nothing but that thread's time: the deltas it couldn't write are kept (merged, a bounded
+//! number of days) and written once it is back; the sender and the API never wait on it.
+
+mod backend;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod thread;
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub(crate) use backend::{Backend, Declared, RowDelta, Stored};
+pub(crate) use thread::{StoreHandle, StoreThread};
+
+/// The environment variable [`GaLayer::new`](crate::GaLayer::new) reads a usage store's URL from
+/// when none is given: `sqlite:///var/lib/app/usage.db` (a path after `sqlite://`).
+pub const USAGE_DB_ENV: &str = "TOWER_GA_USAGE_DB";
+
+/// Where the usage table's counts are kept: see
+/// [`GaLayer::usage_store`](crate::GaLayer::usage_store).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UsageStore {
+    /// A SQLite file (feature `sqlite`), created if missing.
+    Sqlite(PathBuf),
+}
+
+impl UsageStore {
+    /// A SQLite file, created with its directory's parent existing.
+    pub fn sqlite(path: impl Into<PathBuf>) -> Self {
+        UsageStore::Sqlite(path.into())
+    }
+
+    /// A store from a URL: `sqlite://<path>` (`sqlite:///var/lib/app/usage.db`,
+    /// `sqlite://target/usage.db`). The error says what is wrong with it.
+    ///
+    /// ```
+    /// use tower_ga::usage::UsageStore;
+    ///
+    /// assert_eq!(
+    ///     UsageStore::from_url("sqlite:///var/lib/app/usage.db").unwrap(),
+    ///     UsageStore::sqlite("/var/lib/app/usage.db")
+    /// );
+    /// assert!(UsageStore::from_url("mysql://db/usage").is_err());
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("a sqlite:// URL names a file: sqlite:///var/lib/app/usage.db".into());
+            }
+            return Ok(UsageStore::sqlite(path));
+        }
+        let scheme = url.split("://").next().unwrap_or_default();
+        Err(format!(
+            "usage store URL scheme {scheme:?} is not sqlite:// (e.g. sqlite:///var/lib/app/usage.db)"
+        ))
+    }
+
+    /// The store of [`USAGE_DB_ENV`], if it is set and not empty.
+    pub(crate) fn from_env() -> Option<Result<Self, String>> {
+        let url = std::env::var(USAGE_DB_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty())?;
+        Some(UsageStore::from_url(&url).map_err(|e| format!("{USAGE_DB_ENV}: {e}")))
+    }
+
+    /// Opens the store, creating or migrating its schema.
+    pub(crate) fn open(&self) -> Result<Box<dyn Backend>, String> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            UsageStore::Sqlite(path) => Ok(Box::new(sqlite::Sqlite::open(path)?)),
+            #[cfg(not(feature = "sqlite"))]
+            UsageStore::Sqlite(_) => Err("a SQLite usage store needs the `sqlite` feature".into()),
+        }
+    }
+}
+
+impl fmt::Debug for UsageStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsageStore::Sqlite(p) => f.debug_tuple("Sqlite").field(p).finish(),
+        }
+    }
+}

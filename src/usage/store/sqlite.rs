@@ -1,0 +1,319 @@
+//! The SQLite usage store (feature `sqlite`): one file, written by any number of processes
+//! (SQLite's own locking; WAL so that readers don't wait on a writer).
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::backend::{Backend, Declared, RowDelta, Stored};
+use crate::text::date::Day;
+use crate::usage::delta::{Counts, BUCKETS, BUCKET_COLUMNS};
+
+/// The schema this build writes.
+const VERSION: i64 = 1;
+
+/// How long a write waits for another process's lock before it fails (and is retried later).
+const BUSY: Duration = Duration::from_millis(500);
+
+pub(crate) struct Sqlite {
+    conn: Connection,
+}
+
+fn err(what: &str) -> impl Fn(rusqlite::Error) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+fn usage_columns() -> String {
+    let buckets: Vec<String> = BUCKET_COLUMNS
+        .iter()
+        .map(|c| format!("{c} INTEGER NOT NULL DEFAULT 0"))
+        .collect();
+    buckets.join(", ")
+}
+
+impl Sqlite {
+    /// Opens (or creates) the file and its schema. The error says what to fix.
+    pub(crate) fn open(path: &Path) -> Result<Sqlite, String> {
+        let shown = path.display();
+        let conn = Connection::open(path)
+            .map_err(|e| format!("cannot open the SQLite usage store {shown}: {e}"))?;
+        conn.busy_timeout(BUSY)
+            .map_err(err("cannot set the busy timeout"))?;
+        // WAL lets the page read while a replica writes; a file system without it keeps the
+        // default journal.
+        let _ = conn.pragma_update(None, "journal_mode", "WAL");
+        let mut store = Sqlite { conn };
+        store
+            .migrate()
+            .map_err(|e| format!("the SQLite usage store {shown}: {e}"))?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), String> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err("cannot lock the file to create the schema"))?;
+        tx.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS tower_ga_schema (version INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS tower_ga_usage (
+               day TEXT NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL,
+               calls INTEGER NOT NULL DEFAULT 0, method_not_allowed INTEGER NOT NULL DEFAULT 0,
+               s2xx INTEGER NOT NULL DEFAULT 0, s3xx INTEGER NOT NULL DEFAULT 0,
+               s4xx INTEGER NOT NULL DEFAULT 0, s5xx INTEGER NOT NULL DEFAULT 0,
+               s_other INTEGER NOT NULL DEFAULT 0, {},
+               first_call INTEGER, last_call INTEGER, deprecated_since INTEGER, sunset INTEGER,
+               PRIMARY KEY (day, method, route));
+             CREATE TABLE IF NOT EXISTS tower_ga_consumers (
+               day TEXT NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL,
+               consumer TEXT NOT NULL, calls INTEGER NOT NULL DEFAULT 0,
+               PRIMARY KEY (day, method, route, consumer));
+             CREATE TABLE IF NOT EXISTS tower_ga_declared (
+               method TEXT NOT NULL, route TEXT NOT NULL,
+               first_declared TEXT NOT NULL, last_declared TEXT NOT NULL,
+               deprecated INTEGER NOT NULL DEFAULT 0,
+               PRIMARY KEY (method, route));",
+            usage_columns()
+        ))
+        .map_err(err("cannot create the schema"))?;
+        let version: Option<i64> = tx
+            .query_row("SELECT MAX(version) FROM tower_ga_schema", [], |r| r.get(0))
+            .optional()
+            .map_err(err("cannot read the schema version"))?
+            .flatten();
+        match version {
+            None => {
+                tx.execute(
+                    "INSERT INTO tower_ga_schema (version) VALUES (?1)",
+                    [VERSION],
+                )
+                .map_err(err("cannot write the schema version"))?;
+            }
+            Some(v) if v > VERSION => {
+                return Err(format!(
+                    "its schema is version {v}, written by a newer tower-ga (this one writes {VERSION})"
+                ))
+            }
+            Some(_) => {}
+        }
+        tx.commit().map_err(err("cannot commit the schema"))
+    }
+}
+
+impl Backend for Sqlite {
+    fn write(
+        &mut self,
+        rows: &[RowDelta],
+        declared: &[Declared],
+        today: Day,
+    ) -> Result<(), String> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err("cannot lock the usage store"))?;
+        {
+            let buckets = BUCKET_COLUMNS.join(", ");
+            let marks: Vec<String> = (0..BUCKETS).map(|i| format!("?{}", i + 10)).collect();
+            let adds: Vec<String> = BUCKET_COLUMNS
+                .iter()
+                .map(|c| format!("{c} = {c} + excluded.{c}"))
+                .collect();
+            let sql = format!(
+                "INSERT INTO tower_ga_usage (day, method, route, calls, method_not_allowed,
+                   s2xx, s3xx, s4xx, s5xx, s_other, {buckets}, first_call, last_call,
+                   deprecated_since, sunset)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?{s_other}, {marks}, ?{f}, ?{l}, ?{d}, ?{s})
+                 ON CONFLICT (day, method, route) DO UPDATE SET
+                   calls = calls + excluded.calls,
+                   method_not_allowed = method_not_allowed + excluded.method_not_allowed,
+                   s2xx = s2xx + excluded.s2xx, s3xx = s3xx + excluded.s3xx,
+                   s4xx = s4xx + excluded.s4xx, s5xx = s5xx + excluded.s5xx,
+                   s_other = s_other + excluded.s_other, {adds},
+                   first_call = min(coalesce(first_call, excluded.first_call), coalesce(excluded.first_call, first_call)),
+                   last_call = max(coalesce(last_call, excluded.last_call), coalesce(excluded.last_call, last_call)),
+                   deprecated_since = coalesce(excluded.deprecated_since, deprecated_since),
+                   sunset = coalesce(excluded.sunset, sunset)",
+                s_other = 9 + BUCKETS + 5,
+                marks = marks.join(", "),
+                f = 10 + BUCKETS,
+                l = 11 + BUCKETS,
+                d = 12 + BUCKETS,
+                s = 13 + BUCKETS,
+                adds = adds.join(", "),
+            );
+            // Parameters: 1..=9 as named, 10.. the buckets, then first, last, since, sunset,
+            // and s_other last.
+            let mut upsert = tx.prepare_cached(&sql).map_err(err("cannot prepare"))?;
+            let mut consumers = tx
+                .prepare_cached(
+                    "INSERT INTO tower_ga_consumers (day, method, route, consumer, calls)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (day, method, route, consumer) DO UPDATE SET
+                       calls = calls + excluded.calls",
+                )
+                .map_err(err("cannot prepare"))?;
+            for r in rows {
+                let c = &r.counts;
+                let day = r.day.iso();
+                let mut values: Vec<rusqlite::types::Value> = vec![
+                    day.clone().into(),
+                    r.method.clone().into(),
+                    r.route.clone().into(),
+                    (c.calls as i64).into(),
+                    (c.not_allowed as i64).into(),
+                    (c.status[0] as i64).into(),
+                    (c.status[1] as i64).into(),
+                    (c.status[2] as i64).into(),
+                    (c.status[3] as i64).into(),
+                ];
+                values.extend(c.latency.iter().map(|n| (*n as i64).into()));
+                let opt = |v: Option<u64>| v.map(|v| v as i64).into();
+                values.push(opt(c.first));
+                values.push(opt(c.last));
+                values.push(opt(c.deprecation.map(|d| d.0)));
+                values.push(opt(c.deprecation.and_then(|d| d.1)));
+                values.push((c.status[4] as i64).into());
+                upsert
+                    .execute(rusqlite::params_from_iter(values))
+                    .map_err(err("cannot write usage"))?;
+                for (label, calls) in &c.consumers {
+                    consumers
+                        .execute(params![day, r.method, r.route, label, *calls as i64])
+                        .map_err(err("cannot write consumers"))?;
+                }
+            }
+            let mut declare = tx
+                .prepare_cached(
+                    "INSERT INTO tower_ga_declared (method, route, first_declared, last_declared, deprecated)
+                     VALUES (?1, ?2, ?3, ?3, ?4)
+                     ON CONFLICT (method, route) DO UPDATE SET
+                       last_declared = max(last_declared, excluded.last_declared),
+                       deprecated = excluded.deprecated",
+                )
+                .map_err(err("cannot prepare"))?;
+            let today = today.iso();
+            for d in declared {
+                declare
+                    .execute(params![d.method, d.route, today, d.deprecated])
+                    .map_err(err("cannot declare routes"))?;
+            }
+        }
+        tx.commit().map_err(err("cannot commit usage"))
+    }
+
+    fn read(&mut self, from: Day) -> Result<Stored, String> {
+        let mut out = Stored::default();
+        let from_iso = from.iso();
+        let columns = BUCKET_COLUMNS.join(", ");
+        let mut q = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT day, method, route, calls, method_not_allowed, s2xx, s3xx, s4xx, s5xx,
+                   s_other, first_call, last_call, deprecated_since, sunset, {columns}
+                 FROM tower_ga_usage WHERE day >= ?1"
+            ))
+            .map_err(err("cannot read usage"))?;
+        let mut rows = q.query([&from_iso]).map_err(err("cannot read usage"))?;
+        while let Some(row) = rows.next().map_err(err("cannot read usage"))? {
+            let get = |i: usize| row.get::<_, Option<i64>>(i).map(|v| v.map(|v| v as u64));
+            let n = |i: usize| get(i).map(Option::unwrap_or_default);
+            let day: String = row.get(0).map_err(err("day"))?;
+            let key = (
+                row.get::<_, String>(1).map_err(err("method"))?,
+                row.get::<_, String>(2).map_err(err("route"))?,
+            );
+            let read = || -> rusqlite::Result<Counts> {
+                let mut c = Counts {
+                    calls: n(3)?,
+                    not_allowed: n(4)?,
+                    status: [n(5)?, n(6)?, n(7)?, n(8)?, n(9)?],
+                    first: get(10)?,
+                    last: get(11)?,
+                    deprecation: get(12)?.map(|s| (s, None)),
+                    ..Counts::default()
+                };
+                if let Some(d) = &mut c.deprecation {
+                    d.1 = get(13)?;
+                }
+                for i in 0..BUCKETS {
+                    c.latency[i] = n(14 + i)?;
+                }
+                Ok(c)
+            };
+            let counts = read().map_err(err("cannot read usage"))?;
+            let day = Day::parse(&day).unwrap_or(from);
+            let (total, days) = out.routes.entry(key).or_default();
+            total.merge(&counts);
+            days.push((day, counts.calls));
+        }
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT method, route, consumer, SUM(calls) FROM tower_ga_consumers
+                 WHERE day >= ?1 GROUP BY method, route, consumer ORDER BY SUM(calls) DESC",
+            )
+            .map_err(err("cannot read consumers"))?;
+        let mut rows = q.query([&from_iso]).map_err(err("cannot read consumers"))?;
+        while let Some(row) = rows.next().map_err(err("cannot read consumers"))? {
+            let key: (String, String) = (
+                row.get(0).map_err(err("method"))?,
+                row.get(1).map_err(err("route"))?,
+            );
+            let label: String = row.get(2).map_err(err("consumer"))?;
+            let calls: i64 = row.get(3).map_err(err("calls"))?;
+            if let Some((c, _)) = out.routes.get_mut(&key) {
+                c.consumers.push((label, calls as u64));
+            }
+        }
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT method, route, MAX(last_call) FROM tower_ga_usage
+                 WHERE last_call IS NOT NULL GROUP BY method, route",
+            )
+            .map_err(err("cannot read last calls"))?;
+        let mut rows = q.query([]).map_err(err("cannot read last calls"))?;
+        while let Some(row) = rows.next().map_err(err("cannot read last calls"))? {
+            let key = (
+                row.get(0).map_err(err("method"))?,
+                row.get(1).map_err(err("route"))?,
+            );
+            let last: i64 = row.get(2).map_err(err("last call"))?;
+            out.last_called.insert(key, last as u64);
+        }
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT method, route, first_declared, deprecated FROM tower_ga_declared",
+            )
+            .map_err(err("cannot read declared routes"))?;
+        let mut rows = q.query([]).map_err(err("cannot read declared routes"))?;
+        while let Some(row) = rows.next().map_err(err("cannot read declared routes"))? {
+            let first: String = row.get(2).map_err(err("first_declared"))?;
+            out.declared.push(Declared {
+                method: row.get(0).map_err(err("method"))?,
+                route: row.get(1).map_err(err("route"))?,
+                first_declared: Day::parse(&first).unwrap_or(from),
+                deprecated: row.get(3).map_err(err("deprecated"))?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn retain(&mut self, before: Day) -> Result<u64, String> {
+        let before = before.iso();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err("cannot lock the usage store"))?;
+        let mut gone = tx
+            .execute("DELETE FROM tower_ga_usage WHERE day < ?1", [&before])
+            .map_err(err("cannot forget old days"))?;
+        gone += tx
+            .execute("DELETE FROM tower_ga_consumers WHERE day < ?1", [&before])
+            .map_err(err("cannot forget old days"))?;
+        tx.commit().map_err(err("cannot commit"))?;
+        Ok(gone as u64)
+    }
+}
