@@ -5,8 +5,9 @@
 mod common;
 use common::faults::{
     assert_accounted, assert_collector_agrees, assert_payloads_valid, collector, drive,
-    drive_bounded, layer, ms, policy, router, until, Outcomes, MARGIN,
+    drive_bounded, layer, ms, policy, router, Outcomes, MARGIN,
 };
+use common::wait_until;
 
 use std::net::TcpListener as StdListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -141,7 +142,7 @@ async fn check_broken_answer_then_recovery(with: impl FnOnce(GaLayer) -> GaLayer
     let app = router(ga);
 
     drive_bounded(&app, 0..1).await;
-    until("a broken answer", || c.counts().hits_broken >= 1).await;
+    wait_until("a broken answer", || c.counts(), |n| n.hits_broken >= 1).await;
     c.set_faults(Faults::none());
     assert!(handle.flush(MARGIN).await);
 
@@ -212,16 +213,25 @@ async fn down_then_back_mid_run() {
             }
         })
     };
-    until("some hits are accepted", || c.counts().hits_accepted >= 20).await;
+    wait_until(
+        "some hits are accepted",
+        || c.counts(),
+        |n| n.hits_accepted >= 20,
+    )
+    .await;
     c.stop().await;
     let tracked_at_stop = handle.stats().tracked;
-    until("attempts are refused while down", || {
-        errors.load(Ordering::SeqCst) >= 5
-    })
+    wait_until(
+        "attempts are refused while down",
+        || errors.load(Ordering::SeqCst),
+        |&e| e >= 5,
+    )
     .await;
-    until("requests keep coming while down", || {
-        handle.stats().tracked >= tracked_at_stop + 30
-    })
+    wait_until(
+        "requests keep coming while down",
+        || handle.stats(),
+        |s| s.tracked >= tracked_at_stop + 30,
+    )
     .await;
     c.resume().await.unwrap();
     tokio::time::timeout(MARGIN, driver).await.unwrap().unwrap();

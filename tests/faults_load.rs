@@ -3,7 +3,8 @@
 //! after a pause.
 
 mod common;
-use common::faults::{assert_accounted, drive_bounded, layer, ms, router, until, Outcomes, MARGIN};
+use common::faults::{assert_accounted, drive_bounded, layer, ms, router, Outcomes, MARGIN};
+use common::wait_until;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -77,9 +78,11 @@ async fn queue_bound_holds_while_the_collector_hangs() {
     );
 
     assert!(!handle.shutdown(ms(200)).await);
-    until("the abandoned hits are counted", || {
-        handle.stats().pending == 0
-    })
+    wait_until(
+        "the abandoned hits are counted",
+        || handle.stats(),
+        |s| s.pending == 0,
+    )
     .await;
     let s = handle.stats();
     assert_accounted(&s);
@@ -212,10 +215,15 @@ async fn after_a_pause_the_sender_probes_with_one_batch() {
     let app = router(ga);
 
     drive_bounded(&app, 0..50).await;
-    until("the first batches fail", || handle.stats().failed == 50).await;
+    wait_until(
+        "the first batches fail",
+        || handle.stats(),
+        |s| s.failed == 50,
+    )
+    .await;
     // The sender is paused: these wait in the queue.
     drive_bounded(&app, 50..650).await;
-    until("the probe is sent", || handle.stats().failed > 50).await;
+    wait_until("the probe is sent", || handle.stats(), |s| s.failed > 50).await;
     // The probe failed and the sender paused again (1.5 s): the backlog stays queued. Without the
     // probe, all of it would have been taken and failed within milliseconds.
     tokio::time::sleep(ms(200)).await;
@@ -225,6 +233,11 @@ async fn after_a_pause_the_sender_probes_with_one_batch() {
     assert_eq!(attempted.load(Ordering::SeqCst) as u64, s.failed);
     // Shutdown still accounts for the backlog.
     handle.shutdown(ms(300)).await;
-    until("everything is counted", || handle.stats().pending == 0).await;
+    wait_until(
+        "everything is counted",
+        || handle.stats(),
+        |s| s.pending == 0,
+    )
+    .await;
     assert_accounted(&handle.stats());
 }

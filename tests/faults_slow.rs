@@ -4,8 +4,9 @@
 mod common;
 use common::faults::{
     assert_accounted, assert_collector_agrees, assert_payloads_valid, collector, drive_bounded,
-    layer, ms, policy, router, until, Outcomes, MARGIN,
+    layer, ms, policy, router, Outcomes, MARGIN,
 };
+use common::wait_until;
 
 use std::time::{Duration, Instant};
 
@@ -31,9 +32,11 @@ async fn slow_collector_within_timeout() {
     let app = router(ga);
 
     drive_bounded(&app, 0..1).await;
-    until("the collector reads the first batch", || {
-        c.counts().requests >= 1
-    })
+    wait_until(
+        "the collector reads the first batch",
+        || c.counts(),
+        |n| n.requests >= 1,
+    )
     .await;
     // The collector now sleeps 1.5 s on a request it has read: nothing is answered yet.
     drive_bounded(&app, 1..61).await;
@@ -75,9 +78,11 @@ async fn slow_collector_beyond_timeout() {
     let app = router(ga);
 
     drive_bounded(&app, 0..1).await;
-    until("the collector reads the first batch", || {
-        c.counts().requests >= 1
-    })
+    wait_until(
+        "the collector reads the first batch",
+        || c.counts(),
+        |n| n.requests >= 1,
+    )
     .await;
     drive_bounded(&app, 1..30).await;
     assert_eq!(handle.stats().sent, 0);
@@ -121,7 +126,12 @@ async fn timeout_then_recovery_may_duplicate() {
 
     drive_bounded(&app, 0..1).await;
     // A second arrival of the only batch is a retry: the first attempt timed out.
-    until("a retry after a timeout", || c.counts().requests >= 2).await;
+    wait_until(
+        "a retry after a timeout",
+        || c.counts(),
+        |n| n.requests >= 2,
+    )
+    .await;
     c.set_faults(Faults::none());
     assert!(handle.flush(MARGIN).await);
 
@@ -154,9 +164,11 @@ async fn hung_collector() {
     let app = router(ga);
 
     drive_bounded(&app, 0..1).await;
-    until("the collector holds the first batch", || {
-        c.counts().hits_hung >= 1
-    })
+    wait_until(
+        "the collector holds the first batch",
+        || c.counts(),
+        |n| n.hits_hung >= 1,
+    )
     .await;
     drive_bounded(&app, 1..40).await;
     assert_eq!(handle.stats().sent, 0);
@@ -193,7 +205,12 @@ async fn shutdown_returns_by_its_deadline_when_the_collector_hangs() {
     let app = router(ga);
 
     drive_bounded(&app, 0..30).await;
-    until("an attempt is in flight", || c.counts().hits_hung >= 1).await;
+    wait_until(
+        "an attempt is in flight",
+        || c.counts(),
+        |n| n.hits_hung >= 1,
+    )
+    .await;
 
     let deadline = ms(300);
     let started = Instant::now();
@@ -210,9 +227,11 @@ async fn shutdown_returns_by_its_deadline_when_the_collector_hangs() {
 
     // On a machine busy enough to starve the worker past that margin, its last count can land
     // just after `shutdown` returned.
-    until("the abandoned hits are counted", || {
-        handle.stats().pending == 0
-    })
+    wait_until(
+        "the abandoned hits are counted",
+        || handle.stats(),
+        |s| s.pending == 0,
+    )
     .await;
     let s = handle.stats();
     assert_accounted(&s);

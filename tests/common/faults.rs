@@ -23,7 +23,7 @@
 
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Path;
@@ -119,14 +119,6 @@ pub async fn drive_bounded(app: &Router, ids: Range<u32>) {
     tokio::time::timeout(MARGIN, drive(app, ids))
         .await
         .expect("API responses waited on the collector");
-}
-
-pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + MARGIN;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(ms(5)).await;
-    }
 }
 
 pub async fn collector(faults: Faults) -> Collector {
