@@ -201,11 +201,22 @@ async fn down_then_back_mid_run() {
     let handle = ga.handle();
     let app = router(ga);
 
+    // The driver waits for the test twice: at request 150 until the collector is down, and 30
+    // requests later until it is back. Requests come before, during and after the outage
+    // however fast or slow the machine.
+    let (down, mut down_rx) = tokio::sync::oneshot::channel::<()>();
+    let (up, mut up_rx) = tokio::sync::oneshot::channel::<()>();
     let driver = {
         let app = app.clone();
         tokio::spawn(async move {
             for i in 0..300 {
+                match i {
+                    150 => (&mut down_rx).await.unwrap(),
+                    180 => (&mut up_rx).await.unwrap(),
+                    _ => {}
+                }
                 drive(&app, i..i + 1).await;
+                // Pacing, not a wait: batches keep going out, so one may be in flight at the stop.
                 tokio::time::sleep(ms(2)).await;
             }
         })
@@ -218,6 +229,7 @@ async fn down_then_back_mid_run() {
     .await;
     c.stop().await;
     let tracked_at_stop = handle.stats().tracked;
+    down.send(()).unwrap();
     wait_until(
         "attempts are refused while down",
         || errors.load(Ordering::SeqCst),
@@ -231,6 +243,7 @@ async fn down_then_back_mid_run() {
     )
     .await;
     c.resume().await.unwrap();
+    up.send(()).unwrap();
     tokio::time::timeout(MARGIN, driver).await.unwrap().unwrap();
 
     assert!(handle.flush(MARGIN).await);
