@@ -3,7 +3,7 @@
 //! it lowers this process's descriptor limit.
 
 mod common;
-use common::wait_until;
+use common::{skip_or_fail, wait_until};
 
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ async fn accept_failures_pause_the_loop_and_it_recovers() {
         .args(["--pid", &pid, "--nofile=256:20000"])
         .status();
     if !lowered.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: prlimit could not lower the descriptor limit");
+        skip_or_fail("prlimit (util-linux) could not lower the descriptor limit");
         return;
     }
     // Connect until this process has no descriptors left: the collector's accepts then fail.
