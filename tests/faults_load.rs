@@ -3,11 +3,12 @@
 //! after a pause.
 
 mod common;
-use common::faults::{assert_accounted, drive_bounded, layer, ms, router, until, Outcomes, MARGIN};
+use common::faults::{assert_accounted, drive_bounded, layer, ms, router, Outcomes, MARGIN};
+use common::wait_until;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tower_ga::collector::{Collector, CollectorConfig, Faults};
 use tower_ga::{BoxFuture, GaLayer, Outgoing, Reply, RetryPolicy, Transport, TransportError};
@@ -77,9 +78,11 @@ async fn queue_bound_holds_while_the_collector_hangs() {
     );
 
     assert!(!handle.shutdown(ms(200)).await);
-    until("the abandoned hits are counted", || {
-        handle.stats().pending == 0
-    })
+    wait_until(
+        "the abandoned hits are counted",
+        || handle.stats(),
+        |s| s.pending == 0,
+    )
     .await;
     let s = handle.stats();
     assert_accounted(&s);
@@ -177,12 +180,22 @@ async fn a_full_queue_sheds_requests_until_the_sender_takes_hits_again() {
     assert_eq!(s.dropped, (total - captured) + found_full, "{s:?}");
 }
 
-/// A transport that never gets an answer, and counts the hits it was asked to send.
-struct NoAnswer(Arc<AtomicUsize>);
+/// A transport that never gets an answer, and logs when it was asked to send how many hits.
+#[derive(Clone, Default)]
+struct NoAnswer(Arc<Mutex<Vec<(Instant, usize)>>>);
+
+impl NoAnswer {
+    fn log(&self) -> Vec<(Instant, usize)> {
+        self.0.lock().unwrap().clone()
+    }
+}
 
 impl Transport for NoAnswer {
     fn send(&self, request: Outgoing) -> BoxFuture<'static, Result<Reply, TransportError>> {
-        self.0.fetch_add(request.hits(), Ordering::SeqCst);
+        self.0
+            .lock()
+            .unwrap()
+            .push((Instant::now(), request.hits()));
         Box::pin(std::future::ready(Err(TransportError::new(
             "connection refused",
         ))))
@@ -192,9 +205,13 @@ impl Transport for NoAnswer {
 /// While the collector is unreachable the sender pauses, then sends one batch's worth of hits as
 /// a probe and takes no more until a batch is delivered: it doesn't encode the whole backlog only
 /// to fail it, on what may be the application's core.
+///
+/// Shown by the transport's log, not by how long anything took: after a failure the sender takes
+/// nothing for its pause (1 s at least), and then one probe of at most 25 hits, which fails in
+/// turn. So sends less than 1 s apart belong to one probe, and carry 25 hits at most together.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_pause_the_sender_probes_with_one_batch() {
-    let attempted = Arc::new(AtomicUsize::new(0));
+    let transport = NoAnswer::default();
     let retry = RetryPolicy {
         max_retries: 0,
         base_backoff: ms(10),
@@ -204,7 +221,7 @@ async fn after_a_pause_the_sender_probes_with_one_batch() {
     };
     let ga = GaLayer::new("G-PROBE1")
         .api_secret("probe-secret")
-        .transport(NoAnswer(attempted.clone()))
+        .transport(transport.clone())
         .retry(retry)
         .queue_capacity(1000)
         .flush_interval(ms(20));
@@ -212,19 +229,39 @@ async fn after_a_pause_the_sender_probes_with_one_batch() {
     let app = router(ga);
 
     drive_bounded(&app, 0..50).await;
-    until("the first batches fail", || handle.stats().failed == 50).await;
-    // The sender is paused: these wait in the queue.
+    wait_until(
+        "the first batches fail",
+        || handle.stats(),
+        |s| s.failed == 50,
+    )
+    .await;
+    // Every later send carries hits of the backlog, queued while the sender is paused.
+    let first = transport.log().len();
     drive_bounded(&app, 50..650).await;
-    until("the probe is sent", || handle.stats().failed > 50).await;
-    // The probe failed and the sender paused again (1.5 s): the backlog stays queued. Without the
-    // probe, all of it would have been taken and failed within milliseconds.
+    wait_until("the probe is sent", || handle.stats(), |s| s.failed > 50).await;
+    // Bounds the wait for what must not come: more of the backlog within the pause that follows
+    // the probe's failure (without it, all of the backlog would go within milliseconds).
     tokio::time::sleep(ms(200)).await;
-    let s = handle.stats();
-    assert!(s.failed <= 50 + 25, "{s:?}");
-    assert!(s.pending >= 600 - 25, "{s:?}");
-    assert_eq!(attempted.load(Ordering::SeqCst) as u64, s.failed);
-    // Shutdown still accounts for the backlog.
+    let backlog = &transport.log()[first..];
+    let start = backlog[0].0;
+    for (j, &(at, _)) in backlog.iter().enumerate() {
+        let together: usize = backlog[..=j]
+            .iter()
+            .filter(|(earlier, _)| at - *earlier < Duration::from_secs(1))
+            .map(|(_, hits)| hits)
+            .sum();
+        let log: Vec<_> = backlog.iter().map(|(t, n)| (*t - start, n)).collect();
+        assert!(together <= 25, "{together} hits within 1 s: {log:?}");
+    }
+    // Shutdown still accounts for the backlog, and every hit that failed was attempted once.
     handle.shutdown(ms(300)).await;
-    until("everything is counted", || handle.stats().pending == 0).await;
-    assert_accounted(&handle.stats());
+    let s = wait_until(
+        "everything is counted",
+        || handle.stats(),
+        |s| s.pending == 0,
+    )
+    .await;
+    assert_accounted(&s);
+    let attempted: usize = transport.log().iter().map(|(_, hits)| hits).sum();
+    assert_eq!(attempted as u64, s.failed, "{s:?}");
 }

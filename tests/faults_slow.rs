@@ -4,8 +4,9 @@
 mod common;
 use common::faults::{
     assert_accounted, assert_collector_agrees, assert_payloads_valid, collector, drive_bounded,
-    layer, ms, policy, router, until, Outcomes, MARGIN,
+    layer, ms, policy, router, Outcomes, MARGIN,
 };
+use common::wait_until;
 
 use std::time::{Duration, Instant};
 
@@ -31,9 +32,11 @@ async fn slow_collector_within_timeout() {
     let app = router(ga);
 
     drive_bounded(&app, 0..1).await;
-    until("the collector reads the first batch", || {
-        c.counts().requests >= 1
-    })
+    wait_until(
+        "the collector reads the first batch",
+        || c.counts(),
+        |n| n.requests >= 1,
+    )
     .await;
     // The collector now sleeps 1.5 s on a request it has read: nothing is answered yet.
     drive_bounded(&app, 1..61).await;
@@ -75,9 +78,11 @@ async fn slow_collector_beyond_timeout() {
     let app = router(ga);
 
     drive_bounded(&app, 0..1).await;
-    until("the collector reads the first batch", || {
-        c.counts().requests >= 1
-    })
+    wait_until(
+        "the collector reads the first batch",
+        || c.counts(),
+        |n| n.requests >= 1,
+    )
     .await;
     drive_bounded(&app, 1..30).await;
     assert_eq!(handle.stats().sent, 0);
@@ -97,9 +102,12 @@ async fn slow_collector_beyond_timeout() {
     assert_eq!(counts.requests, 3 * s.batches, "{counts:?}");
     assert_eq!(counts.hits_seen, 3 * s.tracked, "{counts:?}");
     assert_collector_agrees(&c, &s, &outcomes);
-    // The abandoned handlers are cancelled: nothing is counted as accepted later either.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(c.counts().hits_accepted, 0);
+    // The abandoned handlers are cancelled: nothing is counted as accepted later either. Bounds
+    // the wait for what must not happen: the last request read ends its 3 s sleep, and would
+    // then be counted at once (the margin is for the collector's task to run).
+    let last = c.arrivals().last().expect("requests were read").at;
+    tokio::time::sleep_until((last + Duration::from_secs(3) + ms(500)).into()).await;
+    assert_eq!(c.counts().hits_accepted, 0, "{:?}", c.counts());
     assert_payloads_valid(&c);
 }
 
@@ -121,7 +129,12 @@ async fn timeout_then_recovery_may_duplicate() {
 
     drive_bounded(&app, 0..1).await;
     // A second arrival of the only batch is a retry: the first attempt timed out.
-    until("a retry after a timeout", || c.counts().requests >= 2).await;
+    wait_until(
+        "a retry after a timeout",
+        || c.counts(),
+        |n| n.requests >= 2,
+    )
+    .await;
     c.set_faults(Faults::none());
     assert!(handle.flush(MARGIN).await);
 
@@ -154,9 +167,11 @@ async fn hung_collector() {
     let app = router(ga);
 
     drive_bounded(&app, 0..1).await;
-    until("the collector holds the first batch", || {
-        c.counts().hits_hung >= 1
-    })
+    wait_until(
+        "the collector holds the first batch",
+        || c.counts(),
+        |n| n.hits_hung >= 1,
+    )
     .await;
     drive_bounded(&app, 1..40).await;
     assert_eq!(handle.stats().sent, 0);
@@ -193,7 +208,12 @@ async fn shutdown_returns_by_its_deadline_when_the_collector_hangs() {
     let app = router(ga);
 
     drive_bounded(&app, 0..30).await;
-    until("an attempt is in flight", || c.counts().hits_hung >= 1).await;
+    wait_until(
+        "an attempt is in flight",
+        || c.counts(),
+        |n| n.hits_hung >= 1,
+    )
+    .await;
 
     let deadline = ms(300);
     let started = Instant::now();
@@ -210,9 +230,11 @@ async fn shutdown_returns_by_its_deadline_when_the_collector_hangs() {
 
     // On a machine busy enough to starve the worker past that margin, its last count can land
     // just after `shutdown` returned.
-    until("the abandoned hits are counted", || {
-        handle.stats().pending == 0
-    })
+    wait_until(
+        "the abandoned hits are counted",
+        || handle.stats(),
+        |s| s.pending == 0,
+    )
     .await;
     let s = handle.stats();
     assert_accounted(&s);

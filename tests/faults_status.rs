@@ -4,8 +4,9 @@
 mod common;
 use common::faults::{
     assert_accounted, assert_collector_agrees, assert_payloads_valid, collector, drive_bounded,
-    layer, ms, policy, router, until, Outcomes, MARGIN,
+    layer, ms, policy, router, Outcomes, MARGIN,
 };
+use common::wait_until;
 
 use std::time::{Duration, Instant};
 
@@ -247,10 +248,15 @@ async fn retry_after_holds_back_new_hits_too() {
     let (c, outcomes, handle, app) = rate_limited(3, policy(0, ms(10))).await;
 
     drive_bounded(&app, 0..1).await;
-    until("the first batch failed", || handle.stats().failed == 1).await;
+    wait_until(
+        "the first batch failed",
+        || handle.stats(),
+        |s| s.failed == 1,
+    )
+    .await;
     // Queued while the sender waits; the flush interval (20 ms) would send them at once.
     drive_bounded(&app, 1..10).await;
-    until("every hit failed", || handle.stats().failed == 10).await;
+    wait_until("every hit failed", || handle.stats(), |s| s.failed == 10).await;
     assert!(handle.flush(MARGIN).await);
     let s = handle.stats();
     assert_accounted(&s);

@@ -64,6 +64,7 @@ async fn engagement_is_the_time_since_the_consumers_previous_request() {
     let app = app(ga);
     let me = [("authorization", "Bearer consumer-1")];
     get_req(&app, "/users/1", &me).await;
+    // The time measured, not a wait for an event: at least 50 ms pass between the two requests.
     tokio::time::sleep(Duration::from_millis(50)).await;
     get_req(&app, "/users/2", &me).await;
     get_req(&app, "/users/3", &[("authorization", "Bearer consumer-2")]).await;

@@ -106,7 +106,9 @@ async fn queue_time_covers_the_wait_before_sending() {
     let handle = ga.handle();
     let app = Router::new().route("/a", get(|| async { "a" })).layer(ga);
     get_req(&app, "/a", &[]).await;
-    // Held back by the long interval until the flush below: qt must include the wait.
+    // Held back by the long interval until the flush below: qt must include the wait. The sleep
+    // is the wait qt measures (a lower bound, however slow the machine), and bounds the wait for
+    // what must not happen: a request before the flush.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(c.counts().requests, 0, "held until the flush");
     let hits = settle(&handle, &c).await;

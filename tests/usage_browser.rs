@@ -2,13 +2,13 @@
 //! both from Debian's `chromium` and `chromium-driver` packages (`.ci/run` installs them when
 //! it can). A real axum server on 127.0.0.1 serves the API and the page; the test checks that
 //! the never-called route and the hottest route are on screen, that the bars follow the calls,
-//! and that the page refreshes itself. Without the browser it says so and passes: the HTML
-//! itself is checked in `tests/usage.rs` on every machine.
+//! and that the page refreshes itself. Without the browser it says so and passes, except under CI
+//! (`CI=true`), where it fails: the HTML itself is checked in `tests/usage.rs` on every machine.
 
 mod common;
 use common::ga4::{collector, layer, settle};
+use common::skip_or_fail;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -46,10 +46,13 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let ready = http.get(format!("{base}/status")).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
+            if ready.as_ref().is_ok_and(|r| r.status().is_success()) {
                 break;
             }
-            assert!(Instant::now() < deadline, "chromedriver answers on {base}");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver does not answer on {base}: {ready:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         // The flags keep Chromium off the network (this machine's is closed) and headless.
@@ -184,14 +187,11 @@ fn tools() -> Option<(String, String)> {
     if missing.is_empty() {
         Some((chromium, driver))
     } else {
-        // Written to stderr itself, not through `eprintln!`, which the test harness captures and
-        // shows only for failing tests: a skip is said whatever the harness's flags.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: the usage page was not rendered in a browser: {} not found \
+        skip_or_fail(&format!(
+            "the usage page was not rendered in a browser: {} not found \
              (apt-get install chromium chromium-driver, or set CHROMIUM / CHROMEDRIVER)",
             missing.join(" and ")
-        );
+        ));
         None
     }
 }
