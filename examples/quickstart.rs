@@ -11,13 +11,16 @@
 //! ```
 //!
 //! Ctrl-C stops it: the layer's handle flushes what is left, then the counters are printed.
-//! `PORT` and `COLLECTOR_PORT` change the ports (defaults 3000 and 0, a free one).
+//! Usage is kept in a SQLite file under `target/` (its path is printed): run it twice, and the
+//! usage page shows the first run's counts too. `PORT` and `COLLECTOR_PORT` change the ports
+//! (defaults 3000 and 0, a free one); `TOWER_GA_USAGE_DB` another store.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::{extract::Path, routing::get, Extension, Router};
 use tower_ga::collector::{Collector, CollectorConfig, Print};
+use tower_ga::usage::{UsageStore, USAGE_DB_ENV};
 use tower_ga::{GaLayer, NoTrack, PageTitle, UserId};
 
 async fn user(Path(id): Path<u32>) -> String {
@@ -59,6 +62,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await?;
 
+    // The embedded default: a SQLite file next to the build, unless the environment names one.
+    let store = match std::env::var(USAGE_DB_ENV) {
+        Ok(url) if !url.trim().is_empty() => UsageStore::from_url(&url)?,
+        _ => UsageStore::sqlite(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target/quickstart-usage.db"
+        )),
+    };
+    println!("Usage store: {store:?}");
     let ga = GaLayer::new("G-QUICKSTART1")
         .api_secret("local-secret")
         .endpoint(collector.url())
@@ -69,7 +81,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "GET /items",
             "GET /me",
             "DELETE /items/{id}",
-        ]);
+        ])
+        .usage_store(store)
+        .usage_flush_interval(Duration::from_secs(5))
+        .build()?;
     let handle = ga.handle();
 
     let app = Router::new()
