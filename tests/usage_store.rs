@@ -153,6 +153,21 @@ async fn a_route_not_called_in_the_window_is_listed_with_its_last_call() {
         .map(|r| (r.route.as_str(), r.last_called))
         .collect();
     assert_eq!(never, [("/legacy", Some(old))]);
+    // The documented query finds it too.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let found: Vec<String> = conn
+        .prepare(
+            "SELECT d.route FROM tower_ga_declared d
+             LEFT JOIN tower_ga_usage u ON u.method = d.method AND u.route = d.route
+             GROUP BY d.method, d.route
+             HAVING COALESCE(MAX(CASE WHEN u.day >= date('now', '-30 days') THEN u.calls END), 0) = 0",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(found, ["/legacy"]);
     let u = handle.usage_window(90).await;
     assert_eq!(u.never_called().count(), 0, "called 40 days ago");
     let legacy = u.routes.iter().find(|r| r.route == "/legacy").unwrap();

@@ -1,32 +1,6 @@
 //! What a usage store does, whatever the database: write deltas, read a window, forget old days.
 //!
-//! The schema (version 1), readable with plain SQL:
-//!
-//! - `tower_ga_usage`: one row per UTC `day` (`YYYY-MM-DD`), `method` and `route` (the declared
-//!   template, else the router's; `(unmatched)`, `(other)`, or method `OTHER` and route `(any)`):
-//!   `calls`, `method_not_allowed` (405 answers, no calls), `s2xx` … `s5xx`, `s_other`, latency
-//!   buckets `ms_1` … `ms_10000` and `ms_inf` (calls up to that many milliseconds, above the
-//!   bucket before), `first_call` and `last_call` (unix seconds), `deprecated_since` and `sunset`
-//!   (unix seconds, from the `Deprecated` marker).
-//! - `tower_ga_consumers`: per `day`, `method`, `route` and `consumer` label, `calls`; at most
-//!   the busiest [`MAX_CONSUMERS`](crate::usage::delta::MAX_CONSUMERS) of a write, and
-//!   `(others)`.
-//! - `tower_ga_declared`: each declared `method` and `route` with `first_declared` and
-//!   `last_declared` (days) and `deprecated`.
-//! - `tower_ga_schema`: the schema's `version`.
-//!
-//! Declared routes not called in the last 90 days:
-//!
-//! ```sql
-//! SELECT d.method, d.route, MAX(u.last_call) AS last_call
-//! FROM tower_ga_declared d
-//! LEFT JOIN tower_ga_usage u ON u.method = d.method AND u.route = d.route
-//! GROUP BY d.method, d.route
-//! HAVING COALESCE(MAX(CASE WHEN u.day >= '2026-09-08' THEN u.calls END), 0) = 0;
-//! ```
-//!
-//! (`'2026-09-08'` being 90 days ago: `date('now', '-90 days')` in SQLite,
-//! `to_char(current_date - 90, 'YYYY-MM-DD')` in PostgreSQL.)
+//! The schema is documented on [`UsageStore`](super::UsageStore).
 
 use std::collections::HashMap;
 

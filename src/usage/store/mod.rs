@@ -24,6 +24,40 @@ pub const USAGE_DB_ENV: &str = "TOWER_GA_USAGE_DB";
 
 /// Where the usage table's counts are kept: see
 /// [`GaLayer::usage_store`](crate::GaLayer::usage_store).
+///
+/// # Schema
+///
+/// Version 1, created and checked by the crate, readable with plain SQL (`sqlite3 usage.db`):
+///
+/// - `tower_ga_usage`: one row per UTC `day` (`YYYY-MM-DD`), `method` and `route` (the declared
+///   template, else the router's; `(unmatched)`, `(other)`, or method `OTHER` and route `(any)`):
+///   `calls`, `method_not_allowed` (405 answers, no calls), `s2xx` … `s5xx`, `s_other`, latency
+///   buckets `ms_1` … `ms_10000` and `ms_inf` (calls up to that many milliseconds, above the
+///   bucket before), `first_call` and `last_call` (unix seconds), `deprecated_since` and `sunset`
+///   (unix seconds, from the `Deprecated` marker).
+/// - `tower_ga_consumers`: per `day`, `method`, `route` and `consumer` label, `calls`: in each
+///   write, the first 20 consumers a replica saw of the route, and `(others)` for the rest.
+/// - `tower_ga_declared`: each declared `method` and `route` with `first_declared` and
+///   `last_declared` (days) and `deprecated`.
+/// - `tower_ga_schema`: the schema's `version`.
+///
+/// Declared routes not called in the last 90 days:
+///
+/// ```sql
+/// SELECT d.method, d.route, MAX(u.last_call) AS last_call
+/// FROM tower_ga_declared d
+/// LEFT JOIN tower_ga_usage u ON u.method = d.method AND u.route = d.route
+/// GROUP BY d.method, d.route
+/// HAVING COALESCE(MAX(CASE WHEN u.day >= '2026-09-08' THEN u.calls END), 0) = 0;
+/// ```
+///
+/// (`'2026-09-08'` being 90 days ago: `date('now', '-90 days')` in SQLite,
+/// `to_char(current_date - 90, 'YYYY-MM-DD')` in PostgreSQL.)
+///
+/// A called route takes one `tower_ga_usage` row a day (≈ 150 bytes with its key) and a
+/// `tower_ga_consumers` row (≈ 60 bytes) per consumer label it had that day: 0.2 kB a route and
+/// day with one consumer; the labels are bounded per write, not per day, so a route with many
+/// consumers a day takes more (an estimate from the rows' sizes, not a measurement).
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum UsageStore {
