@@ -296,3 +296,68 @@ fn bad_stores_say_what_to_fix() {
         .unwrap_err()
         .contains("not sqlite://"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_stays_bounded_over_100000_consumers_and_1000_routes() {
+    use tower::{Layer, ServiceExt};
+    let c = tower_ga::collector::Collector::start(tower_ga::collector::CollectorConfig {
+        record: false,
+        validate: false,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let path = db("bounded");
+    let routes: Vec<String> = (0..1000).map(|i| format!("GET /r{i}")).collect();
+    let ga = GaLayer::new("G-TEST123")
+        .api_secret("s")
+        .endpoint(c.url())
+        .queue_capacity(200_000)
+        .known_routes(&routes)
+        .usage_store(UsageStore::sqlite(&path))
+        .usage_flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let handle = ga.handle();
+    // A router of one's own: the template is `/r{n}`, `n` from the path.
+    let svc = ga.layer(tower::service_fn(|req: http::Request<()>| async move {
+        let mut res = http::Response::new(());
+        let route = req.uri().path().to_owned();
+        res.extensions_mut()
+            .insert(tower_ga::MatchedRoute::new(route));
+        Ok::<_, std::convert::Infallible>(res)
+    }));
+    for i in 0..100_000u32 {
+        let req = http::Request::get(format!("/r{}", i % 1000))
+            .header("authorization", format!("Bearer consumer-{i}"))
+            .body(())
+            .unwrap();
+        svc.clone().oneshot(req).await.unwrap();
+    }
+    assert!(handle.flush(WAIT * 6).await);
+    let u = handle.usage_window(1).await;
+    assert_eq!(u.calls + u.dropped, 100_000);
+    assert_eq!(u.routes.len(), 1000);
+    assert!(u.routes.iter().all(|r| r.top_consumers.len() <= 20));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (rows, most): (i64, i64) = conn
+        .query_row(
+            "SELECT COUNT(*), MAX(n) FROM (SELECT COUNT(*) AS n FROM tower_ga_consumers
+             GROUP BY day, method, route)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    // One write: at most 20 labels and `(others)` a route.
+    assert_eq!(rows, 1000);
+    assert_eq!(most, 21);
+    let others: i64 = conn
+        .query_row(
+            "SELECT SUM(calls) FROM tower_ga_consumers WHERE consumer = '(others)'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(others as u64 + 20_000, u.calls, "every call is in a row");
+    assert!(handle.shutdown(WAIT).await);
+}

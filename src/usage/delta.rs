@@ -3,6 +3,7 @@
 //! their own deltas and none overwrites another's.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use http::StatusCode;
 use siphasher::sip::SipHasher13;
@@ -57,10 +58,11 @@ pub(crate) fn bucket(ms: f64) -> usize {
 }
 
 impl Counts {
-    fn add(&mut self, hit: &Hit, at: u64, consumer: &str) {
+    /// Counts a hit; `true` when it is a call (a `405` is no call, and no consumer's).
+    fn add(&mut self, hit: &Hit, at: u64, latency: Duration) -> bool {
         if hit.status() == StatusCode::METHOD_NOT_ALLOWED {
             self.not_allowed += 1;
-            return;
+            return false;
         }
         self.calls += 1;
         let class = match hit.status().as_u16() / 100 {
@@ -71,13 +73,13 @@ impl Counts {
             _ => 4,
         };
         self.status[class] += 1;
-        self.latency[bucket(hit.latency().as_secs_f64() * 1000.0)] += 1;
+        self.latency[bucket(latency.as_secs_f64() * 1000.0)] += 1;
         self.first = Some(self.first.map_or(at, |f| f.min(at)));
         self.last = Some(self.last.map_or(at, |l| l.max(at)));
         if let Some(d) = hit.deprecated() {
             self.deprecation = Some((d.since_unix(), d.sunset_unix()));
         }
-        self.count_consumer(consumer, 1);
+        true
     }
 
     fn count_consumer(&mut self, label: &str, calls: u64) {
@@ -137,61 +139,95 @@ impl Counts {
     }
 }
 
-/// Who sent a request, as the usage store names them: the [`UserId`](crate::UserId); else a
-/// short keyed hash of the credential (`key-…`), or of the address and agent (`anon-…`); else
-/// `anonymous`. Never the credential, the address or the agent themselves. With the fleet's
-/// shared key every replica gives a consumer the same label.
-pub(crate) fn consumer_label(hit: &Hit, key: &[u8; 16], out: &mut String) {
-    use std::fmt::Write;
+/// Who sent a request, as a keyed hash: of the [`UserId`](crate::UserId), else the credential,
+/// else the address and agent; `None` for nobody known. With the fleet's shared key every
+/// replica computes the same.
+fn consumer_of(hit: &Hit, key: &[u8; 16]) -> Option<u64> {
     use std::hash::Hasher;
-    out.clear();
     let (k0, k1) = key.split_at(8);
     let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
     let mut h = SipHasher13::new_with_keys(word(k0), word(k1));
     if let Some(u) = hit.user_id() {
-        let u = u.as_str();
-        let end = (0..=u.len().min(64)).rev().find(|i| u.is_char_boundary(*i));
-        out.push_str(&u[..end.unwrap_or(0)]);
-        return;
-    }
-    let prefix = if let Some(c) = hit.credential() {
+        h.write(b"u");
+        h.write(u.as_str().as_bytes());
+    } else if let Some(c) = hit.credential() {
         h.write(b"c");
         h.write(c);
-        "key"
     } else if let Some(ip) = hit.client_ip() {
+        h.write(b"a");
         match ip {
             std::net::IpAddr::V4(v4) => h.write(&v4.octets()),
             std::net::IpAddr::V6(v6) => h.write(&v6.octets()),
         }
         h.write(hit.user_agent().unwrap_or_default().as_bytes());
-        "anon"
     } else {
-        out.push_str("anonymous");
-        return;
-    };
-    let _ = write!(out, "{prefix}-{:08x}", h.finish() >> 32);
+        return None;
+    }
+    Some(h.finish())
+}
+
+/// The label the usage store shows for a consumer: the [`UserId`](crate::UserId) (at most 64
+/// bytes); else `key-` and 32 bits of the keyed hash of the credential, or `anon-` and those of
+/// the address and agent; else `anonymous`. Never the credential, the address or the agent.
+fn label_of(hit: &Hit, consumer: Option<u64>) -> String {
+    if let Some(u) = hit.user_id() {
+        let u = u.as_str();
+        let end = (0..=u.len().min(64)).rev().find(|i| u.is_char_boundary(*i));
+        return u[..end.unwrap_or(0)].to_owned();
+    }
+    match (consumer, hit.credential().is_some()) {
+        (Some(h), true) => format!("key-{:08x}", h >> 32),
+        (Some(h), false) => format!("anon-{:08x}", h >> 32),
+        (None, _) => "anonymous".to_owned(),
+    }
+}
+
+/// A row's deltas and the consumers it names, by their hash: a consumer's label is made once,
+/// when it enters the row.
+#[derive(Debug, Default)]
+struct Delta {
+    counts: Counts,
+    /// The hash of each consumer in `counts.consumers`, in their order.
+    ids: Vec<Option<u64>>,
 }
 
 /// Counts added since the last write, by day and row (the table's index of the row).
 #[derive(Debug, Default)]
 pub(crate) struct Deltas {
-    pub(crate) rows: HashMap<(Day, usize), Counts>,
-    label: String,
+    rows: HashMap<(Day, usize), Delta, foldhash::fast::RandomState>,
 }
 
 impl Deltas {
     /// Counts a hit the table put in row `row`.
-    pub(crate) fn add(&mut self, row: usize, hit: &Hit, key: &[u8; 16]) {
+    pub(crate) fn add(&mut self, row: usize, hit: &Hit, key: &[u8; 16], latency: Duration) {
         let at = hit
             .received_at()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let day = Day((at / 86_400) as i64);
-        consumer_label(hit, key, &mut self.label);
-        self.rows
-            .entry((day, row))
-            .or_default()
-            .add(hit, at, &self.label);
+        let delta = self.rows.entry((day, row)).or_default();
+        if !delta.counts.add(hit, at, latency) {
+            return;
+        }
+        let consumer = consumer_of(hit, key);
+        let consumers = &mut delta.counts.consumers;
+        match delta.ids.iter().position(|id| *id == consumer) {
+            Some(i) => consumers[i].1 += 1,
+            None if delta.ids.len() < MAX_CONSUMERS => {
+                delta.ids.push(consumer);
+                consumers.insert(delta.ids.len() - 1, (label_of(hit, consumer), 1));
+            }
+            // `(others)` follows the named consumers.
+            None => match consumers.get_mut(MAX_CONSUMERS) {
+                Some(others) => others.1 += 1,
+                None => consumers.push((OTHERS.to_owned(), 1)),
+            },
+        }
+    }
+
+    /// The deltas, by day and row, leaving none.
+    pub(crate) fn take(&mut self) -> Vec<((Day, usize), Counts)> {
+        self.rows.drain().map(|(k, d)| (k, d.counts)).collect()
     }
 }
 

@@ -40,7 +40,8 @@ impl Row {
         }
     }
 
-    pub(crate) fn add(&mut self, hit: &Hit, consumer: u64) {
+    /// Counts a hit whose latency is `latency` (read once for the table and its deltas).
+    pub(crate) fn add(&mut self, hit: &Hit, consumer: u64, latency: std::time::Duration) {
         if hit.status() == StatusCode::METHOD_NOT_ALLOWED {
             self.not_allowed += 1;
             return;
@@ -54,7 +55,7 @@ impl Row {
             _ => 4,
         };
         self.status[class] += 1;
-        let micros = hit.latency().as_micros().clamp(1, 60_000_000) as u64;
+        let micros = latency.as_micros().clamp(1, 60_000_000) as u64;
         self.latency.saturating_record(micros);
         let at = hit.received_at();
         self.seen = Some(match self.seen {

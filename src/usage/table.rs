@@ -116,8 +116,9 @@ impl UsageTable {
                 Slot::Other => OTHER,
             },
         };
+        let latency = hit.latency();
         if let Some((deltas, key)) = &mut self.deltas {
-            deltas.add(index, hit, key);
+            deltas.add(index, hit, key, latency);
         }
         let row = match index {
             UNMATCHED => &mut self.unmatched,
@@ -125,7 +126,7 @@ impl UsageTable {
             OTHER => &mut self.other,
             i => &mut self.rows[i],
         };
-        row.get_or_insert_with(Row::new).add(hit, consumer);
+        row.get_or_insert_with(Row::new).add(hit, consumer, latency);
     }
 
     /// Keeps the counts added since [`take_deltas`](Self::take_deltas) too, for a usage store;
@@ -139,7 +140,7 @@ impl UsageTable {
         let Some((deltas, _)) = &mut self.deltas else {
             return Vec::new();
         };
-        let taken = std::mem::take(&mut deltas.rows);
+        let taken = deltas.take();
         let declared = self.routes.list.len();
         taken
             .into_iter()
