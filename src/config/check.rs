@@ -69,7 +69,7 @@ pub(crate) fn check_all(cfg: &Config) -> Result<Protocol, ConfigError> {
     }
     if let Some(store) = &cfg.store.store {
         // Opened, its schema created or checked, and closed: the sender opens its own.
-        store.open().map_err(ConfigError::UsageStore)?;
+        store.check().map_err(ConfigError::UsageStore)?;
     }
     Ok(protocol)
 }

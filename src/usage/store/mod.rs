@@ -8,6 +8,8 @@
 //! number of days) and written once it is back; the sender and the API never wait on it.
 
 mod backend;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod thread;
@@ -63,6 +65,9 @@ pub const USAGE_DB_ENV: &str = "TOWER_GA_USAGE_DB";
 pub enum UsageStore {
     /// A SQLite file (feature `sqlite`), created if missing.
     Sqlite(PathBuf),
+    /// A PostgreSQL database (feature `postgres`), by any URL or connection string
+    /// tokio-postgres accepts; without TLS for now (a socket, or a private network).
+    Postgres(String),
 }
 
 impl UsageStore {
@@ -71,8 +76,15 @@ impl UsageStore {
         UsageStore::Sqlite(path.into())
     }
 
+    /// A PostgreSQL database: `postgres://user:password@host/db`,
+    /// `postgresql:///db?host=/var/run/postgresql` (a socket), or `host=... dbname=...`.
+    pub fn postgres(url: impl Into<String>) -> Self {
+        UsageStore::Postgres(url.into())
+    }
+
     /// A store from a URL: `sqlite://<path>` (`sqlite:///var/lib/app/usage.db`,
-    /// `sqlite://target/usage.db`). The error says what is wrong with it.
+    /// `sqlite://target/usage.db`), or `postgres://…` / `postgresql://…`. The error says what
+    /// is wrong with it.
     ///
     /// ```
     /// use tower_ga::usage::UsageStore;
@@ -82,6 +94,8 @@ impl UsageStore {
     ///     UsageStore::sqlite("/var/lib/app/usage.db")
     /// );
     /// assert!(UsageStore::from_url("mysql://db/usage").is_err());
+    /// let pg = UsageStore::from_url("postgres://app:hunter2@db.internal/usage").unwrap();
+    /// assert_eq!(format!("{pg:?}"), r#"Postgres("postgres://REDACTED@db.internal/usage")"#);
     /// ```
     pub fn from_url(url: &str) -> Result<Self, String> {
         let url = url.trim();
@@ -91,9 +105,12 @@ impl UsageStore {
             }
             return Ok(UsageStore::sqlite(path));
         }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(UsageStore::postgres(url));
+        }
         let scheme = url.split("://").next().unwrap_or_default();
         Err(format!(
-            "usage store URL scheme {scheme:?} is not sqlite:// (e.g. sqlite:///var/lib/app/usage.db)"
+            "usage store URL scheme {scheme:?} is neither sqlite:// (sqlite:///var/lib/app/usage.db) nor postgres://"
         ))
     }
 
@@ -105,6 +122,17 @@ impl UsageStore {
         Some(UsageStore::from_url(&url).map_err(|e| format!("{USAGE_DB_ENV}: {e}")))
     }
 
+    /// Opens the store (creating or checking its schema) and closes it: what `build` checks. On
+    /// a thread of its own, so that a caller inside a tokio runtime may call it (the PostgreSQL
+    /// client runs a runtime of its own).
+    pub(crate) fn check(&self) -> Result<(), String> {
+        std::thread::scope(|s| {
+            s.spawn(|| self.open().map(drop))
+                .join()
+                .unwrap_or_else(|_| Err("opening the store panicked".into()))
+        })
+    }
+
     /// Opens the store, creating or migrating its schema.
     pub(crate) fn open(&self) -> Result<Box<dyn Backend>, String> {
         match self {
@@ -112,6 +140,12 @@ impl UsageStore {
             UsageStore::Sqlite(path) => Ok(Box::new(sqlite::Sqlite::open(path)?)),
             #[cfg(not(feature = "sqlite"))]
             UsageStore::Sqlite(_) => Err("a SQLite usage store needs the `sqlite` feature".into()),
+            #[cfg(feature = "postgres")]
+            UsageStore::Postgres(url) => Ok(Box::new(postgres::Postgres::open(url)?)),
+            #[cfg(not(feature = "postgres"))]
+            UsageStore::Postgres(_) => {
+                Err("a PostgreSQL usage store needs the `postgres` feature".into())
+            }
         }
     }
 }
@@ -120,6 +154,18 @@ impl fmt::Debug for UsageStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             UsageStore::Sqlite(p) => f.debug_tuple("Sqlite").field(p).finish(),
+            // The URL may hold a password (in its userinfo, its query, or a `password=` pair):
+            // a URL shows without userinfo and query, a connection string not at all.
+            UsageStore::Postgres(url) => {
+                let shown = match url.contains("://") {
+                    true => crate::http_text::authority::without_userinfo(
+                        url.split('?').next().unwrap_or_default(),
+                    )
+                    .into_owned(),
+                    false => "<connection string>".to_owned(),
+                };
+                f.debug_tuple("Postgres").field(&shown).finish()
+            }
         }
     }
 }

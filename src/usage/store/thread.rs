@@ -239,14 +239,24 @@ impl StoreThread {
     }
 
     fn read(&mut self, from: Day) -> Result<Stored, String> {
-        let mut stored = self.backend()?.read(from)?;
+        // A connection the server dropped (a restart) is opened again, once.
+        let mut stored = match self.backend()?.read(from) {
+            Ok(stored) => stored,
+            Err(_) => {
+                self.backend = None;
+                self.backend()?.read(from)?
+            }
+        };
         stored.add(&self.pending_rows(), from);
         Ok(stored)
     }
 
+    /// What is pending, in key order: two replicas writing the same rows take their locks in
+    /// the same order, and can't deadlock.
     fn pending_rows(&self) -> Vec<RowDelta> {
-        self.pending
-            .iter()
+        let mut keys: Vec<_> = self.pending.iter().collect();
+        keys.sort_by(|a, b| a.0.cmp(b.0));
+        keys.into_iter()
             .map(|((day, method, route), counts)| RowDelta {
                 day: *day,
                 method: method.clone(),

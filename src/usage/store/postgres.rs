@@ -1,0 +1,325 @@
+//! The PostgreSQL usage store (feature `postgres`): one database for a fleet, every replica
+//! adding its own deltas. tokio-postgres, driven by a current-thread runtime of the store's own
+//! thread: nothing runs on the application's runtime.
+
+use std::time::Duration;
+
+use tokio::runtime::Runtime;
+use tokio_postgres::{Client, NoTls};
+
+use super::backend::{Backend, Declared, RowDelta, Stored};
+use crate::text::date::Day;
+use crate::usage::delta::{Counts, BUCKETS, BUCKET_COLUMNS};
+
+/// The schema this build writes.
+const VERSION: i64 = 1;
+/// How long connecting may take, and any one statement.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// The advisory lock that serialises replicas creating the schema at once.
+const SCHEMA_LOCK: i64 = 0x746f_7765_725f_6761; // "tower_ga"
+
+pub(crate) struct Postgres {
+    rt: Runtime,
+    client: Client,
+}
+
+fn err(what: &'static str) -> impl Fn(tokio_postgres::Error) -> String {
+    move |e| format!("{what}: {e}")
+}
+
+impl Postgres {
+    /// Connects and creates or checks the schema. The error says what to fix; it never shows
+    /// the URL's password.
+    pub(crate) fn open(url: &str) -> Result<Postgres, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the PostgreSQL client's runtime: {e}"))?;
+        let client = rt.block_on(async {
+            let connect = tokio_postgres::connect(url, NoTls);
+            let (client, connection) = tokio::time::timeout(TIMEOUT, connect)
+                .await
+                .map_err(|_| format!("no answer from PostgreSQL within {TIMEOUT:?}"))?
+                .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!("tower-ga: usage store connection: {e}");
+                }
+            });
+            Ok::<_, String>(client)
+        })?;
+        let mut store = Postgres { rt, client };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), String> {
+        let columns: Vec<String> = BUCKET_COLUMNS
+            .iter()
+            .map(|c| format!("{c} BIGINT NOT NULL DEFAULT 0"))
+            .collect();
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS tower_ga_schema (version BIGINT NOT NULL);
+             CREATE TABLE IF NOT EXISTS tower_ga_usage (
+               day TEXT NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL,
+               calls BIGINT NOT NULL DEFAULT 0, method_not_allowed BIGINT NOT NULL DEFAULT 0,
+               s2xx BIGINT NOT NULL DEFAULT 0, s3xx BIGINT NOT NULL DEFAULT 0,
+               s4xx BIGINT NOT NULL DEFAULT 0, s5xx BIGINT NOT NULL DEFAULT 0,
+               s_other BIGINT NOT NULL DEFAULT 0, {},
+               first_call BIGINT, last_call BIGINT, deprecated_since BIGINT, sunset BIGINT,
+               PRIMARY KEY (day, method, route));
+             CREATE TABLE IF NOT EXISTS tower_ga_consumers (
+               day TEXT NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL,
+               consumer TEXT NOT NULL, calls BIGINT NOT NULL DEFAULT 0,
+               PRIMARY KEY (day, method, route, consumer));
+             CREATE TABLE IF NOT EXISTS tower_ga_declared (
+               method TEXT NOT NULL, route TEXT NOT NULL,
+               first_declared TEXT NOT NULL, last_declared TEXT NOT NULL,
+               deprecated BOOLEAN NOT NULL DEFAULT FALSE,
+               PRIMARY KEY (method, route));",
+            columns.join(", ")
+        );
+        let client = &mut self.client;
+        self.rt.block_on(async {
+            let tx = client
+                .transaction()
+                .await
+                .map_err(err("cannot start a transaction"))?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+                .await
+                .map_err(err("cannot lock the schema"))?;
+            tx.batch_execute(&sql)
+                .await
+                .map_err(err("cannot create the schema (does the user have CREATE on the database?)"))?;
+            let version: Option<i64> = tx
+                .query_one("SELECT MAX(version) FROM tower_ga_schema", &[])
+                .await
+                .map_err(err("cannot read the schema version"))?
+                .get(0);
+            match version {
+                None => {
+                    tx.execute("INSERT INTO tower_ga_schema (version) VALUES ($1)", &[&VERSION])
+                        .await
+                        .map_err(err("cannot write the schema version"))?;
+                }
+                Some(v) if v > VERSION => {
+                    return Err(format!(
+                        "its schema is version {v}, written by a newer tower-ga (this one writes {VERSION})"
+                    ))
+                }
+                Some(_) => {}
+            }
+            tx.commit().await.map_err(err("cannot commit the schema"))
+        })
+    }
+}
+
+fn upsert_sql() -> String {
+    let buckets = BUCKET_COLUMNS.join(", ");
+    let marks: Vec<String> = (0..BUCKETS).map(|i| format!("${}", i + 11)).collect();
+    let adds: Vec<String> = BUCKET_COLUMNS
+        .iter()
+        .map(|c| format!("{c} = tower_ga_usage.{c} + EXCLUDED.{c}"))
+        .collect();
+    let n = 11 + BUCKETS;
+    format!(
+        "INSERT INTO tower_ga_usage (day, method, route, calls, method_not_allowed,
+           s2xx, s3xx, s4xx, s5xx, s_other, {buckets}, first_call, last_call, deprecated_since, sunset)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, {}, ${n}, ${}, ${}, ${})
+         ON CONFLICT (day, method, route) DO UPDATE SET
+           calls = tower_ga_usage.calls + EXCLUDED.calls,
+           method_not_allowed = tower_ga_usage.method_not_allowed + EXCLUDED.method_not_allowed,
+           s2xx = tower_ga_usage.s2xx + EXCLUDED.s2xx, s3xx = tower_ga_usage.s3xx + EXCLUDED.s3xx,
+           s4xx = tower_ga_usage.s4xx + EXCLUDED.s4xx, s5xx = tower_ga_usage.s5xx + EXCLUDED.s5xx,
+           s_other = tower_ga_usage.s_other + EXCLUDED.s_other, {},
+           first_call = LEAST(tower_ga_usage.first_call, EXCLUDED.first_call),
+           last_call = GREATEST(tower_ga_usage.last_call, EXCLUDED.last_call),
+           deprecated_since = COALESCE(EXCLUDED.deprecated_since, tower_ga_usage.deprecated_since),
+           sunset = COALESCE(EXCLUDED.sunset, tower_ga_usage.sunset)",
+        marks.join(", "),
+        n + 1,
+        n + 2,
+        n + 3,
+        adds.join(", "),
+    )
+}
+
+impl Backend for Postgres {
+    fn write(
+        &mut self,
+        rows: &[RowDelta],
+        declared: &[Declared],
+        today: Day,
+    ) -> Result<(), String> {
+        let upsert = upsert_sql();
+        let client = &mut self.client;
+        self.rt.block_on(async {
+            let work = async {
+                let tx = client
+                    .transaction()
+                    .await
+                    .map_err(err("cannot start a transaction"))?;
+                let upsert = tx.prepare(&upsert).await.map_err(err("cannot prepare"))?;
+                let consumers = tx
+                    .prepare(
+                        "INSERT INTO tower_ga_consumers (day, method, route, consumer, calls)
+                         VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (day, method, route, consumer) DO UPDATE SET
+                           calls = tower_ga_consumers.calls + EXCLUDED.calls",
+                    )
+                    .await
+                    .map_err(err("cannot prepare"))?;
+                for r in rows {
+                    let c = &r.counts;
+                    let day = r.day.iso();
+                    let n = |v: u64| v as i64;
+                    let mut values: Vec<i64> = vec![
+                        n(c.calls),
+                        n(c.not_allowed),
+                        n(c.status[0]),
+                        n(c.status[1]),
+                        n(c.status[2]),
+                        n(c.status[3]),
+                        n(c.status[4]),
+                    ];
+                    values.extend(c.latency.iter().map(|v| *v as i64));
+                    let opt = |v: Option<u64>| v.map(|v| v as i64);
+                    let tail = [
+                        opt(c.first),
+                        opt(c.last),
+                        opt(c.deprecation.map(|d| d.0)),
+                        opt(c.deprecation.and_then(|d| d.1)),
+                    ];
+                    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                        vec![&day, &r.method, &r.route];
+                    params.extend(values.iter().map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync)));
+                    params.extend(tail.iter().map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync)));
+                    tx.execute(&upsert, &params)
+                        .await
+                        .map_err(err("cannot write usage"))?;
+                    for (label, calls) in &c.consumers {
+                        tx.execute(&consumers, &[&day, &r.method, &r.route, label, &(*calls as i64)])
+                            .await
+                            .map_err(err("cannot write consumers"))?;
+                    }
+                }
+                let today = today.iso();
+                for d in declared {
+                    tx.execute(
+                        "INSERT INTO tower_ga_declared (method, route, first_declared, last_declared, deprecated)
+                         VALUES ($1, $2, $3, $3, $4)
+                         ON CONFLICT (method, route) DO UPDATE SET
+                           last_declared = GREATEST(tower_ga_declared.last_declared, EXCLUDED.last_declared),
+                           deprecated = EXCLUDED.deprecated",
+                        &[&d.method, &d.route, &today, &d.deprecated],
+                    )
+                    .await
+                    .map_err(err("cannot declare routes"))?;
+                }
+                tx.commit().await.map_err(err("cannot commit usage"))
+            };
+            tokio::time::timeout(TIMEOUT * 6, work)
+                .await
+                .map_err(|_| "PostgreSQL didn't finish the write within 60 s".to_owned())?
+        })
+    }
+
+    fn read(&mut self, from: Day) -> Result<Stored, String> {
+        let from_iso = from.iso();
+        let columns = BUCKET_COLUMNS.join(", ");
+        let client = &self.client;
+        self.rt.block_on(async {
+            let mut out = Stored::default();
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT day, method, route, calls, method_not_allowed, s2xx, s3xx, s4xx,
+                           s5xx, s_other, first_call, last_call, deprecated_since, sunset, {columns}
+                         FROM tower_ga_usage WHERE day >= $1"
+                    ),
+                    &[&from_iso],
+                )
+                .await
+                .map_err(err("cannot read usage"))?;
+            for row in rows {
+                let n = |i: usize| row.get::<_, i64>(i) as u64;
+                let o = |i: usize| row.get::<_, Option<i64>>(i).map(|v| v as u64);
+                let mut c = Counts {
+                    calls: n(3),
+                    not_allowed: n(4),
+                    status: [n(5), n(6), n(7), n(8), n(9)],
+                    first: o(10),
+                    last: o(11),
+                    deprecation: o(12).map(|s| (s, o(13))),
+                    ..Counts::default()
+                };
+                for i in 0..BUCKETS {
+                    c.latency[i] = n(14 + i);
+                }
+                let day = Day::parse(row.get(0)).unwrap_or(from);
+                let key = (row.get::<_, String>(1), row.get::<_, String>(2));
+                let (total, days) = out.routes.entry(key).or_default();
+                total.merge(&c);
+                days.push((day, c.calls));
+            }
+            let rows = client
+                .query(
+                    "SELECT method, route, consumer, SUM(calls)::BIGINT FROM tower_ga_consumers
+                     WHERE day >= $1 GROUP BY method, route, consumer ORDER BY 4 DESC",
+                    &[&from_iso],
+                )
+                .await
+                .map_err(err("cannot read consumers"))?;
+            for row in rows {
+                let key = (row.get::<_, String>(0), row.get::<_, String>(1));
+                if let Some((c, _)) = out.routes.get_mut(&key) {
+                    c.consumers.push((row.get(2), row.get::<_, i64>(3) as u64));
+                }
+            }
+            let rows = client
+                .query(
+                    "SELECT method, route, MAX(last_call) FROM tower_ga_usage
+                     WHERE last_call IS NOT NULL GROUP BY method, route",
+                    &[],
+                )
+                .await
+                .map_err(err("cannot read last calls"))?;
+            for row in rows {
+                let key = (row.get::<_, String>(0), row.get::<_, String>(1));
+                out.last_called.insert(key, row.get::<_, i64>(2) as u64);
+            }
+            let rows = client
+                .query(
+                    "SELECT method, route, first_declared, deprecated FROM tower_ga_declared",
+                    &[],
+                )
+                .await
+                .map_err(err("cannot read declared routes"))?;
+            for row in rows {
+                out.declared.push(Declared {
+                    method: row.get(0),
+                    route: row.get(1),
+                    first_declared: Day::parse(row.get(2)).unwrap_or(from),
+                    deprecated: row.get(3),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn retain(&mut self, before: Day) -> Result<u64, String> {
+        let before = before.iso();
+        let client = &self.client;
+        self.rt.block_on(async {
+            let a = client
+                .execute("DELETE FROM tower_ga_usage WHERE day < $1", &[&before])
+                .await
+                .map_err(err("cannot forget old days"))?;
+            let b = client
+                .execute("DELETE FROM tower_ga_consumers WHERE day < $1", &[&before])
+                .await
+                .map_err(err("cannot forget old days"))?;
+            Ok(a + b)
+        })
+    }
+}
