@@ -155,9 +155,15 @@ impl GaLayer {
     /// and deploys, and span a fleet whose replicas write to one database: see
     /// [`Handle::usage_window`](crate::Handle::usage_window) and the page's `?days=N`.
     ///
-    /// Without this call, [`GaLayer::new`] reads the store's URL from
-    /// [`TOWER_GA_USAGE_DB`](crate::usage::USAGE_DB_ENV) (`sqlite:///var/lib/app/usage.db`); with
-    /// neither, usage is kept in memory, since the sender started. The store is written from a
+    /// [`UsageStore::sqlite`](crate::usage::UsageStore::sqlite) (feature `sqlite`) is the
+    /// embedded default, for one process or several on one host;
+    /// [`UsageStore::postgres`](crate::usage::UsageStore::postgres) (feature `postgres`) is one
+    /// database for a fleet, whose replicas' counts add up and any of whose pages shows them
+    /// all. Without this call, [`GaLayer::new`] reads the store's URL from
+    /// [`TOWER_GA_USAGE_DB`](crate::usage::USAGE_DB_ENV) (`sqlite:///var/lib/app/usage.db`,
+    /// `postgres://…`); with neither, usage is kept in memory, since the sender started. Set
+    /// the fleet's [`client_id_key`](Self::client_id_key) too, so that every replica and
+    /// restart gives a consumer the same label. The store is written from a
     /// thread of its own every [`usage_flush_interval`](Self::usage_flush_interval), on
     /// [`Handle::flush`](crate::Handle::flush) and at shutdown: the API and the GA sender never
     /// wait on it. A store that can't be opened or written is a

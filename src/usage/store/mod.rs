@@ -21,7 +21,8 @@ pub(crate) use backend::{Backend, Declared, RowDelta, Stored};
 pub(crate) use thread::{StoreHandle, StoreThread};
 
 /// The environment variable [`GaLayer::new`](crate::GaLayer::new) reads a usage store's URL from
-/// when none is given: `sqlite:///var/lib/app/usage.db` (a path after `sqlite://`).
+/// when none is given: `sqlite:///var/lib/app/usage.db` (a path after `sqlite://`), or a
+/// `postgres://` / `postgresql://` URL.
 pub const USAGE_DB_ENV: &str = "TOWER_GA_USAGE_DB";
 
 /// Where the usage table's counts are kept: see
