@@ -46,6 +46,22 @@ impl<F: Fn(&Hit) -> EventParams + Send + Sync + 'static> MakeParams for F {
     }
 }
 
+/// Names a consumer on the usage store's pages (`acme-corp` rather than `key-3f2a…`), on the
+/// sender's thread (panics are caught): called when a consumer first calls a route since the
+/// store's last write, not for every request. `None` keeps the default label. The name stays
+/// in the process and the store: it is sent to GA only if the application sends it itself.
+/// Set with [`GaLayer::consumer_name_with`](crate::GaLayer::consumer_name_with).
+pub trait NameConsumer: Send + Sync + 'static {
+    /// The consumer's name, if the application knows it.
+    fn name(&self, hit: &Hit) -> Option<String>;
+}
+
+impl<F: Fn(&Hit) -> Option<String> + Send + Sync + 'static> NameConsumer for F {
+    fn name(&self, hit: &Hit) -> Option<String> {
+        self(hit)
+    }
+}
+
 /// Computes GA4's `device` for a hit, on the sender's thread (panics are caught). Set with
 /// [`GaLayer::device_with`](crate::GaLayer::device_with).
 pub trait MakeDevice: Send + Sync + 'static {

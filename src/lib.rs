@@ -146,7 +146,7 @@ pub use context::{Device, EventParams};
 pub use hit::Hit;
 pub use hooks::{
     BatchOutcome, DefaultFilter, Filter, MakeClientId, MakeDevice, MakeParams, MakeTitle,
-    OnFailure, OnSuccess, PROBE_PATHS,
+    NameConsumer, OnFailure, OnSuccess, PROBE_PATHS,
 };
 pub use http_text::geo::GeoHeaders;
 pub use http_text::redact::{DEFAULT_REDACTED_PARAMS, REDACTED};

@@ -361,3 +361,48 @@ async fn a_store_stays_bounded_over_100000_consumers_and_1000_routes() {
     assert_eq!(others as u64 + 20_000, u.calls, "every call is in a row");
     assert!(handle.shutdown(WAIT).await);
 }
+
+#[tokio::test]
+async fn the_application_names_its_consumers() {
+    let c = collector().await;
+    let path = db("named");
+    let ga = layer(&c)
+        .capture_header(http::HeaderName::from_static("x-client-name"))
+        .consumer_name_with(|hit: &tower_ga::Hit| hit.header("x-client-name").map(str::to_owned))
+        .usage_store(UsageStore::sqlite(&path))
+        .build()
+        .unwrap();
+    let handle = ga.handle();
+    let app = app(ga);
+    for _ in 0..4 {
+        get_req(
+            &app,
+            "/users/1",
+            &[
+                ("authorization", "Bearer t-1"),
+                ("x-client-name", "acme-gateway"),
+            ],
+        )
+        .await;
+    }
+    get_req(&app, "/users/1", &[("authorization", "Bearer t-2")]).await;
+    assert!(handle.flush(WAIT).await);
+    let u = handle.usage_window(1).await;
+    let users = u.routes.iter().find(|r| r.route == "/users/{id}").unwrap();
+    let labels: Vec<(&str, u64)> = users
+        .top_consumers
+        .iter()
+        .map(|c| (c.label.as_str(), c.calls))
+        .collect();
+    assert_eq!(labels[0], ("acme-gateway", 4));
+    assert!(
+        labels[1].0.starts_with("key-") && labels[1].1 == 1,
+        "{labels:?}"
+    );
+    // The name stays local: GA never sees it.
+    let events = c.ga4_events();
+    assert!(events
+        .iter()
+        .all(|e| !format!("{e:?}").contains("acme-gateway")));
+    assert!(handle.shutdown(WAIT).await);
+}

@@ -77,13 +77,14 @@ pub(crate) struct Inventory {
 }
 
 /// Where the usage table's days are kept, if anywhere.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Store {
     pub(crate) store: Option<crate::usage::UsageStore>,
     /// A `TOWER_GA_USAGE_DB` that isn't a store's URL.
     pub(crate) bad: Option<String>,
     pub(crate) flush_interval: Duration,
     pub(crate) retention_days: u32,
+    pub(crate) namer: Option<Arc<dyn crate::hooks::NameConsumer>>,
 }
 
 impl Default for Store {
@@ -98,6 +99,7 @@ impl Default for Store {
             bad,
             flush_interval: Duration::from_secs(60),
             retention_days: 400,
+            namer: None,
         }
     }
 }
@@ -342,6 +344,16 @@ impl fmt::Debug for Identity {
             .field("shared_key", &self.shared_key)
             .field("session_timeout", &self.session_timeout)
             .field("session_mode", &self.session_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("store", &self.store)
+            .field("flush_interval", &self.flush_interval)
+            .field("retention_days", &self.retention_days)
             .finish_non_exhaustive()
     }
 }

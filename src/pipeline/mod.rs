@@ -112,6 +112,7 @@ impl Core {
             store,
             self.usage.clone(),
             config.identity.key.0,
+            config.store.namer.clone(),
             config.store.flush_interval,
             config.store.retention_days,
         ) {

@@ -9,6 +9,7 @@ use http::StatusCode;
 use siphasher::sip::SipHasher13;
 
 use crate::hit::Hit;
+use crate::hooks::{guarded, NameConsumer};
 use crate::text::date::Day;
 
 /// Upper bounds of the latency buckets, in milliseconds; a last bucket takes the rest. Fixed, so
@@ -169,7 +170,14 @@ fn consumer_of(hit: &Hit, key: &[u8; 16]) -> Option<u64> {
 /// The label the usage store shows for a consumer: the [`UserId`](crate::UserId) (at most 64
 /// bytes); else `key-` and 32 bits of the keyed hash of the credential, or `anon-` and those of
 /// the address and agent; else `anonymous`. Never the credential, the address or the agent.
-fn label_of(hit: &Hit, consumer: Option<u64>) -> String {
+fn label_of(hit: &Hit, consumer: Option<u64>, namer: Option<&dyn NameConsumer>) -> String {
+    let named = namer.and_then(|n| guarded("consumer_name_with", || n.name(hit)).flatten());
+    if let Some(name) = named.filter(|n| !n.is_empty()) {
+        let end = (0..=name.len().min(64))
+            .rev()
+            .find(|i| name.is_char_boundary(*i));
+        return name[..end.unwrap_or(0)].to_owned();
+    }
     if let Some(u) = hit.user_id() {
         let u = u.as_str();
         let end = (0..=u.len().min(64)).rev().find(|i| u.is_char_boundary(*i));
@@ -199,7 +207,14 @@ pub(crate) struct Deltas {
 
 impl Deltas {
     /// Counts a hit the table put in row `row`.
-    pub(crate) fn add(&mut self, row: usize, hit: &Hit, key: &[u8; 16], latency: Duration) {
+    pub(crate) fn add(
+        &mut self,
+        row: usize,
+        hit: &Hit,
+        key: &[u8; 16],
+        latency: Duration,
+        namer: Option<&dyn NameConsumer>,
+    ) {
         let at = hit
             .received_at()
             .duration_since(std::time::UNIX_EPOCH)
@@ -215,7 +230,8 @@ impl Deltas {
             Some(i) => consumers[i].1 += 1,
             None if delta.ids.len() < MAX_CONSUMERS => {
                 delta.ids.push(consumer);
-                consumers.insert(delta.ids.len() - 1, (label_of(hit, consumer), 1));
+                let label = label_of(hit, consumer, namer);
+                consumers.insert(delta.ids.len() - 1, (label, 1));
             }
             // `(others)` follows the named consumers.
             None => match consumers.get_mut(MAX_CONSUMERS) {

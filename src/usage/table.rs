@@ -17,7 +17,9 @@ use super::row::{unix, Row};
 use super::snapshot::{RouteUsage, UsageSnapshot};
 use super::store::{Declared, RowDelta};
 use crate::hit::{Hit, OTHER_METHOD};
+use crate::hooks::NameConsumer;
 use crate::text::date::Day;
+use std::sync::Arc;
 
 /// Undeclared routes (method + template) kept apart, at most; more share one `(other)` row.
 /// Rows are ≈ 13 kB each (mostly the latency histogram): ≈ 6.7 MB for these, beside the
@@ -60,6 +62,8 @@ pub(crate) struct UsageTable {
     hasher: foldhash::fast::RandomState,
     /// With a usage store: the counts it hasn't taken yet, and the consumers' labels' key.
     deltas: Option<(Deltas, [u8; 16])>,
+    /// Names consumers for the store's labels.
+    namer: Option<Arc<dyn NameConsumer>>,
 }
 
 /// The indexes of the rows that are no route's, in [`Deltas`].
@@ -82,6 +86,7 @@ impl Default for UsageTable {
             other_methods: None,
             hasher: Default::default(),
             deltas: None,
+            namer: None,
         }
     }
 }
@@ -93,6 +98,7 @@ impl UsageTable {
         *self = UsageTable {
             since: self.since,
             deltas: self.deltas.take().map(|(_, key)| (Deltas::default(), key)),
+            namer: self.namer.take(),
             ..UsageTable::default()
         };
         match error {
@@ -118,7 +124,7 @@ impl UsageTable {
         };
         let latency = hit.latency();
         if let Some((deltas, key)) = &mut self.deltas {
-            deltas.add(index, hit, key, latency);
+            deltas.add(index, hit, key, latency, self.namer.as_deref());
         }
         let row = match index {
             UNMATCHED => &mut self.unmatched,
@@ -131,8 +137,9 @@ impl UsageTable {
 
     /// Keeps the counts added since [`take_deltas`](Self::take_deltas) too, for a usage store;
     /// `key` makes the consumers' labels (the fleet's shared key: the same in every replica).
-    pub(crate) fn keep_deltas(&mut self, key: [u8; 16]) {
+    pub(crate) fn keep_deltas(&mut self, key: [u8; 16], namer: Option<Arc<dyn NameConsumer>>) {
         self.deltas = Some((Deltas::default(), key));
+        self.namer = namer;
     }
 
     /// The counts added since the last call, by day, method and route.

@@ -218,3 +218,25 @@ impl GaLayer {
         self.with(|c| c.store.retention_days = days.max(1))
     }
 }
+
+impl GaLayer {
+    /// Names the consumers the usage store lists (`acme-corp` rather than `key-3f2a…`): called
+    /// on the sender's thread when a consumer first calls a route since the store's last write,
+    /// not for every request; `None` keeps the default label (the `UserId`, else a keyed hash).
+    /// The name is kept in the store only: GA never receives it unless the application sends it.
+    ///
+    /// ```
+    /// use tower_ga::{GaLayer, Hit};
+    ///
+    /// // A header the gateway sets, captured with the hit.
+    /// let ga = GaLayer::new("G-TEST123")
+    ///     .api_secret("s")
+    ///     .capture_header(http::HeaderName::from_static("x-client-name"))
+    ///     .consumer_name_with(|hit: &Hit| hit.header("x-client-name").map(str::to_owned));
+    /// assert!(ga.build().is_ok());
+    /// ```
+    pub fn consumer_name_with(self, namer: impl crate::NameConsumer) -> Self {
+        let namer: std::sync::Arc<dyn crate::NameConsumer> = std::sync::Arc::new(namer);
+        self.with(|c| c.store.namer = Some(namer))
+    }
+}

@@ -91,13 +91,14 @@ impl StoreThread {
         store: UsageStore,
         table: Arc<Mutex<UsageTable>>,
         key: [u8; 16],
+        namer: Option<Arc<dyn crate::hooks::NameConsumer>>,
         interval: Duration,
         retention_days: u32,
     ) -> std::io::Result<StoreHandle> {
         table
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .keep_deltas(key);
+            .keep_deltas(key, namer);
         let (tx, rx) = mpsc::channel();
         let counters = Arc::new(StoreCounters::default());
         let mut thread = StoreThread {
