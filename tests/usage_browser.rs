@@ -293,3 +293,124 @@ async fn the_usage_page_shows_the_never_called_and_the_hottest_routes_in_chromiu
     assert!(u.unmatched.is_none(), "{:?}", u.unmatched);
     assert_eq!(u.calls, 16);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_s_window_sparklines_and_deprecated_routes_in_chromium() {
+    let Some((chromium, chromedriver)) = tools() else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("usage-browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("window-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let c = collector().await;
+    let ga = layer(&c)
+        .known_routes(["GET /orders", "GET /v1/export", "GET /legacy/export"])
+        .usage_store(tower_ga::usage::UsageStore::sqlite(&path))
+        .build()
+        .unwrap();
+    let handle = ga.handle();
+    let legacy = tower_ga::Deprecated::since_ymd(2026, 1, 31).sunset_ymd(2027, 6, 30);
+    let app = Router::new()
+        .route("/orders", get(|| async { "orders" }))
+        .route("/v1/export", get(|| async { "csv" }).layer(legacy))
+        .route("/legacy/export", get(|| async { "csv" }))
+        .layer(ga)
+        .route_service("/internal/usage", handle.usage_service());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let api = reqwest::Client::new();
+    for (path, n, who) in [("/orders", 9, "Bearer a"), ("/v1/export", 3, "Bearer b")] {
+        for _ in 0..n {
+            let r = api
+                .get(format!("http://{addr}{path}"))
+                .header("authorization", who)
+                .send()
+                .await;
+            assert!(r.unwrap().status().is_success(), "{path}");
+        }
+    }
+    settle(&handle, &c).await;
+    // The legacy route was last called 40 days ago and declared long before: a candidate.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let old = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            - 40 * 86_400;
+        conn.execute(
+            "UPDATE tower_ga_declared SET first_declared = date('now', '-100 days')",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO tower_ga_usage (day, method, route, calls, s2xx, ms_1, first_call, last_call)
+             VALUES (date(?1, 'unixepoch'), 'GET', '/legacy/export', 2, 2, 2, ?1, ?1)",
+            [old],
+        )
+        .unwrap();
+    }
+
+    let b = Browser::start(&chromium, &chromedriver).await;
+    b.open(&format!("http://{addr}/internal/usage")).await;
+    // Deprecated routes first: who still calls them, and the sunset.
+    let deprecated = b.find("#deprecated").await;
+    assert!(b.displayed(&deprecated).await);
+    let text = b.text(&deprecated).await;
+    assert!(
+        text.contains("GET /v1/export") && text.contains("3 calls"),
+        "{text}"
+    );
+    assert!(text.contains("key-") && text.contains("sunset"), "{text}");
+    let never = b.find("#never").await;
+    assert!(b.rect(&deprecated).await.0 < b.rect(&never).await.0);
+    // The window: 30 days, the legacy route with its last call.
+    let text = b.text(&never).await;
+    assert!(
+        text.contains("Not called in the last 30 days (1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("GET /legacy/export") && text.contains("last called"),
+        "{text}"
+    );
+    // Sparklines: one per called route, a point per day of the window.
+    let points = b
+        .eval("return [...document.querySelectorAll('#routes svg.spark polyline')].map(p => p.points.length)")
+        .await;
+    assert_eq!(points, json!([30, 30]), "{points}");
+    let spark = b.find("#routes svg.spark").await;
+    assert!(b.displayed(&spark).await);
+    // The selector: 90 days reaches the legacy route's last call.
+    let link = b.find("#window a[href='?days=90']").await;
+    b.call("POST", &format!("/element/{link}/click"), Some(json!({})))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = b.try_text("#never").await.unwrap_or_default();
+        if text.contains("Not called in the last 90 days") {
+            assert!(
+                text.contains("(0)") && !text.contains("/legacy/export"),
+                "{text}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the 90-day page did not load: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let url = b.call("GET", "/url", None).await;
+    assert!(url.as_str().unwrap().ends_with("?days=90"), "{url}");
+    let fetched = b
+        .eval("return performance.getEntriesByType('resource').map(e => e.name)")
+        .await;
+    assert_eq!(fetched, json!([]));
+    b.close().await;
+    assert!(handle.shutdown(std::time::Duration::from_secs(10)).await);
+}
