@@ -5,6 +5,7 @@
 //! cargo run --example quickstart
 //! curl localhost:3000/users/7
 //! curl 'localhost:3000/items?page=2&token=abc'     # the token is sent as REDACTED
+//! curl -i localhost:3000/v1/items                  # Deprecation and Sunset headers
 //! curl -H 'Authorization: Bearer k1' localhost:3000/me
 //! curl localhost:3000/health                       # not tracked
 //! curl localhost:3000/nope                         # 404, title "(unmatched route)"
@@ -21,7 +22,7 @@ use std::time::Duration;
 use axum::{extract::Path, routing::get, Extension, Router};
 use tower_ga::collector::{Collector, CollectorConfig, Print};
 use tower_ga::usage::{UsageStore, USAGE_DB_ENV};
-use tower_ga::{GaLayer, NoTrack, PageTitle, UserId};
+use tower_ga::{Deprecated, GaLayer, NoTrack, PageTitle, UserId};
 
 async fn user(Path(id): Path<u32>) -> String {
     format!("user {id}\n")
@@ -79,6 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .known_routes([
             "GET /users/{id}",
             "GET /items",
+            "GET /v1/items",
             "GET /me",
             "DELETE /items/{id}",
         ])
@@ -93,6 +95,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             get(user).layer(PageTitle::new("User detail")),
         )
         .route("/items", get(items))
+        // The old path: its responses say it is deprecated, and the page lists who still calls it.
+        .route(
+            "/v1/items",
+            get(items).layer(Deprecated::since_ymd(2026, 1, 1).sunset_ymd(2027, 1, 1)),
+        )
         .route("/me", get(me))
         .route("/health", get(health).layer(NoTrack))
         .layer(ga)
@@ -108,6 +115,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (header, path) in [
         ("", "/users/7"),
         ("", "/items?page=2&token=abc"),
+        ("-i ", "/v1/items"),
         ("-H 'Authorization: Bearer k1' ", "/me"),
         ("", "/health"),
         ("", "/nope"),

@@ -13,10 +13,11 @@ chromium=${CHROMIUM:-chromium}
 command -v "$chromium" >/dev/null || { echo "no $chromium: apt-get install chromium" >&2; exit 1; }
 
 cargo build --quiet --example quickstart
-PORT=$port RUST_LOG=warn target/debug/examples/quickstart >/dev/null &
+profile=$(mktemp -d)
+TOWER_GA_USAGE_DB="sqlite://$profile/usage.db" PORT=$port RUST_LOG=warn \
+  target/debug/examples/quickstart >/dev/null &
 app=$!
 trap 'kill $app 2>/dev/null || true; rm -rf "$profile"' EXIT
-profile=$(mktemp -d)
 base=http://127.0.0.1:$port
 for _ in $(seq 50); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
 
@@ -27,11 +28,13 @@ call() { # count path [curl args]
 call 120 /users/7
 call 45 '/items?page=2&token=abc'
 call 18 /me -H 'Authorization: Bearer k1'
+call 7 /v1/items -H 'Authorization: Bearer partner-7'
+call 2 /v1/items -H 'Authorization: Bearer partner-9'
 call 6 /nope
 sleep 0.5 # the quickstart's sender hands hits to the table every 200 ms
 
 "$chromium" --headless=new --no-sandbox --disable-gpu --disable-quic --no-first-run \
   --disable-background-networking --disable-component-update --disable-sync \
-  --user-data-dir="$profile" --hide-scrollbars --window-size=1100,640 \
+  --user-data-dir="$profile" --hide-scrollbars --window-size=1100,760 \
   --screenshot="$out" "$base/internal/usage" 2>/dev/null
 echo "wrote $out"

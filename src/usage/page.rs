@@ -99,7 +99,7 @@ fn deprecated(out: &mut String, s: &UsageSnapshot) {
                     "still called: {} calls by ≈ {} consumers since {}, last {}",
                     r.calls,
                     r.consumers,
-                    time(s.since),
+                    day(s.since),
                     time(last)
                 );
                 if !r.top_consumers.is_empty() {
@@ -111,11 +111,11 @@ fn deprecated(out: &mut String, s: &UsageSnapshot) {
                 }
             }
             None => {
-                let _ = write!(out, "not called since {}", time(s.since));
+                let _ = write!(out, "not called since {}", day(s.since));
             }
         }
         if let Some(sunset) = r.sunset {
-            let _ = write!(out, " · sunset {}", time(sunset));
+            let _ = write!(out, " · sunset {}", day(sunset));
         }
         out.push_str("</li>");
     }
