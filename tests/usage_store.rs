@@ -406,3 +406,58 @@ async fn the_application_names_its_consumers() {
         .all(|e| !format!("{e:?}").contains("acme-gateway")));
     assert!(handle.shutdown(WAIT).await);
 }
+
+/// The other process of [`two_processes_on_one_file_sum_exactly`]: runs only when that test
+/// starts this binary with `TOWER_GA_CHILD_DB` set, and sends 300 calls.
+#[tokio::test]
+async fn child_process_writer() {
+    let Ok(path) = std::env::var("TOWER_GA_CHILD_DB") else {
+        return;
+    };
+    let c = collector().await;
+    let ga = layer(&c)
+        .usage_store(UsageStore::sqlite(path))
+        .usage_flush_interval(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let handle = ga.handle();
+    let app = app(ga);
+    for i in 0..300 {
+        get_req(&app, &format!("/users/{i}"), &[]).await;
+    }
+    assert!(handle.shutdown(WAIT).await, "{:?}", handle.stats());
+}
+
+#[test]
+fn two_processes_on_one_file_sum_exactly() {
+    let path = db("processes");
+    // The schema first, so that neither child waits on the other to create it.
+    GaLayer::new("G-TEST123")
+        .api_secret("s")
+        .usage_store(UsageStore::sqlite(&path))
+        .build()
+        .unwrap();
+    let me = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            std::process::Command::new(&me)
+                .args(["--exact", "child_process_writer", "--test-threads=1"])
+                .env("TOWER_GA_CHILD_DB", &path)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let calls: i64 = conn
+        .query_row(
+            "SELECT SUM(calls) FROM tower_ga_usage WHERE route = '/users/{id}'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(calls, 600);
+}
