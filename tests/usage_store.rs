@@ -294,7 +294,7 @@ fn bad_stores_say_what_to_fix() {
     }
     assert!(UsageStore::from_url("mysql://x")
         .unwrap_err()
-        .contains("not sqlite://"));
+        .contains("neither sqlite://"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -432,7 +432,7 @@ async fn child_process_writer() {
 fn two_processes_on_one_file_sum_exactly() {
     let path = db("processes");
     // The schema first, so that neither child waits on the other to create it.
-    GaLayer::new("G-TEST123")
+    let _ = GaLayer::new("G-TEST123")
         .api_secret("s")
         .usage_store(UsageStore::sqlite(&path))
         .build()
