@@ -130,6 +130,26 @@ async fn a_fleet_on_one_postgres_database() {
         ),
     }
 
+    // However many writes, a route keeps at most 50 consumers a day, and every call.
+    for write in 0..4 {
+        for i in 0..20 {
+            let token = format!("Bearer w{write}-c{i}");
+            get_req(&a2, "/legacy", &[("authorization", &token)]).await;
+        }
+        assert!(h2.flush(WAIT).await);
+    }
+    let kept = psql(
+        &url,
+        "SELECT COUNT(*), SUM(calls)::BIGINT FROM tower_ga_consumers WHERE route = '/legacy'",
+    )
+    .await;
+    assert!(
+        kept[0].get::<_, i64>(0) <= 51,
+        "{} labels",
+        kept[0].get::<_, i64>(0)
+    );
+    assert_eq!(kept[0].get::<_, i64>(1), 80);
+
     // A later start finds the schema and the counts.
     assert!(h1.shutdown(WAIT).await && h2.shutdown(WAIT).await);
     let (h3, _a3) = replica();

@@ -461,3 +461,41 @@ fn two_processes_on_one_file_sum_exactly() {
         .unwrap();
     assert_eq!(calls, 600);
 }
+
+#[tokio::test]
+async fn a_route_keeps_50_consumers_a_day_however_many_writes() {
+    let c = collector().await;
+    let path = db("trim");
+    let ga = layer(&c)
+        .usage_store(UsageStore::sqlite(&path))
+        .build()
+        .unwrap();
+    let handle = ga.handle();
+    let app = app(ga);
+    // 10 writes of 20 new consumers each (one call each), then one of a consumer called 30 times.
+    for write in 0..10 {
+        for i in 0..20 {
+            let token = format!("Bearer w{write}-c{i}");
+            get_req(&app, "/users/1", &[("authorization", &token)]).await;
+        }
+        assert!(handle.flush(WAIT).await);
+    }
+    for _ in 0..30 {
+        get_req(&app, "/users/1", &[("authorization", "Bearer busy")]).await;
+    }
+    assert!(handle.flush(WAIT).await);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (rows, calls): (i64, i64) = conn
+        .query_row(
+            "SELECT COUNT(*), SUM(calls) FROM tower_ga_consumers WHERE route = '/users/{id}'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(rows <= 51, "{rows} labels kept");
+    assert_eq!(calls, 230, "every call is in a row");
+    let u = handle.usage_window(1).await;
+    let users = u.routes.iter().find(|r| r.route == "/users/{id}").unwrap();
+    assert_eq!(users.top_consumers[0].calls, 30, "the busiest is kept");
+    assert!(handle.shutdown(WAIT).await);
+}

@@ -170,6 +170,7 @@ impl UsageTable {
                     method: method.to_owned(),
                     route: route.to_owned(),
                     counts,
+                    trim: false,
                 }
             })
             .collect()

@@ -11,7 +11,7 @@ use super::table::UsageTable;
 use crate::hit::OTHER_METHOD;
 use crate::text::date::Day;
 
-/// Top consumers listed per route.
+/// Top consumers listed per route (and `(others)`).
 const TOP_CONSUMERS: usize = 20;
 
 /// The first day of a window of `days` days ending today.
@@ -44,9 +44,19 @@ fn view(
             calls: *calls,
         })
         .collect();
-    top.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.label.cmp(&b.label)));
+    // Busiest first; `(others)`, the calls of consumers not kept, last.
+    top.sort_by(|a, b| {
+        (a.label == OTHERS)
+            .cmp(&(b.label == OTHERS))
+            .then_with(|| b.calls.cmp(&a.calls))
+            .then_with(|| a.label.cmp(&b.label))
+    });
     let distinct = top.iter().filter(|c| c.label != OTHERS).count() as u64;
-    top.truncate(TOP_CONSUMERS);
+    if top.len() > TOP_CONSUMERS + 1 {
+        let others = top.pop().filter(|c| c.label == OTHERS);
+        top.truncate(TOP_CONSUMERS);
+        top.extend(others);
+    }
     let q = |p| counts.quantile(p).map(|v| (v * 100.0).round() / 100.0);
     RouteUsage {
         method: method.to_owned(),

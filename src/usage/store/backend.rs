@@ -14,7 +14,13 @@ pub(crate) struct RowDelta {
     pub(crate) method: String,
     pub(crate) route: String,
     pub(crate) counts: Counts,
+    /// Whether the write trims the row's consumers to the busiest [`KEEP_CONSUMERS`], the
+    /// calls of the others added to `(others)`: asked once enough labels were written that day.
+    pub(crate) trim: bool,
 }
+
+/// Consumer labels a route keeps a day, at most (and `(others)`).
+pub(crate) const KEEP_CONSUMERS: usize = 50;
 
 /// A declared route as the store keeps it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio_postgres::{Client, NoTls};
 
-use super::backend::{Backend, Declared, RowDelta, Stored};
+use super::backend::{Backend, Declared, RowDelta, Stored, KEEP_CONSUMERS};
 use crate::text::date::Day;
 use crate::usage::delta::{Counts, BUCKETS, BUCKET_COLUMNS};
 
@@ -201,6 +201,33 @@ impl Backend for Postgres {
                         tx.execute(&consumers, &[&day, &r.method, &r.route, label, &(*calls as i64)])
                             .await
                             .map_err(err("cannot write consumers"))?;
+                    }
+                    if r.trim {
+                        let keep = KEEP_CONSUMERS as i64;
+                        tx.execute(
+                            "INSERT INTO tower_ga_consumers (day, method, route, consumer, calls)
+                             SELECT $1, $2, $3, '(others)', SUM(calls) FROM (
+                               SELECT calls FROM tower_ga_consumers
+                               WHERE day = $1 AND method = $2 AND route = $3 AND consumer <> '(others)'
+                               ORDER BY calls DESC, consumer OFFSET $4) AS beyond
+                             HAVING COUNT(*) > 0
+                             ON CONFLICT (day, method, route, consumer) DO UPDATE SET
+                               calls = tower_ga_consumers.calls + EXCLUDED.calls",
+                            &[&day, &r.method, &r.route, &keep],
+                        )
+                        .await
+                        .map_err(err("cannot trim consumers"))?;
+                        tx.execute(
+                            "DELETE FROM tower_ga_consumers
+                             WHERE day = $1 AND method = $2 AND route = $3 AND consumer <> '(others)'
+                               AND consumer NOT IN (
+                                 SELECT consumer FROM tower_ga_consumers
+                                 WHERE day = $1 AND method = $2 AND route = $3 AND consumer <> '(others)'
+                                 ORDER BY calls DESC, consumer LIMIT $4)",
+                            &[&day, &r.method, &r.route, &keep],
+                        )
+                        .await
+                        .map_err(err("cannot trim consumers"))?;
                     }
                 }
                 let today = today.iso();

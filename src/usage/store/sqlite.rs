@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::backend::{Backend, Declared, RowDelta, Stored};
+use super::backend::{Backend, Declared, RowDelta, Stored, KEEP_CONSUMERS};
 use crate::text::date::Day;
 use crate::usage::delta::{Counts, BUCKETS, BUCKET_COLUMNS};
 
@@ -153,6 +153,29 @@ impl Backend for Sqlite {
                        calls = calls + excluded.calls",
                 )
                 .map_err(err("cannot prepare"))?;
+            let mut trim_others = tx
+                .prepare_cached(
+                    "INSERT INTO tower_ga_consumers (day, method, route, consumer, calls)
+                     SELECT ?1, ?2, ?3, '(others)', SUM(calls) FROM (
+                       SELECT calls FROM tower_ga_consumers
+                       WHERE day = ?1 AND method = ?2 AND route = ?3 AND consumer <> '(others)'
+                       ORDER BY calls DESC, consumer LIMIT -1 OFFSET ?4)
+                     WHERE true
+                     GROUP BY 1 HAVING COUNT(*) > 0
+                     ON CONFLICT (day, method, route, consumer) DO UPDATE SET
+                       calls = calls + excluded.calls",
+                )
+                .map_err(err("cannot prepare"))?;
+            let mut trim_delete = tx
+                .prepare_cached(
+                    "DELETE FROM tower_ga_consumers
+                     WHERE day = ?1 AND method = ?2 AND route = ?3 AND consumer <> '(others)'
+                       AND consumer NOT IN (
+                         SELECT consumer FROM tower_ga_consumers
+                         WHERE day = ?1 AND method = ?2 AND route = ?3 AND consumer <> '(others)'
+                         ORDER BY calls DESC, consumer LIMIT ?4)",
+                )
+                .map_err(err("cannot prepare"))?;
             for r in rows {
                 let c = &r.counts;
                 let day = r.day.iso();
@@ -181,6 +204,15 @@ impl Backend for Sqlite {
                     consumers
                         .execute(params![day, r.method, r.route, label, *calls as i64])
                         .map_err(err("cannot write consumers"))?;
+                }
+                if r.trim {
+                    let keep = KEEP_CONSUMERS as i64;
+                    trim_others
+                        .execute(params![day, r.method, r.route, keep])
+                        .map_err(err("cannot trim consumers"))?;
+                    trim_delete
+                        .execute(params![day, r.method, r.route, keep])
+                        .map_err(err("cannot trim consumers"))?;
                 }
             }
             let mut declare = tx

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::oneshot;
 
-use super::backend::{Backend, RowDelta, Stored};
+use super::backend::{Backend, RowDelta, Stored, KEEP_CONSUMERS};
 use super::UsageStore;
 use crate::text::date::Day;
 use crate::usage::delta::Counts;
@@ -77,6 +77,9 @@ pub(crate) struct StoreThread {
     /// Deltas taken from the table and not written yet, merged by day, method and route.
     pending: HashMap<(Day, String, String), Counts>,
     declared_on: Option<Day>,
+    /// Consumer labels written per day and row, at most: a row past [`KEEP_CONSUMERS`] is
+    /// trimmed in the next write. Today's and yesterday's rows only.
+    labels: HashMap<(Day, String, String), usize>,
     failures: u32,
     next_attempt: Instant,
     retained_on: Option<Day>,
@@ -109,6 +112,7 @@ impl StoreThread {
             retention_days,
             pending: HashMap::new(),
             declared_on: None,
+            labels: HashMap::new(),
             failures: 0,
             next_attempt: Instant::now(),
             retained_on: None,
@@ -229,6 +233,14 @@ impl StoreThread {
         };
         self.backend()?.write(&rows, &declared, today)?;
         self.declared_on = Some(today);
+        self.labels.retain(|(day, _, _), _| day.0 >= today.0 - 1);
+        for r in rows {
+            let n = self.labels.entry((r.day, r.method, r.route)).or_default();
+            *n = match r.trim {
+                true => KEEP_CONSUMERS + 1,
+                false => *n + r.counts.consumers.len(),
+            };
+        }
         Ok(())
     }
 
@@ -258,11 +270,16 @@ impl StoreThread {
         let mut keys: Vec<_> = self.pending.iter().collect();
         keys.sort_by(|a, b| a.0.cmp(b.0));
         keys.into_iter()
-            .map(|((day, method, route), counts)| RowDelta {
-                day: *day,
-                method: method.clone(),
-                route: route.clone(),
-                counts: counts.clone(),
+            .map(|((day, method, route), counts)| {
+                let key = (*day, method.clone(), route.clone());
+                let written = self.labels.get(&key).copied().unwrap_or(0);
+                RowDelta {
+                    day: *day,
+                    method: method.clone(),
+                    route: route.clone(),
+                    counts: counts.clone(),
+                    trim: written + counts.consumers.len() > KEEP_CONSUMERS,
+                }
             })
             .collect()
     }
