@@ -3,7 +3,7 @@
 //! their own deltas and none overwrites another's.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
 use siphasher::sip::SipHasher13;
@@ -60,7 +60,8 @@ pub(crate) fn bucket(ms: f64) -> usize {
 
 impl Counts {
     /// Counts a hit; `true` when it is a call (a `405` is no call, and no consumer's).
-    fn add(&mut self, hit: &Hit, at: u64, latency: Duration) -> bool {
+    /// Counts a hit but its time (see [`Delta`]); `true` when it is a call.
+    fn add(&mut self, hit: &Hit, latency: Duration) -> bool {
         if hit.status() == StatusCode::METHOD_NOT_ALLOWED {
             self.not_allowed += 1;
             return false;
@@ -75,8 +76,6 @@ impl Counts {
         };
         self.status[class] += 1;
         self.latency[bucket(latency.as_secs_f64() * 1000.0)] += 1;
-        self.first = Some(self.first.map_or(at, |f| f.min(at)));
-        self.last = Some(self.last.map_or(at, |l| l.max(at)));
         if let Some(d) = hit.deprecated() {
             self.deprecation = Some((d.since_unix(), d.sunset_unix()));
         }
@@ -195,6 +194,8 @@ fn label_of(hit: &Hit, consumer: Option<u64>, namer: Option<&dyn NameConsumer>) 
 #[derive(Debug, Default)]
 struct Delta {
     counts: Counts,
+    /// First and last call: compared as they are, made seconds once, when taken.
+    seen: Option<(SystemTime, SystemTime)>,
     /// The hash of each consumer in `counts.consumers`, in their order.
     ids: Vec<Option<u64>>,
 }
@@ -203,6 +204,9 @@ struct Delta {
 #[derive(Debug, Default)]
 pub(crate) struct Deltas {
     rows: HashMap<(Day, usize), Delta, foldhash::fast::RandomState>,
+    /// The UTC day hits last fell in, and its bounds: a hit of the same day is placed by two
+    /// comparisons.
+    today: Option<(Day, SystemTime, SystemTime)>,
 }
 
 impl Deltas {
@@ -215,15 +219,23 @@ impl Deltas {
         latency: Duration,
         namer: Option<&dyn NameConsumer>,
     ) {
-        let at = hit
-            .received_at()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let day = Day((at / 86_400) as i64);
+        let at = hit.received_at();
+        let day = match self.today {
+            Some((day, start, end)) if start <= at && at < end => day,
+            _ => {
+                let day = Day::of(at);
+                self.today = Some((day, day.start(), Day(day.0 + 1).start()));
+                day
+            }
+        };
         let delta = self.rows.entry((day, row)).or_default();
-        if !delta.counts.add(hit, at, latency) {
+        if !delta.counts.add(hit, latency) {
             return;
         }
+        delta.seen = Some(match delta.seen {
+            Some((first, last)) => (first.min(at), last.max(at)),
+            None => (at, at),
+        });
         let consumer = consumer_of(hit, key);
         let consumers = &mut delta.counts.consumers;
         match delta.ids.iter().position(|id| *id == consumer) {
@@ -243,7 +255,17 @@ impl Deltas {
 
     /// The deltas, by day and row, leaving none.
     pub(crate) fn take(&mut self) -> Vec<((Day, usize), Counts)> {
-        self.rows.drain().map(|(k, d)| (k, d.counts)).collect()
+        let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.rows
+            .drain()
+            .map(|(k, mut d)| {
+                if let Some((first, last)) = d.seen {
+                    d.counts.first = Some(secs(first));
+                    d.counts.last = Some(secs(last));
+                }
+                (k, d.counts)
+            })
+            .collect()
     }
 }
 
