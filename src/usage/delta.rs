@@ -50,12 +50,24 @@ pub(crate) struct Counts {
     pub(crate) consumers: Vec<(String, u64)>,
 }
 
+/// [`BUCKET_MS`] in microseconds.
+const BUCKET_US: [u64; 13] = [
+    1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
+    5_000_000, 10_000_000,
+];
+
 /// The bucket of a latency in milliseconds.
+#[cfg(test)]
 pub(crate) fn bucket(ms: f64) -> usize {
-    BUCKET_MS
+    bucket_us((ms * 1000.0).ceil() as u64)
+}
+
+/// The bucket of a latency in microseconds.
+fn bucket_us(us: u64) -> usize {
+    BUCKET_US
         .iter()
-        .position(|b| ms <= *b)
-        .unwrap_or(BUCKET_MS.len())
+        .position(|b| us <= *b)
+        .unwrap_or(BUCKET_US.len())
 }
 
 impl Counts {
@@ -75,7 +87,7 @@ impl Counts {
             _ => 4,
         };
         self.status[class] += 1;
-        self.latency[bucket(latency.as_secs_f64() * 1000.0)] += 1;
+        self.latency[bucket_us(latency.as_micros() as u64)] += 1;
         if let Some(d) = hit.deprecated() {
             self.deprecation = Some((d.since_unix(), d.sunset_unix()));
         }
@@ -203,13 +215,60 @@ struct Delta {
 /// Counts added since the last write, by day and row (the table's index of the row).
 #[derive(Debug, Default)]
 pub(crate) struct Deltas {
-    rows: HashMap<(Day, usize), Delta, foldhash::fast::RandomState>,
+    /// The current day's, by row: a hit finds its row by index, not by hashing.
+    today: Vec<Option<Delta>>,
     /// The UTC day hits last fell in, and its bounds: a hit of the same day is placed by two
     /// comparisons.
-    today: Option<(Day, SystemTime, SystemTime)>,
+    day: Option<(Day, SystemTime, SystemTime)>,
+    /// Other days' (a hit taken late, around midnight; the day before once the day changed).
+    other_days: HashMap<(Day, usize), Delta, foldhash::fast::RandomState>,
+}
+
+/// `today`'s index of a row: the table's rows after its three rows of no route's, whose indexes
+/// are the last three `usize`s.
+fn slot(row: usize) -> usize {
+    match row {
+        r if r >= usize::MAX - 2 => usize::MAX - r,
+        r => r + 3,
+    }
+}
+
+fn row_of(slot: usize) -> usize {
+    match slot {
+        s if s < 3 => usize::MAX - s,
+        s => s - 3,
+    }
 }
 
 impl Deltas {
+    /// The delta of a row on the day of `at`.
+    fn delta(&mut self, row: usize, at: SystemTime) -> &mut Delta {
+        match self.day {
+            Some((_, start, end)) if start <= at && at < end => {}
+            Some((_, start, _)) if at < start => {
+                let d = Day::of(at);
+                return self.other_days.entry((d, row)).or_default();
+            }
+            _ => {
+                // A new day: the current one's deltas move aside until they are taken.
+                let day = Day::of(at);
+                if let Some((old, _, _)) = self.day {
+                    for (i, d) in self.today.iter_mut().enumerate() {
+                        if let Some(d) = d.take() {
+                            self.other_days.insert((old, row_of(i)), d);
+                        }
+                    }
+                }
+                self.day = Some((day, day.start(), Day(day.0 + 1).start()));
+            }
+        }
+        let i = slot(row);
+        if self.today.len() <= i {
+            self.today.resize_with(i + 1, || None);
+        }
+        self.today[i].get_or_insert_with(Delta::default)
+    }
+
     /// Counts a hit the table put in row `row`.
     pub(crate) fn add(
         &mut self,
@@ -220,15 +279,7 @@ impl Deltas {
         namer: Option<&dyn NameConsumer>,
     ) {
         let at = hit.received_at();
-        let day = match self.today {
-            Some((day, start, end)) if start <= at && at < end => day,
-            _ => {
-                let day = Day::of(at);
-                self.today = Some((day, day.start(), Day(day.0 + 1).start()));
-                day
-            }
-        };
-        let delta = self.rows.entry((day, row)).or_default();
+        let delta = self.delta(row, at);
         if !delta.counts.add(hit, latency) {
             return;
         }
@@ -256,16 +307,26 @@ impl Deltas {
     /// The deltas, by day and row, leaving none.
     pub(crate) fn take(&mut self) -> Vec<((Day, usize), Counts)> {
         let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        self.rows
+        let counts = |mut d: Delta| {
+            if let Some((first, last)) = d.seen {
+                d.counts.first = Some(secs(first));
+                d.counts.last = Some(secs(last));
+            }
+            d.counts
+        };
+        let mut out: Vec<_> = self
+            .other_days
             .drain()
-            .map(|(k, mut d)| {
-                if let Some((first, last)) = d.seen {
-                    d.counts.first = Some(secs(first));
-                    d.counts.last = Some(secs(last));
+            .map(|(k, d)| (k, counts(d)))
+            .collect();
+        if let Some((day, _, _)) = self.day {
+            for (i, d) in self.today.iter_mut().enumerate() {
+                if let Some(d) = d.take() {
+                    out.push(((day, row_of(i)), counts(d)));
                 }
-                (k, d.counts)
-            })
-            .collect()
+            }
+        }
+        out
     }
 }
 
@@ -285,6 +346,66 @@ mod tests {
         c.latency[BUCKETS - 1] = 100;
         assert_eq!(c.quantile(0.99), Some(10_000.0));
         assert_eq!(Counts::default().quantile(0.5), None);
+    }
+
+    #[test]
+    fn hits_of_two_days_and_late_ones_land_on_their_days() {
+        let req = http::Request::get("/a").body(()).unwrap();
+        let mut hit = Hit::from_request(&req, false);
+        let mut d = Deltas::default();
+        let key = [7; 16];
+        let day = |n: i64, secs: u64| Day(n).start() + Duration::from_secs(secs);
+        for (at, row) in [
+            (day(20_000, 10), 0),
+            (day(20_000, 86_399), usize::MAX),
+            (day(20_001, 5), 0),
+            (day(20_000, 50), 0), // taken late: yesterday's
+            (day(20_001, 6), 3),
+        ] {
+            hit.received_at = at;
+            d.add(row, &hit, &key, Duration::from_millis(3), None);
+        }
+        let mut taken: Vec<_> = d
+            .take()
+            .into_iter()
+            .map(|((day, row), c)| (day.0, row, c.calls, c.first, c.last))
+            .collect();
+        taken.sort();
+        let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        assert_eq!(
+            taken,
+            [
+                (
+                    20_000,
+                    0,
+                    2,
+                    Some(secs(day(20_000, 10))),
+                    Some(secs(day(20_000, 50)))
+                ),
+                (
+                    20_000,
+                    usize::MAX,
+                    1,
+                    Some(secs(day(20_000, 86_399))),
+                    Some(secs(day(20_000, 86_399)))
+                ),
+                (
+                    20_001,
+                    0,
+                    1,
+                    Some(secs(day(20_001, 5))),
+                    Some(secs(day(20_001, 5)))
+                ),
+                (
+                    20_001,
+                    3,
+                    1,
+                    Some(secs(day(20_001, 6))),
+                    Some(secs(day(20_001, 6)))
+                ),
+            ]
+        );
+        assert!(d.take().is_empty());
     }
 
     #[test]
