@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::Config;
+use crate::hit::text::MAX_NAMED;
 use crate::http_text::authority::without_userinfo;
 use crate::spec::ga4::{BUILTIN_PARAMS, MAX_NAME_LEN, MAX_PARAMS};
 use crate::spec::Protocol;
@@ -35,6 +36,15 @@ pub enum ConfigError {
     /// From a layer made with [`new`](crate::GaLayer::new) and not built, it is logged and
     /// retried, and the in-memory table goes on.
     UsageStore(String),
+    /// More than four request headers are captured by name ([`capture_header`] and
+    /// [`device_header`] together); the first one past the fourth is named. Hits keep room for
+    /// four, so a fifth could not be read by hooks. From a layer made with
+    /// [`new`](crate::GaLayer::new) and not built, it is logged and requests pass through
+    /// untracked.
+    ///
+    /// [`capture_header`]: crate::GaLayer::capture_header
+    /// [`device_header`]: crate::GaLayer::device_header
+    TooManyCapturedHeaders(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -51,6 +61,10 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidRoute(r) => write!(f, "known routes: {r}"),
             ConfigError::UsageStore(e) => write!(f, "usage store: {e}"),
             ConfigError::InvalidProxyRange(r) => write!(f, "trusted proxy range {r:?} is neither a network (10.0.0.0/8) nor an address"),
+            ConfigError::TooManyCapturedHeaders(h) => write!(
+                f,
+                "captured header {h:?} is one too many: at most {MAX_NAMED} headers are captured by name (capture_header and device_header together); drop a call"
+            ),
         }
     }
 }
@@ -105,6 +119,9 @@ pub(crate) fn check(cfg: &Config) -> Result<Protocol, ConfigError> {
     }
     if let Some(bad) = &cfg.capture.bad_proxy_range {
         return Err(ConfigError::InvalidProxyRange(bad.clone()));
+    }
+    if let Some(name) = &cfg.capture.header_past_limit {
+        return Err(ConfigError::TooManyCapturedHeaders(name.clone()));
     }
     let builtin = BUILTIN_PARAMS.len();
     if builtin + cfg.report.extra_params.len() > MAX_PARAMS {

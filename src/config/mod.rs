@@ -142,6 +142,8 @@ pub(crate) struct Capture {
     pub(crate) filter: Arc<dyn Filter>,
     /// Headers captured by name (at most four), interned: hits point at the list.
     pub(crate) named_headers: &'static [HeaderName],
+    /// The first header named past the fourth: kept out of `named_headers`, refused by `check`.
+    pub(crate) header_past_limit: Option<String>,
     /// The location headers believed behind a trusted proxy.
     pub(crate) geo_headers: Vec<GeoHeaders>,
 }
@@ -205,6 +207,7 @@ impl Default for Capture {
             skip_unmatched: false,
             filter: Arc::new(DefaultFilter),
             named_headers: &[],
+            header_past_limit: None,
             geo_headers: GeoHeaders::KNOWN.to_vec(),
         }
     }
@@ -316,6 +319,7 @@ impl fmt::Debug for Capture {
             .field("trusted", &self.trusted)
             .field("skip_unmatched", &self.skip_unmatched)
             .field("named_headers", &self.named_headers)
+            .field("header_past_limit", &self.header_past_limit)
             .field("geo_headers", &self.geo_headers)
             .field("filter", &HookName("dyn Filter"))
             .finish()

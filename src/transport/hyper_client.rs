@@ -90,12 +90,23 @@ impl Target {
 }
 
 impl HyperTransport {
-    /// A transport keeping up to `max_idle_per_host` idle connections (to all collectors
-    /// together: the sender talks to one).
-    pub fn new(max_idle_per_host: usize) -> Result<Self, TransportError> {
+    /// A transport keeping up to `max_idle` idle connections in all, whatever collectors they
+    /// are to (the sender talks to one, so it is that one's); when a finished exchange would
+    /// make one more, the least recently used is closed. `0` keeps none: every request
+    /// connects anew. The default transport keeps the sender's `max_concurrency`, one per
+    /// request in flight.
+    ///
+    /// ```
+    /// use tower_ga::{GaLayer, HyperTransport, TransportError};
+    /// let transport = HyperTransport::new(4)?;
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s").transport(transport);
+    /// assert!(ga.build().is_ok());
+    /// # Ok::<(), TransportError>(())
+    /// ```
+    pub fn new(max_idle: usize) -> Result<Self, TransportError> {
         Ok(HyperTransport {
             inner: Arc::new(Inner {
-                pool: Pool::new(max_idle_per_host)?,
+                pool: Pool::new(max_idle)?,
                 last_target: LastParsed::default(),
             }),
         })

@@ -105,26 +105,40 @@ impl GaLayer {
         self.with(|c| c.capture.geo_headers = list)
     }
 
-    /// Captures a request header by name for hooks ([`Hit::header`]): at most four, each's first
-    /// 256 bytes; further names are ignored.
+    /// Captures a request header by name for hooks ([`Hit::header`]), each's first 256 bytes.
+    /// Hits keep room for four names ([`device_header`](Self::device_header) takes one of them;
+    /// naming one twice takes one): a fifth is a
+    /// [`ConfigError::TooManyCapturedHeaders`](crate::ConfigError::TooManyCapturedHeaders) from
+    /// [`build`](Self::build) (and, from the layer itself, a logged error with nothing tracked),
+    /// rather than a header hooks would silently never see.
     ///
     /// ```
-    /// use tower_ga::{EventParams, GaLayer, Hit};
+    /// use http::HeaderName;
+    /// use tower_ga::{ConfigError, EventParams, GaLayer, Hit};
     /// let ga = GaLayer::new("G-TEST123").api_secret("s")
-    ///     .capture_header(http::HeaderName::from_static("x-api-version"))
+    ///     .capture_header(HeaderName::from_static("x-api-version"))
     ///     .params_with(|hit: &Hit| match hit.header("x-api-version") {
     ///         Some(v) => EventParams::new().param("api_version", v),
     ///         None => EventParams::new(),
     ///     });
-    /// assert!(ga.build().is_ok());
+    /// assert!(ga.clone().build().is_ok());
+    ///
+    /// let five = ["x-b", "x-c", "x-d", "x-e"].into_iter().map(HeaderName::from_static);
+    /// let ga = five.fold(ga, GaLayer::capture_header);
+    /// assert_eq!(ga.build().unwrap_err(), ConfigError::TooManyCapturedHeaders("x-e".into()));
     /// ```
     pub fn capture_header(self, name: HeaderName) -> Self {
         self.with(|c| {
             let mut names = c.capture.named_headers.to_vec();
-            if !names.contains(&name) && names.len() < crate::hit::text::MAX_NAMED {
-                names.push(name);
+            if names.contains(&name) {
+                return;
             }
-            c.capture.named_headers = intern_names(names);
+            if names.len() < crate::hit::text::MAX_NAMED {
+                names.push(name);
+                c.capture.named_headers = intern_names(names);
+            } else if c.capture.header_past_limit.is_none() {
+                c.capture.header_past_limit = Some(name.as_str().to_owned());
+            }
         })
     }
 
@@ -195,5 +209,38 @@ impl GaLayer {
                 None => props.push((name, value)),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderName;
+
+    use crate::{ConfigError, GaLayer};
+
+    #[test]
+    fn a_fifth_captured_header_is_refused_by_name() {
+        let names = ["x-a", "x-b", "x-c"].map(HeaderName::from_static);
+        let four = names
+            .into_iter()
+            .fold(
+                GaLayer::new("G-TEST123").api_secret("s"),
+                GaLayer::capture_header,
+            )
+            // Named again: no new slot taken.
+            .capture_header(HeaderName::from_static("x-a"))
+            .device_header(HeaderName::from_static("x-sdk"));
+        assert!(four.clone().build().is_ok());
+
+        let five = four
+            .capture_header(HeaderName::from_static("x-e"))
+            .capture_header(HeaderName::from_static("x-f"));
+        let err = five.build().unwrap_err();
+        assert_eq!(err, ConfigError::TooManyCapturedHeaders("x-e".into()));
+        let text = err.to_string();
+        assert!(
+            text.contains("\"x-e\"") && text.contains("at most 4"),
+            "{text}"
+        );
     }
 }

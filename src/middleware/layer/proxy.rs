@@ -10,6 +10,12 @@ impl GaLayer {
     /// `X-Forwarded-Host`, the client IP from the last entry of `Forwarded` / `X-Forwarded-For`.
     /// Only turn this on behind a proxy you control: without one, clients can forge those headers.
     ///
+    /// Of `trust_proxy`, [`trusted_proxies`](Self::trusted_proxies) and
+    /// [`trusted_proxy_ranges`](Self::trusted_proxy_ranges), the last call wins: each replaces
+    /// whatever the others set before. `trust_proxy(true)` is `trusted_proxies(1)`;
+    /// `trust_proxy(false)` is `trusted_proxies(0)`, which trusts no proxy and forgets earlier
+    /// ranges.
+    ///
     /// ```
     /// use http::Request;
     /// use tower_ga::{testing::RecordingTransport, GaLayer};
@@ -40,6 +46,10 @@ impl GaLayer {
     /// many from the right; entries further left are whatever the client sent, and never read (the
     /// leftmost is the one a client forges). Scheme and host come from the nearest proxy's entry.
     /// `0` trusts no proxy (the default).
+    ///
+    /// Of [`trust_proxy`](Self::trust_proxy), `trusted_proxies` and
+    /// [`trusted_proxy_ranges`](Self::trusted_proxy_ranges), the last call wins: this sets the
+    /// count, and earlier ranges (a bad entry among them included) are forgotten.
     ///
     /// ```
     /// use http::Request;
@@ -74,6 +84,11 @@ impl GaLayer {
     /// rightmost `X-Forwarded-For` / `Forwarded` entry outside them. An entry that is neither a
     /// network nor an address is a [`ConfigError`](crate::ConfigError) from
     /// [`build`](Self::build) (and, from the layer itself, a logged error with nothing tracked).
+    ///
+    /// Of [`trust_proxy`](Self::trust_proxy), [`trusted_proxies`](Self::trusted_proxies) and
+    /// `trusted_proxy_ranges`, the last call wins: this turns trust on with these networks only,
+    /// replacing an earlier count and earlier ranges (they are not merged). After one with a bad
+    /// entry, `build` fails until a later call of any of the three replaces it.
     ///
     /// ```
     /// use std::net::SocketAddr;
@@ -110,5 +125,56 @@ impl GaLayer {
                 Err(bad) => c.capture.bad_proxy_range = Some(bad),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::http_text::forwarded::Trusted;
+    use crate::{ConfigError, GaLayer};
+
+    /// Whether proxies are trusted, which, and the bad range `build` would refuse.
+    fn proxies(ga: &GaLayer) -> (bool, Trusted, Option<String>) {
+        let c = &ga.config.capture;
+        (c.trust_proxy, c.trusted.clone(), c.bad_proxy_range.clone())
+    }
+
+    #[test]
+    fn the_last_proxy_call_wins() {
+        let ga = || GaLayer::new("G-TEST123").api_secret("s");
+        let ten = Trusted::ranges(["10.0.0.0/8"]).unwrap();
+
+        // A count replaces ranges, and ranges a count; they are never merged.
+        let counted = ga().trusted_proxy_ranges(["10.0.0.0/8"]).trusted_proxies(2);
+        assert_eq!(proxies(&counted), (true, Trusted::Hops(2), None));
+        let ranged = ga().trusted_proxies(2).trusted_proxy_ranges(["10.0.0.0/8"]);
+        assert_eq!(proxies(&ranged), (true, ten.clone(), None));
+        let replaced = ranged.trusted_proxy_ranges(["192.168.0.0/16"]);
+        let lan = Trusted::ranges(["192.168.0.0/16"]).unwrap();
+        assert_eq!(proxies(&replaced), (true, lan, None));
+
+        // `trust_proxy` is a count of one or none.
+        let one = ga().trusted_proxy_ranges(["10.0.0.0/8"]).trust_proxy(true);
+        assert_eq!(proxies(&one), (true, Trusted::Hops(1), None));
+        let none = ga().trusted_proxy_ranges(["10.0.0.0/8"]).trust_proxy(false);
+        assert_eq!(proxies(&none), proxies(&ga()));
+        let again = ga().trust_proxy(false).trusted_proxy_ranges(["10.0.0.0/8"]);
+        assert_eq!(proxies(&again), (true, ten, None));
+
+        // A bad entry is refused until a later call replaces it.
+        let bad = ga()
+            .trusted_proxies(2)
+            .trusted_proxy_ranges(["10.0.0.0/33"]);
+        assert_eq!(
+            bad.clone().build().unwrap_err(),
+            ConfigError::InvalidProxyRange("10.0.0.0/33".into())
+        );
+        for fixed in [
+            bad.clone().trust_proxy(false),
+            bad.clone().trusted_proxies(1),
+            bad.trusted_proxy_ranges(["10.0.0.0/8"]),
+        ] {
+            assert!(fixed.build().is_ok());
+        }
     }
 }
