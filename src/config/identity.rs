@@ -52,6 +52,11 @@ impl Key {
     }
 }
 
+/// The default of `daily_events_per_client_id`: 10 % under Google's 100,000 events per user
+/// and day, for a day counted in UTC on the sender's clock while Google counts in the
+/// property's time zone, and for events other tags send under the same id.
+pub(crate) const DEFAULT_DAILY_EVENTS: u32 = 90_000;
+
 /// The environment variable a fleet's shared client-id secret is read from.
 pub const CLIENT_ID_KEY_ENV: &str = "TOWER_GA_CLIENT_ID_KEY";
 

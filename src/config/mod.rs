@@ -16,7 +16,7 @@ pub(crate) use check::{check, check_all};
 pub(crate) use context::intern_names;
 pub use context::Consent;
 pub(crate) use context::Context;
-pub(crate) use identity::Key;
+pub(crate) use identity::{Key, DEFAULT_DAILY_EVENTS};
 pub use identity::{ClientIdStrategy, SessionMode, CLIENT_ID_KEY_ENV};
 pub use retry::RetryPolicy;
 
@@ -245,7 +245,7 @@ impl Default for Identity {
             key: shared.unwrap_or_else(Key::random),
             session_timeout: Duration::from_secs(30 * 60),
             session_mode: SessionMode::Auto,
-            daily_events: 90_000,
+            daily_events: identity::DEFAULT_DAILY_EVENTS,
         }
     }
 }

@@ -7,10 +7,7 @@ use std::collections::HashMap;
 use crate::config::Key;
 use crate::report::client_id::keyed_id;
 
-/// The default threshold: 10 % under Google's 100,000, for a day counted in UTC on the sender's
-/// clock while Google counts in the property's time zone, and for events other tags send under
-/// the same id.
-pub(crate) const DEFAULT_DAILY_EVENTS: u32 = 90_000;
+pub(crate) use crate::config::DEFAULT_DAILY_EVENTS;
 /// Consumers counted per day, at most (about 16 bytes each with the map's room: ≈ 2 MB). Once
 /// full, consumers first seen later in the day aren't counted (nor spread).
 const MAX_COUNTED: usize = 100_000;
