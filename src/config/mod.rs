@@ -16,8 +16,8 @@ pub(crate) use check::{check, check_all};
 pub(crate) use context::intern_names;
 pub use context::Consent;
 pub(crate) use context::Context;
-pub(crate) use identity::{Key, DEFAULT_DAILY_EVENTS};
 pub use identity::{ClientIdStrategy, SessionMode, CLIENT_ID_KEY_ENV};
+pub(crate) use identity::{Key, DEFAULT_DAILY_EVENTS};
 pub use retry::RetryPolicy;
 
 use crate::hooks::{

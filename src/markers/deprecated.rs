@@ -4,14 +4,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use http::header::{HeaderName, HeaderValue, LINK};
 use http::{HeaderMap, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::text::date::Day;
+use crate::text::date::{unix_secs as unix, Day};
 
 /// RFC 9745's `Deprecation` header.
 pub static DEPRECATION: HeaderName = HeaderName::from_static("deprecation");
@@ -58,10 +58,6 @@ struct Inner {
 
 fn ymd(y: i32, m: u32, d: u32) -> SystemTime {
     Day::from_ymd(i64::from(y), m, d).start()
-}
-
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Deprecated {

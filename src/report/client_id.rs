@@ -3,7 +3,6 @@
 
 use std::hash::Hasher;
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use siphasher::sip128::{Hasher128, SipHasher13};
 
@@ -46,9 +45,7 @@ impl RawId {
     }
 }
 
-pub(crate) fn unix_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+pub(crate) use crate::text::date::unix_secs;
 
 /// The raw client id of a hit under a strategy.
 pub(crate) fn raw_id(hit: &Hit, strategy: ClientIdStrategy, key: &Key) -> RawId {
@@ -160,7 +157,7 @@ pub(crate) fn truncate_ip(ip: IpAddr) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn hit(auth: Option<&str>, at: u64) -> Hit {
         let mut b = http::Request::get("/x");

@@ -3,6 +3,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Seconds since the Unix epoch (0 before it).
+pub(crate) fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// A UTC day: days since 1970-01-01.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Day(pub(crate) i64);

@@ -138,8 +138,4 @@ impl Row {
     }
 }
 
-/// Seconds since the Unix epoch (0 before it).
-pub(crate) fn unix(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub(crate) use crate::text::date::unix_secs as unix;
