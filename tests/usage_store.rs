@@ -502,3 +502,18 @@ async fn a_route_keeps_50_consumers_a_day_however_many_writes() {
     assert_eq!(users.top_consumers[0].calls, 30, "the busiest is kept");
     assert!(handle.shutdown(WAIT).await);
 }
+
+#[tokio::test]
+async fn a_second_shutdown_says_what_the_first_did() {
+    let c = collector().await;
+    let ga = layer(&c)
+        .usage_store(UsageStore::sqlite(db("twice")))
+        .build()
+        .unwrap();
+    let handle = ga.handle();
+    let app = app(ga);
+    get_req(&app, "/users/1", &[]).await;
+    assert!(handle.shutdown(WAIT).await);
+    assert!(handle.shutdown(WAIT).await, "nothing is left: still true");
+    assert!(handle.flush(WAIT).await);
+}

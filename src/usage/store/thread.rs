@@ -34,6 +34,8 @@ pub(crate) struct StoreCounters {
     /// Row deltas dropped because the store was down longer than the days kept.
     pub(crate) dropped: AtomicU64,
     pub(crate) last_error: Mutex<Option<String>>,
+    /// Set when the thread stopped with everything written: later flushes have nothing to do.
+    pub(crate) stopped_clean: std::sync::atomic::AtomicBool,
 }
 
 /// The application's side: asks the thread to flush, read, or stop.
@@ -47,13 +49,19 @@ impl StoreHandle {
     /// Writes what the table holds now; `true` once it is in the store.
     pub(crate) async fn flush(&self) -> bool {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Request::Flush(tx)).is_ok() && rx.await.unwrap_or(false)
+        match self.tx.send(Request::Flush(tx)) {
+            Ok(()) => rx.await.unwrap_or(false),
+            Err(_) => self.counters.stopped_clean.load(Ordering::Relaxed),
+        }
     }
 
     /// Writes, then stops the thread; `true` once everything is in the store.
     pub(crate) async fn shutdown(&self) -> bool {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Request::Shutdown(tx)).is_ok() && rx.await.unwrap_or(false)
+        match self.tx.send(Request::Shutdown(tx)) {
+            Ok(()) => rx.await.unwrap_or(false),
+            Err(_) => self.counters.stopped_clean.load(Ordering::Relaxed),
+        }
     }
 
     /// The days from `from` to today, with what isn't written yet.
@@ -138,7 +146,9 @@ impl StoreThread {
                     let _ = reply.send(self.read(from));
                 }
                 Ok(Request::Shutdown(reply)) => {
-                    let _ = reply.send(self.write(true));
+                    let clean = self.write(true);
+                    self.counters.stopped_clean.store(clean, Ordering::Relaxed);
+                    let _ = reply.send(clean);
                     return;
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -146,7 +156,8 @@ impl StoreThread {
                     tick = Instant::now() + self.interval;
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    self.write(true);
+                    let clean = self.write(true);
+                    self.counters.stopped_clean.store(clean, Ordering::Relaxed);
                     return;
                 }
             }
