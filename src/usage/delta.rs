@@ -70,6 +70,17 @@ fn bucket_us(us: u64) -> usize {
         .unwrap_or(BUCKET_US.len())
 }
 
+/// The index of a status's class in a row's counts: 2xx, 3xx, 4xx, 5xx, anything else.
+pub(crate) fn status_class(status: StatusCode) -> usize {
+    match status.as_u16() / 100 {
+        2 => 0,
+        3 => 1,
+        4 => 2,
+        5 => 3,
+        _ => 4,
+    }
+}
+
 impl Counts {
     /// Counts a hit; `true` when it is a call (a `405` is no call, and no consumer's).
     /// Counts a hit but its time (see [`Delta`]); `true` when it is a call.
@@ -79,14 +90,7 @@ impl Counts {
             return false;
         }
         self.calls += 1;
-        let class = match hit.status().as_u16() / 100 {
-            2 => 0,
-            3 => 1,
-            4 => 2,
-            5 => 3,
-            _ => 4,
-        };
-        self.status[class] += 1;
+        self.status[status_class(hit.status())] += 1;
         self.latency[bucket_us(latency.as_micros() as u64)] += 1;
         if let Some(d) = hit.deprecated() {
             self.deprecation = Some((d.since_unix(), d.sunset_unix()));

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 use hdrhistogram::Histogram;
 use http::StatusCode;
 
+use super::delta::status_class;
 use super::snapshot::{Quantiles, RouteUsage, StatusCounts};
 use crate::hit::Hit;
 
@@ -47,14 +48,7 @@ impl Row {
             return;
         }
         self.calls += 1;
-        let class = match hit.status().as_u16() / 100 {
-            2 => 0,
-            3 => 1,
-            4 => 2,
-            5 => 3,
-            _ => 4,
-        };
-        self.status[class] += 1;
+        self.status[status_class(hit.status())] += 1;
         let micros = latency.as_micros().clamp(1, 60_000_000) as u64;
         self.latency.saturating_record(micros);
         let at = hit.received_at();

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::super::delta::Counts;
+use super::super::delta::{Counts, BUCKET_COLUMNS};
 use crate::text::date::Day;
 
 /// One row's delta: a day, a method and a route, and what to add.
@@ -29,6 +29,51 @@ pub(crate) struct Declared {
     pub(crate) route: String,
     pub(crate) first_declared: Day,
     pub(crate) deprecated: bool,
+}
+
+/// The schema this build writes.
+pub(crate) const VERSION: i64 = 1;
+
+/// The schema's `CREATE TABLE`s, the same text for SQLite and PostgreSQL (SQLite stores
+/// `BIGINT` and `BOOLEAN` as integers).
+pub(crate) fn schema_sql() -> String {
+    let buckets: Vec<String> = BUCKET_COLUMNS
+        .iter()
+        .map(|c| format!("{c} BIGINT NOT NULL DEFAULT 0"))
+        .collect();
+    format!(
+        "CREATE TABLE IF NOT EXISTS tower_ga_schema (version BIGINT NOT NULL);
+         CREATE TABLE IF NOT EXISTS tower_ga_usage (
+           day TEXT NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL,
+           calls BIGINT NOT NULL DEFAULT 0, method_not_allowed BIGINT NOT NULL DEFAULT 0,
+           s2xx BIGINT NOT NULL DEFAULT 0, s3xx BIGINT NOT NULL DEFAULT 0,
+           s4xx BIGINT NOT NULL DEFAULT 0, s5xx BIGINT NOT NULL DEFAULT 0,
+           s_other BIGINT NOT NULL DEFAULT 0, {},
+           first_call BIGINT, last_call BIGINT, deprecated_since BIGINT, sunset BIGINT,
+           PRIMARY KEY (day, method, route));
+         CREATE TABLE IF NOT EXISTS tower_ga_consumers (
+           day TEXT NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL,
+           consumer TEXT NOT NULL, calls BIGINT NOT NULL DEFAULT 0,
+           PRIMARY KEY (day, method, route, consumer));
+         CREATE TABLE IF NOT EXISTS tower_ga_declared (
+           method TEXT NOT NULL, route TEXT NOT NULL,
+           first_declared TEXT NOT NULL, last_declared TEXT NOT NULL,
+           deprecated BOOLEAN NOT NULL DEFAULT FALSE,
+           PRIMARY KEY (method, route));",
+        buckets.join(", ")
+    )
+}
+
+/// What the schema version found says: `Ok(true)` when none is written yet (an empty
+/// database), an error when a newer build wrote it.
+pub(crate) fn version_check(found: Option<i64>) -> Result<bool, String> {
+    match found {
+        None => Ok(true),
+        Some(v) if v > VERSION => Err(format!(
+            "its schema is version {v}, written by a newer tower-ga (this one writes {VERSION})"
+        )),
+        Some(_) => Ok(false),
+    }
 }
 
 /// A route's method and template.

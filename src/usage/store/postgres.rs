@@ -7,12 +7,12 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio_postgres::{Client, NoTls};
 
-use super::backend::{Backend, Declared, RowDelta, Stored, KEEP_CONSUMERS};
+use super::backend::{
+    schema_sql, version_check, Backend, Declared, RowDelta, Stored, KEEP_CONSUMERS, VERSION,
+};
 use crate::text::date::Day;
 use crate::usage::delta::{Counts, BUCKETS, BUCKET_COLUMNS};
 
-/// The schema this build writes.
-const VERSION: i64 = 1;
 /// How long connecting may take, and any one statement.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// The advisory lock that serialises replicas creating the schema at once.
@@ -54,31 +54,7 @@ impl Postgres {
     }
 
     fn migrate(&mut self) -> Result<(), String> {
-        let columns: Vec<String> = BUCKET_COLUMNS
-            .iter()
-            .map(|c| format!("{c} BIGINT NOT NULL DEFAULT 0"))
-            .collect();
-        let sql = format!(
-            "CREATE TABLE IF NOT EXISTS tower_ga_schema (version BIGINT NOT NULL);
-             CREATE TABLE IF NOT EXISTS tower_ga_usage (
-               day TEXT NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL,
-               calls BIGINT NOT NULL DEFAULT 0, method_not_allowed BIGINT NOT NULL DEFAULT 0,
-               s2xx BIGINT NOT NULL DEFAULT 0, s3xx BIGINT NOT NULL DEFAULT 0,
-               s4xx BIGINT NOT NULL DEFAULT 0, s5xx BIGINT NOT NULL DEFAULT 0,
-               s_other BIGINT NOT NULL DEFAULT 0, {},
-               first_call BIGINT, last_call BIGINT, deprecated_since BIGINT, sunset BIGINT,
-               PRIMARY KEY (day, method, route));
-             CREATE TABLE IF NOT EXISTS tower_ga_consumers (
-               day TEXT NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL,
-               consumer TEXT NOT NULL, calls BIGINT NOT NULL DEFAULT 0,
-               PRIMARY KEY (day, method, route, consumer));
-             CREATE TABLE IF NOT EXISTS tower_ga_declared (
-               method TEXT NOT NULL, route TEXT NOT NULL,
-               first_declared TEXT NOT NULL, last_declared TEXT NOT NULL,
-               deprecated BOOLEAN NOT NULL DEFAULT FALSE,
-               PRIMARY KEY (method, route));",
-            columns.join(", ")
-        );
+        let sql = schema_sql();
         let client = &mut self.client;
         self.rt.block_on(async {
             let tx = client
@@ -88,26 +64,21 @@ impl Postgres {
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
                 .await
                 .map_err(err("cannot lock the schema"))?;
-            tx.batch_execute(&sql)
-                .await
-                .map_err(err("cannot create the schema (does the user have CREATE on the database?)"))?;
+            tx.batch_execute(&sql).await.map_err(err(
+                "cannot create the schema (does the user have CREATE on the database?)",
+            ))?;
             let version: Option<i64> = tx
                 .query_one("SELECT MAX(version) FROM tower_ga_schema", &[])
                 .await
                 .map_err(err("cannot read the schema version"))?
                 .get(0);
-            match version {
-                None => {
-                    tx.execute("INSERT INTO tower_ga_schema (version) VALUES ($1)", &[&VERSION])
-                        .await
-                        .map_err(err("cannot write the schema version"))?;
-                }
-                Some(v) if v > VERSION => {
-                    return Err(format!(
-                        "its schema is version {v}, written by a newer tower-ga (this one writes {VERSION})"
-                    ))
-                }
-                Some(_) => {}
+            if version_check(version)? {
+                tx.execute(
+                    "INSERT INTO tower_ga_schema (version) VALUES ($1)",
+                    &[&VERSION],
+                )
+                .await
+                .map_err(err("cannot write the schema version"))?;
             }
             tx.commit().await.map_err(err("cannot commit the schema"))
         })

@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::backend::{Backend, Declared, RowDelta, Stored, KEEP_CONSUMERS};
+use super::backend::{
+    schema_sql, version_check, Backend, Declared, RowDelta, Stored, KEEP_CONSUMERS, VERSION,
+};
 use crate::text::date::Day;
 use crate::usage::delta::{Counts, BUCKETS, BUCKET_COLUMNS};
-
-/// The schema this build writes.
-const VERSION: i64 = 1;
 
 /// How long a write waits for another process's lock before it fails (and is retried later).
 const BUSY: Duration = Duration::from_millis(500);
@@ -22,14 +21,6 @@ pub(crate) struct Sqlite {
 
 fn err(what: &str) -> impl Fn(rusqlite::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
-}
-
-fn usage_columns() -> String {
-    let buckets: Vec<String> = BUCKET_COLUMNS
-        .iter()
-        .map(|c| format!("{c} INTEGER NOT NULL DEFAULT 0"))
-        .collect();
-    buckets.join(", ")
 }
 
 impl Sqlite {
@@ -55,47 +46,19 @@ impl Sqlite {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err("cannot lock the file to create the schema"))?;
-        tx.execute_batch(&format!(
-            "CREATE TABLE IF NOT EXISTS tower_ga_schema (version INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS tower_ga_usage (
-               day TEXT NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL,
-               calls INTEGER NOT NULL DEFAULT 0, method_not_allowed INTEGER NOT NULL DEFAULT 0,
-               s2xx INTEGER NOT NULL DEFAULT 0, s3xx INTEGER NOT NULL DEFAULT 0,
-               s4xx INTEGER NOT NULL DEFAULT 0, s5xx INTEGER NOT NULL DEFAULT 0,
-               s_other INTEGER NOT NULL DEFAULT 0, {},
-               first_call INTEGER, last_call INTEGER, deprecated_since INTEGER, sunset INTEGER,
-               PRIMARY KEY (day, method, route));
-             CREATE TABLE IF NOT EXISTS tower_ga_consumers (
-               day TEXT NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL,
-               consumer TEXT NOT NULL, calls INTEGER NOT NULL DEFAULT 0,
-               PRIMARY KEY (day, method, route, consumer));
-             CREATE TABLE IF NOT EXISTS tower_ga_declared (
-               method TEXT NOT NULL, route TEXT NOT NULL,
-               first_declared TEXT NOT NULL, last_declared TEXT NOT NULL,
-               deprecated INTEGER NOT NULL DEFAULT 0,
-               PRIMARY KEY (method, route));",
-            usage_columns()
-        ))
-        .map_err(err("cannot create the schema"))?;
+        tx.execute_batch(&schema_sql())
+            .map_err(err("cannot create the schema"))?;
         let version: Option<i64> = tx
             .query_row("SELECT MAX(version) FROM tower_ga_schema", [], |r| r.get(0))
             .optional()
             .map_err(err("cannot read the schema version"))?
             .flatten();
-        match version {
-            None => {
-                tx.execute(
-                    "INSERT INTO tower_ga_schema (version) VALUES (?1)",
-                    [VERSION],
-                )
-                .map_err(err("cannot write the schema version"))?;
-            }
-            Some(v) if v > VERSION => {
-                return Err(format!(
-                    "its schema is version {v}, written by a newer tower-ga (this one writes {VERSION})"
-                ))
-            }
-            Some(_) => {}
+        if version_check(version)? {
+            tx.execute(
+                "INSERT INTO tower_ga_schema (version) VALUES (?1)",
+                [VERSION],
+            )
+            .map_err(err("cannot write the schema version"))?;
         }
         tx.commit().map_err(err("cannot commit the schema"))
     }
