@@ -40,6 +40,7 @@ pub async fn wait_until<T: Debug>(
             Instant::now() < deadline,
             "waited {PATIENCE:?} in vain until {what}; last seen: {now:#?}"
         );
+        // The poll's pace: the wait ends on the state itself, or fails at the deadline.
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
