@@ -190,13 +190,12 @@ async fn down_then_back_mid_run() {
         inner: HyperTransport::new(4).unwrap(),
         errors: errors.clone(),
     };
-    let retry = RetryPolicy {
-        max_retries: 50,
-        base_backoff: ms(20),
-        max_backoff: ms(100),
-        max_retry_after: Duration::from_secs(5),
-        retry_unconfirmed: true,
-    };
+    let retry = RetryPolicy::default()
+        .max_retries(50)
+        .base_backoff(ms(20))
+        .max_backoff(ms(100))
+        .max_retry_after(Duration::from_secs(5))
+        .retry_unconfirmed(true);
     let ga = layer(&c.url(), Duration::from_secs(2), retry, &outcomes).transport(transport);
     let handle = ga.handle();
     let app = router(ga);

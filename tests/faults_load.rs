@@ -212,13 +212,11 @@ impl Transport for NoAnswer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_pause_the_sender_probes_with_one_batch() {
     let transport = NoAnswer::default();
-    let retry = RetryPolicy {
-        max_retries: 0,
-        base_backoff: ms(10),
-        max_backoff: ms(1500),
-        max_retry_after: Duration::from_secs(5),
-        retry_unconfirmed: false,
-    };
+    let retry = RetryPolicy::none()
+        .base_backoff(ms(10))
+        .max_backoff(ms(1500))
+        .max_retry_after(Duration::from_secs(5))
+        .retry_unconfirmed(false);
     let ga = GaLayer::new("G-PROBE1")
         .api_secret("probe-secret")
         .transport(transport.clone())

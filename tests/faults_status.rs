@@ -204,10 +204,7 @@ async fn retry_after_beyond_the_policy_gives_up_at_once() {
     })
     .await;
     let outcomes = Outcomes::default();
-    let retry = RetryPolicy {
-        max_retry_after: Duration::from_secs(1),
-        ..policy(3, ms(10))
-    };
+    let retry = policy(3, ms(10)).max_retry_after(Duration::from_secs(1));
     let ga = layer(&c.url(), Duration::from_secs(2), retry, &outcomes);
     let handle = ga.handle();
     let app = router(ga);
@@ -294,10 +291,7 @@ async fn a_flush_waits_out_retry_after() {
 /// sender waits (a year), it doesn't overflow an `Instant` and die.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_retry_after_is_waited_not_fatal() {
-    let retry = RetryPolicy {
-        max_retry_after: Duration::MAX,
-        ..policy(0, ms(10))
-    };
+    let retry = policy(0, ms(10)).max_retry_after(Duration::MAX);
     let (c, _, handle, app) = rate_limited(u64::MAX, retry).await;
     drive_bounded(&app, 0..1).await;
     assert!(handle.flush(MARGIN).await);

@@ -12,12 +12,10 @@ use tower_ga::collector::Faults;
 use tower_ga::RetryPolicy;
 
 fn policy(retry_unconfirmed: bool) -> RetryPolicy {
-    RetryPolicy {
-        max_retries: 2,
-        base_backoff: ms(10),
-        retry_unconfirmed,
-        ..RetryPolicy::default()
-    }
+    RetryPolicy::default()
+        .max_retries(2)
+        .base_backoff(ms(10))
+        .retry_unconfirmed(retry_unconfirmed)
 }
 
 #[tokio::test]

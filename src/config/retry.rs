@@ -9,8 +9,20 @@ use std::time::Duration;
 /// against resending a request that may have arrived (GA has no de-duplication key): after a
 /// timeout or a connection broken mid-exchange, the batch fails, counted in
 /// [`Stats::unconfirmed`](crate::Stats::unconfirmed), unless
-/// [`retry_unconfirmed`](Self::retry_unconfirmed) is set.
+/// [`retry_unconfirmed`](field@Self::retry_unconfirmed) is set.
+///
+/// Start from [`default`](Self::default) or [`none`](Self::none) and set what differs: the fields
+/// are public to read, and a field may be added, so the struct can't be written as a literal.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_ga::RetryPolicy;
+///
+/// let policy = RetryPolicy::default().max_retries(5).max_backoff(Duration::from_secs(30));
+/// assert_eq!((policy.max_retries, policy.base_backoff), (5, Duration::from_millis(250)));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Retries after the first attempt (default 3).
     pub max_retries: u32,
@@ -40,11 +52,84 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// No retries at all.
+    ///
+    /// ```
+    /// use tower_ga::RetryPolicy;
+    ///
+    /// assert_eq!(RetryPolicy::none().max_retries, 0);
+    /// ```
     pub fn none() -> Self {
         RetryPolicy {
             max_retries: 0,
             ..Self::default()
         }
+    }
+
+    /// Sets [`max_retries`](field@Self::max_retries): retries after the first attempt.
+    ///
+    /// ```
+    /// use tower_ga::RetryPolicy;
+    ///
+    /// assert_eq!(RetryPolicy::default().max_retries(1).max_retries, 1);
+    /// ```
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// Sets [`base_backoff`](field@Self::base_backoff): the backoff before the first retry.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_ga::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::default().base_backoff(Duration::from_millis(10));
+    /// assert_eq!(policy.base_backoff, Duration::from_millis(10));
+    /// ```
+    pub fn base_backoff(mut self, backoff: Duration) -> Self {
+        self.base_backoff = backoff;
+        self
+    }
+
+    /// Sets [`max_backoff`](field@Self::max_backoff): the longest backoff.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_ga::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::default().max_backoff(Duration::from_secs(1));
+    /// assert_eq!(policy.max_backoff, Duration::from_secs(1));
+    /// ```
+    pub fn max_backoff(mut self, backoff: Duration) -> Self {
+        self.max_backoff = backoff;
+        self
+    }
+
+    /// Sets [`max_retry_after`](field@Self::max_retry_after): the longest `Retry-After` honoured.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_ga::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::default().max_retry_after(Duration::from_secs(5));
+    /// assert_eq!(policy.max_retry_after, Duration::from_secs(5));
+    /// ```
+    pub fn max_retry_after(mut self, wait: Duration) -> Self {
+        self.max_retry_after = wait;
+        self
+    }
+
+    /// Sets [`retry_unconfirmed`](field@Self::retry_unconfirmed): whether attempts that may have
+    /// arrived are retried.
+    ///
+    /// ```
+    /// use tower_ga::RetryPolicy;
+    ///
+    /// assert!(RetryPolicy::default().retry_unconfirmed(true).retry_unconfirmed);
+    /// ```
+    pub fn retry_unconfirmed(mut self, on: bool) -> Self {
+        self.retry_unconfirmed = on;
+        self
     }
 
     /// The wait before retry number `retry` (1-based): half the exponential step plus a random
@@ -64,11 +149,9 @@ mod tests {
 
     #[test]
     fn backoff_grows_is_capped_and_jittered() {
-        let p = RetryPolicy {
-            base_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(350),
-            ..RetryPolicy::default()
-        };
+        let p = RetryPolicy::default()
+            .base_backoff(Duration::from_millis(100))
+            .max_backoff(Duration::from_millis(350));
         assert_eq!(p.backoff(1, 0.0), Duration::from_millis(50));
         assert_eq!(p.backoff(2, 0.0), Duration::from_millis(100));
         assert_eq!(p.backoff(3, 0.0), Duration::from_millis(175)); // capped at 350

@@ -120,7 +120,7 @@ pub struct TransportError {
 impl TransportError {
     /// An error with a message, which must not contain the URL's secrets. The request may have
     /// reached the collector (a connection broken mid-exchange, say): it is retried only with
-    /// [`RetryPolicy::retry_unconfirmed`](crate::RetryPolicy::retry_unconfirmed).
+    /// [`RetryPolicy::retry_unconfirmed`](field@crate::RetryPolicy::retry_unconfirmed).
     pub fn new(message: impl Into<String>) -> Self {
         TransportError {
             message: message.into(),

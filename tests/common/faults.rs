@@ -44,15 +44,14 @@ pub fn ms(n: u64) -> Duration {
 }
 
 pub fn policy(max_retries: u32, base_backoff: Duration) -> RetryPolicy {
-    RetryPolicy {
-        max_retries,
-        base_backoff,
-        max_backoff: base_backoff * 4,
-        max_retry_after: Duration::from_secs(5),
+    RetryPolicy::default()
+        .max_retries(max_retries)
+        .base_backoff(base_backoff)
+        .max_backoff(base_backoff * 4)
+        .max_retry_after(Duration::from_secs(5))
         // The matrix exercises every retry, those after an attempt that may have arrived too
         // (`faults_unconfirmed.rs` checks the default, which doesn't make them).
-        retry_unconfirmed: true,
-    }
+        .retry_unconfirmed(true)
 }
 
 /// What became of each batch, from the success and failure hooks.

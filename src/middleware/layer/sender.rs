@@ -87,7 +87,7 @@ impl GaLayer {
     /// The retry policy (default: 3 retries, 250 ms doubling to 10 s, `Retry-After` up to 60 s).
     /// Only attempts that provably didn't count are retried (no connection, `5xx`, `408`, `429`);
     /// a timeout is retried only with
-    /// [`RetryPolicy::retry_unconfirmed`](crate::RetryPolicy::retry_unconfirmed).
+    /// [`RetryPolicy::retry_unconfirmed`](field@crate::RetryPolicy::retry_unconfirmed).
     ///
     /// ```
     /// use std::time::Duration;
@@ -100,11 +100,7 @@ impl GaLayer {
     /// let ga = GaLayer::new("G-TEST123")
     ///     .api_secret("s")
     ///     .transport(recorder.clone())
-    ///     .retry(RetryPolicy {
-    ///         max_retries: 2,
-    ///         base_backoff: Duration::from_millis(1),
-    ///         ..RetryPolicy::default()
-    ///     });
+    ///     .retry(RetryPolicy::default().max_retries(2).base_backoff(Duration::from_millis(1)));
     /// let handle = ga.handle();
     /// send(ga, Request::get("/users/7")).await;
     /// assert_eq!(recorder.requests().len(), 3); // the first attempt and two retries
