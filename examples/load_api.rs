@@ -440,12 +440,6 @@ struct NoNetwork;
 
 impl Transport for NoNetwork {
     fn send(&self, _request: Outgoing) -> BoxFuture<'static, Result<Reply, TransportError>> {
-        Box::pin(async {
-            Ok(Reply {
-                status: http::StatusCode::NO_CONTENT,
-                headers: http::HeaderMap::new(),
-                body: bytes::Bytes::new(),
-            })
-        })
+        Box::pin(async { Ok(Reply::status(http::StatusCode::NO_CONTENT)) })
     }
 }

@@ -93,11 +93,9 @@ impl Transport for DebugCollect {
     fn send(&self, request: Outgoing) -> BoxFuture<'static, Result<Reply, TransportError>> {
         self.paths.lock().unwrap().push(request.path().to_owned());
         Box::pin(async move {
-            let mut reply = Reply::status(StatusCode::OK);
-            reply.body = Bytes::from_static(
+            Ok(Reply::status(StatusCode::OK).body(Bytes::from_static(
                 br#"{"hitParsingResult":[{"valid":false,"hit":"/debug/collect?v=1","parserMessage":[{"messageType":"ERROR","description":"The value provided for parameter 'tid' is invalid.","parameter":"tid"}]}]}"#,
-            );
-            Ok(reply)
+            )))
         })
     }
 }

@@ -185,11 +185,9 @@ impl Transport for HyperTransport {
             };
             // The exchange is complete: the connection can take the next request.
             inner.pool.checkin(target.origin.clone(), sender);
-            Ok(Reply {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            })
+            Ok(Reply::status(parts.status)
+                .headers(parts.headers)
+                .body(body))
         })
     }
 }

@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 #[cfg(feature = "hyper-transport")]
 pub use hyper_client::HyperTransport;
@@ -89,7 +89,22 @@ impl fmt::Debug for Outgoing {
 pub const MAX_REPLY_BYTES: usize = 1 << 20;
 
 /// A collector's answer.
+///
+/// A transport makes one with [`Reply::status`] and adds what it read; the fields are public to
+/// read, and a field may be added, so the struct can't be written as a literal.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::{header::RETRY_AFTER, HeaderValue, StatusCode};
+/// use tower_ga::Reply;
+///
+/// let reply = Reply::status(StatusCode::TOO_MANY_REQUESTS)
+///     .header(RETRY_AFTER, HeaderValue::from_static("2"))
+///     .body(Bytes::from_static(b"slow down"));
+/// assert_eq!(reply.headers[RETRY_AFTER], "2");
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Reply {
     /// The status.
     pub status: StatusCode,
@@ -100,13 +115,69 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// An answer with a status and nothing else.
+    /// An answer with a status and nothing else: no headers, an empty body.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower_ga::Reply;
+    ///
+    /// let reply = Reply::status(StatusCode::NO_CONTENT);
+    /// assert!(reply.headers.is_empty() && reply.body.is_empty());
+    /// ```
     pub fn status(status: StatusCode) -> Self {
         Reply {
             status,
             headers: HeaderMap::new(),
             body: Bytes::new(),
         }
+    }
+
+    /// This answer with [`headers`](field@Self::headers) replaced by `headers`, e.g. all a
+    /// client's response carried.
+    ///
+    /// ```
+    /// use http::{header::RETRY_AFTER, HeaderMap, HeaderValue, StatusCode};
+    /// use tower_ga::Reply;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(RETRY_AFTER, HeaderValue::from_static("30"));
+    /// let reply = Reply::status(StatusCode::SERVICE_UNAVAILABLE).headers(headers);
+    /// assert_eq!(reply.headers[RETRY_AFTER], "30");
+    /// ```
+    pub fn headers(mut self, headers: HeaderMap) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// This answer with one header set, replacing any value of that name.
+    ///
+    /// ```
+    /// use http::{header::RETRY_AFTER, HeaderValue, StatusCode};
+    /// use tower_ga::Reply;
+    ///
+    /// let reply = Reply::status(StatusCode::TOO_MANY_REQUESTS)
+    ///     .header(RETRY_AFTER, HeaderValue::from_static("1"))
+    ///     .header(RETRY_AFTER, HeaderValue::from_static("2"));
+    /// assert_eq!(reply.headers.get_all(RETRY_AFTER).iter().count(), 1);
+    /// assert_eq!(reply.headers[RETRY_AFTER], "2");
+    /// ```
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// This answer with a body (the sender reads it in validation mode only).
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower_ga::Reply;
+    ///
+    /// let reply = Reply::status(StatusCode::OK).body(r#"{"validationMessages":[]}"#);
+    /// assert_eq!(&reply.body[..], br#"{"validationMessages":[]}"#);
+    /// ```
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
     }
 }
 

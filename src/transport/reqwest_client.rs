@@ -82,11 +82,7 @@ impl Transport for ReqwestTransport {
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok(Reply {
-                status,
-                headers,
-                body: body.freeze(),
-            })
+            Ok(Reply::status(status).headers(headers).body(body.freeze()))
         })
     }
 }
