@@ -167,10 +167,7 @@ impl Ga {
                 .build()
                 .expect("runtime");
             let collector = rt
-                .block_on(Collector::start(CollectorConfig {
-                    record: false,
-                    ..CollectorConfig::default()
-                }))
+                .block_on(Collector::start(CollectorConfig::default().record(false)))
                 .expect("collector");
             (
                 base.endpoint(collector.url()),

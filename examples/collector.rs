@@ -35,13 +35,13 @@ async fn main() -> std::io::Result<()> {
             other => usage(&format!("unknown flag {other}")),
         }
     }
-    let collector = Collector::start(CollectorConfig {
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        faults: faults.clone(),
-        print,
-        record: false,
-        ..CollectorConfig::default()
-    })
+    let collector = Collector::start(
+        CollectorConfig::default()
+            .addr(SocketAddr::from(([127, 0, 0, 1], port)))
+            .faults(faults.clone())
+            .print(print)
+            .record(false),
+    )
     .await?;
     println!(
         "collector on {} (faults: {faults:?}); counts at {}/counts; Ctrl-C to stop",

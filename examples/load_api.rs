@@ -11,7 +11,7 @@
 //!              work-bare  bare, with ~100 µs of CPU work in the handler (--work-us; or exactly
 //!                         N rounds of the work loop with --work-iters, for A/B runs)
 //!              work-ga    ga, with the same work
-//!              hung       GaLayer, to a collector that never answers (Faults { hang: true })
+//!              hung       GaLayer, to a collector that never answers (Faults::none().hang(true))
 //!              refusing   GaLayer, to a closed loopback port (connection refused)
 //!              hung-flushing  hung, with the application calling `Handle::flush(100 ms)` every
 //!                         100 ms: the memory bound must hold however often it flushes
@@ -200,15 +200,12 @@ async fn serve(args: Args) -> Result<(), BoxError> {
                 (Some(url), _) => url.to_owned(),
                 (None, "refusing") => closed_port_url().await?,
                 (None, v) => {
-                    let c = Collector::start(CollectorConfig {
-                        record: false,
-                        validate: false,
-                        faults: Faults {
-                            hang: v.starts_with("hung"),
-                            ..Faults::default()
-                        },
-                        ..CollectorConfig::default()
-                    })
+                    let c = Collector::start(
+                        CollectorConfig::default()
+                            .record(false)
+                            .validate(false)
+                            .faults(Faults::none().hang(v.starts_with("hung"))),
+                    )
                     .await?;
                     let url = c.url();
                     own_collector = Some(c);
@@ -279,17 +276,14 @@ async fn serve(args: Args) -> Result<(), BoxError> {
 
 async fn collector(args: Args) -> Result<(), BoxError> {
     let port: u16 = args.num("--port", 18090);
-    let c = Collector::start(CollectorConfig {
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        record: false,
-        // Count only: validating every hit would take the load generator's core.
-        validate: false,
-        faults: Faults {
-            hang: args.flag("--hang"),
-            ..Faults::default()
-        },
-        ..CollectorConfig::default()
-    })
+    let c = Collector::start(
+        CollectorConfig::default()
+            .addr(SocketAddr::from(([127, 0, 0, 1], port)))
+            .record(false)
+            // Count only: validating every hit would take the load generator's core.
+            .validate(false)
+            .faults(Faults::none().hang(args.flag("--hang"))),
+    )
     .await?;
     println!(
         "COLLECTOR_READY url={} hang={}",
@@ -364,12 +358,8 @@ async fn capacity(args: Args) -> Result<(), BoxError> {
     let url = match args.value("--collector") {
         Some(u) => u.to_owned(),
         None => {
-            let c = Collector::start(CollectorConfig {
-                record: false,
-                validate: false,
-                ..CollectorConfig::default()
-            })
-            .await?;
+            let c =
+                Collector::start(CollectorConfig::default().record(false).validate(false)).await?;
             let u = c.url();
             own = Some(c);
             u

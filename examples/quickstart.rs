@@ -55,12 +55,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
 
-    let collector = Collector::start(CollectorConfig {
-        addr: SocketAddr::from(([127, 0, 0, 1], port("COLLECTOR_PORT", 0))),
-        print: Print::Hits,
-        record: false,
-        ..CollectorConfig::default()
-    })
+    let collector = Collector::start(
+        CollectorConfig::default()
+            .addr(SocketAddr::from((
+                [127, 0, 0, 1],
+                port("COLLECTOR_PORT", 0),
+            )))
+            .print(Print::Hits)
+            .record(false),
+    )
     .await?;
 
     // The embedded default: a SQLite file next to the build, unless the environment names one.

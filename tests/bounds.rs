@@ -20,15 +20,9 @@ const IN_FLIGHT: usize = 2;
 /// past the queue, the held batches and the requests in flight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frequent_flushes_while_the_collector_hangs_stay_within_the_bound() {
-    let collector = Collector::start(CollectorConfig {
-        faults: Faults {
-            hang: true,
-            ..Faults::none()
-        },
-        ..CollectorConfig::default()
-    })
-    .await
-    .unwrap();
+    let collector = Collector::start(CollectorConfig::default().faults(Faults::none().hang(true)))
+        .await
+        .unwrap();
     let ga = GaLayer::new("G-TEST123")
         .api_secret("s")
         .endpoint(collector.url())

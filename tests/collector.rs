@@ -60,12 +60,9 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
 #[tokio::test]
 async fn connections_over_the_cap_are_closed_and_counted_and_room_frees_up() {
     use tower_ga::collector::CollectorConfig;
-    let c = Collector::start(CollectorConfig {
-        max_connections: 4,
-        ..CollectorConfig::default()
-    })
-    .await
-    .unwrap();
+    let c = Collector::start(CollectorConfig::default().max_connections(4))
+        .await
+        .unwrap();
     let addr = c.url().trim_start_matches("http://").to_owned();
     let mut idle = Vec::new();
     for _ in 0..4 {

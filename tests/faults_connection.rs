@@ -75,11 +75,7 @@ fn assert_no_secret(error: Option<&str>) {
 /// can't know whether the hits were taken, retries to the bound and fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_mid_response() {
-    let c = collector(Faults {
-        close_mid_response: true,
-        ..Faults::none()
-    })
-    .await;
+    let c = collector(Faults::none().close_mid_response(true)).await;
     let outcomes = Outcomes::default();
     let ga = layer(
         &c.url(),
@@ -123,11 +119,7 @@ async fn broken_answer_then_recovery_may_duplicate() {
 
 /// [`broken_answer_then_recovery_may_duplicate`], with the layer given a transport by `with`.
 async fn check_broken_answer_then_recovery(with: impl FnOnce(GaLayer) -> GaLayer) {
-    let c = collector(Faults {
-        close_mid_response: true,
-        ..Faults::none()
-    })
-    .await;
+    let c = collector(Faults::none().close_mid_response(true)).await;
     let outcomes = Outcomes::default();
     let ga = with(layer(
         &c.url(),

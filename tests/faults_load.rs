@@ -23,14 +23,11 @@ use tower_ga::{BoxFuture, GaLayer, Outgoing, Reply, RetryPolicy, Transport, Tran
 /// `pending <= queue_capacity + hold + 25 · max_concurrency`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_bound_holds_while_the_collector_hangs() {
-    let c = Collector::start(CollectorConfig {
-        faults: Faults {
-            hang: true,
-            ..Faults::none()
-        },
-        record: false,
-        ..CollectorConfig::default()
-    })
+    let c = Collector::start(
+        CollectorConfig::default()
+            .faults(Faults::none().hang(true))
+            .record(false),
+    )
     .await
     .unwrap();
     let (capacity, concurrency) = (64u64, 2u64);

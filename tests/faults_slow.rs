@@ -16,11 +16,7 @@ use tower_ga::collector::Faults;
 /// responses never wait for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_collector_within_timeout() {
-    let c = collector(Faults {
-        sleep: ms(1500),
-        ..Faults::none()
-    })
-    .await;
+    let c = collector(Faults::none().sleep(ms(1500))).await;
     let outcomes = Outcomes::default();
     let ga = layer(
         &c.url(),
@@ -67,11 +63,7 @@ async fn slow_collector_within_timeout() {
 /// at their bound, everything fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_collector_beyond_timeout() {
-    let c = collector(Faults {
-        sleep: Duration::from_secs(3),
-        ..Faults::none()
-    })
-    .await;
+    let c = collector(Faults::none().sleep(Duration::from_secs(3))).await;
     let outcomes = Outcomes::default();
     let ga = layer(&c.url(), ms(250), policy(2, ms(20)), &outcomes);
     let handle = ga.handle();
@@ -117,11 +109,7 @@ async fn slow_collector_beyond_timeout() {
 /// `hits_seen - hits_accepted == attempts - 1`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_then_recovery_may_duplicate() {
-    let c = collector(Faults {
-        sleep: Duration::from_secs(3),
-        ..Faults::none()
-    })
-    .await;
+    let c = collector(Faults::none().sleep(Duration::from_secs(3))).await;
     let outcomes = Outcomes::default();
     let ga = layer(&c.url(), ms(250), policy(5, ms(20)), &outcomes);
     let handle = ga.handle();
@@ -156,11 +144,7 @@ async fn timeout_then_recovery_may_duplicate() {
 /// attempt times out, retries stop at the bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hung_collector() {
-    let c = collector(Faults {
-        hang: true,
-        ..Faults::none()
-    })
-    .await;
+    let c = collector(Faults::none().hang(true)).await;
     let outcomes = Outcomes::default();
     let ga = layer(&c.url(), ms(300), policy(1, ms(20)), &outcomes);
     let handle = ga.handle();
@@ -192,11 +176,7 @@ async fn hung_collector() {
 /// deadline; what was pending is counted as dropped; later requests are still served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_returns_by_its_deadline_when_the_collector_hangs() {
-    let c = collector(Faults {
-        hang: true,
-        ..Faults::none()
-    })
-    .await;
+    let c = collector(Faults::none().hang(true)).await;
     let outcomes = Outcomes::default();
     let ga = layer(
         &c.url(),

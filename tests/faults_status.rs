@@ -19,11 +19,7 @@ use tower_ga::{Handle, RetryPolicy};
 /// exponential backoff step, then the batch fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_5xx_retries_exactly_to_the_bound() {
-    let c = collector(Faults {
-        status: Some(StatusCode::SERVICE_UNAVAILABLE),
-        ..Faults::none()
-    })
-    .await;
+    let c = collector(Faults::none().status(StatusCode::SERVICE_UNAVAILABLE)).await;
     let outcomes = Outcomes::default();
     let base = ms(40);
     let ga = layer(&c.url(), Duration::from_secs(2), policy(3, base), &outcomes);
@@ -76,11 +72,7 @@ async fn persistent_5xx_retries_exactly_to_the_bound() {
 /// A permanent error (`400`): exactly one request per batch, no retry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_4xx_is_not_retried() {
-    let c = collector(Faults {
-        status: Some(StatusCode::BAD_REQUEST),
-        ..Faults::none()
-    })
-    .await;
+    let c = collector(Faults::none().status(StatusCode::BAD_REQUEST)).await;
     let outcomes = Outcomes::default();
     let ga = layer(
         &c.url(),
@@ -110,11 +102,11 @@ async fn permanent_4xx_is_not_retried() {
 /// accepted exactly what was counted sent, and read every hit once per attempt.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn intermittent_5xx() {
-    let c = collector(Faults {
-        status: Some(StatusCode::INTERNAL_SERVER_ERROR),
-        fail_rate: 0.5,
-        ..Faults::none()
-    })
+    let c = collector(
+        Faults::none()
+            .status(StatusCode::INTERNAL_SERVER_ERROR)
+            .fail_rate(0.5),
+    )
     .await;
     let outcomes = Outcomes::default();
     let ga = layer(
@@ -153,11 +145,11 @@ async fn intermittent_5xx() {
 /// and the retries still stop at the bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_requests_honours_retry_after() {
-    let c = collector(Faults {
-        status: Some(StatusCode::TOO_MANY_REQUESTS),
-        retry_after: Some(1),
-        ..Faults::none()
-    })
+    let c = collector(
+        Faults::none()
+            .status(StatusCode::TOO_MANY_REQUESTS)
+            .retry_after(1),
+    )
     .await;
     let outcomes = Outcomes::default();
     // Backoff alone would be 5-20 ms: every gap of a second is `Retry-After`'s doing.
@@ -197,11 +189,11 @@ async fn too_many_requests_honours_retry_after() {
 /// A `Retry-After` beyond the policy's `max_retry_after` gives up at once instead of waiting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_beyond_the_policy_gives_up_at_once() {
-    let c = collector(Faults {
-        status: Some(StatusCode::TOO_MANY_REQUESTS),
-        retry_after: Some(30),
-        ..Faults::none()
-    })
+    let c = collector(
+        Faults::none()
+            .status(StatusCode::TOO_MANY_REQUESTS)
+            .retry_after(30),
+    )
     .await;
     let outcomes = Outcomes::default();
     let retry = policy(3, ms(10)).max_retry_after(Duration::from_secs(1));
@@ -224,11 +216,11 @@ async fn retry_after_beyond_the_policy_gives_up_at_once() {
 /// A collector answering `429` with `Retry-After: secs` to everything, and an app behind a layer
 /// with the `retry` policy (2 s request timeout).
 async fn rate_limited(secs: u64, retry: RetryPolicy) -> (Collector, Outcomes, Handle, Router) {
-    let c = collector(Faults {
-        status: Some(StatusCode::TOO_MANY_REQUESTS),
-        retry_after: Some(secs),
-        ..Faults::none()
-    })
+    let c = collector(
+        Faults::none()
+            .status(StatusCode::TOO_MANY_REQUESTS)
+            .retry_after(secs),
+    )
     .await;
     let outcomes = Outcomes::default();
     let ga = layer(&c.url(), Duration::from_secs(2), retry, &outcomes);

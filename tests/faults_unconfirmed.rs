@@ -21,20 +21,8 @@ fn policy(retry_unconfirmed: bool) -> RetryPolicy {
 #[tokio::test]
 async fn an_attempt_that_may_have_arrived_is_not_resent_unless_asked() {
     for (faults, what) in [
-        (
-            Faults {
-                close_mid_response: true,
-                ..Faults::none()
-            },
-            "broken answer",
-        ),
-        (
-            Faults {
-                sleep: ms(400),
-                ..Faults::none()
-            },
-            "timeout",
-        ),
+        (Faults::none().close_mid_response(true), "broken answer"),
+        (Faults::none().sleep(ms(400)), "timeout"),
     ] {
         for opt_in in [false, true] {
             let c = collector(faults.clone()).await;
@@ -81,11 +69,7 @@ async fn attempts_that_never_connected_and_5xx_answers_are_retried() {
     assert_eq!(s.retried, 2 * s.batches, "{s:?}");
     assert_eq!(s.retried_unconfirmed, 0);
 
-    let c = collector(Faults {
-        status: Some(http::StatusCode::SERVICE_UNAVAILABLE),
-        ..Faults::none()
-    })
-    .await;
+    let c = collector(Faults::none().status(http::StatusCode::SERVICE_UNAVAILABLE)).await;
     let ga = layer(&c.url(), ms(500), policy(false), &outcomes);
     let handle = ga.handle();
     drive(&router(ga), 0..3).await;

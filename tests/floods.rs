@@ -18,13 +18,9 @@ use tower_ga::GaLayer;
 /// request path, so what happens is the sender's doing. It holds 4,096 hits in batches; 25
 /// events a request at most.
 async fn rig() -> (Collector, GaLayer) {
-    let c = Collector::start(CollectorConfig {
-        faults: Faults {
-            sleep: Duration::from_millis(20),
-            ..Faults::none()
-        },
-        ..CollectorConfig::default()
-    })
+    let c = Collector::start(
+        CollectorConfig::default().faults(Faults::none().sleep(Duration::from_millis(20))),
+    )
     .await
     .unwrap();
     let ga = GaLayer::new("G-TEST123")

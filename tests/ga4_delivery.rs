@@ -125,15 +125,9 @@ async fn flush_and_shutdown_deliver_everything() {
 
 #[tokio::test]
 async fn full_queue_drops_are_counted_and_the_api_never_waits() {
-    let c = Collector::start(CollectorConfig {
-        faults: Faults {
-            hang: true,
-            ..Faults::default()
-        },
-        ..CollectorConfig::default()
-    })
-    .await
-    .unwrap();
+    let c = Collector::start(CollectorConfig::default().faults(Faults::none().hang(true)))
+        .await
+        .unwrap();
     let ga = layer(&c)
         .queue_capacity(8)
         .max_concurrency(1)

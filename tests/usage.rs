@@ -99,13 +99,9 @@ async fn declared_routes_never_called_undeclared_ones_and_the_unmatched_row() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_table_stays_bounded_under_100000_distinct_paths() {
-    let c = Collector::start(CollectorConfig {
-        record: false,
-        validate: false,
-        ..CollectorConfig::default()
-    })
-    .await
-    .unwrap();
+    let c = Collector::start(CollectorConfig::default().record(false).validate(false))
+        .await
+        .unwrap();
     let ga = GaLayer::new("G-TEST123")
         .api_secret("s")
         .endpoint(c.url())

@@ -300,11 +300,11 @@ fn bad_stores_say_what_to_fix() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_stays_bounded_over_100000_consumers_and_1000_routes() {
     use tower::{Layer, ServiceExt};
-    let c = tower_ga::collector::Collector::start(tower_ga::collector::CollectorConfig {
-        record: false,
-        validate: false,
-        ..Default::default()
-    })
+    let c = tower_ga::collector::Collector::start(
+        tower_ga::collector::CollectorConfig::default()
+            .record(false)
+            .validate(false),
+    )
     .await
     .unwrap();
     let path = db("bounded");

@@ -7,15 +7,34 @@ use std::time::Duration;
 use http::StatusCode;
 
 /// How the collector misbehaves. The default behaves like Google: answers at once, `2xx`.
+///
+/// Start from [`none`](Self::none) and add faults; the fields are public to read, and a field may
+/// be added, so the struct can't be written as a literal.
+///
+/// ```
+/// use std::time::Duration;
+/// use http::StatusCode;
+/// use tower_ga::collector::Faults;
+///
+/// // A collector that is slow, and rate-limits half the requests for 2 s.
+/// let faults = Faults::none()
+///     .sleep(Duration::from_millis(50))
+///     .status(StatusCode::TOO_MANY_REQUESTS)
+///     .fail_rate(0.5)
+///     .retry_after(2);
+/// assert_eq!(faults.status, Some(StatusCode::TOO_MANY_REQUESTS));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Faults {
     /// Waits this long before answering.
     pub sleep: Duration,
     /// Never answers (the connection stays open until the client gives up).
     pub hang: bool,
-    /// Answers this status instead of `2xx`, for a [`fail_rate`](Self::fail_rate) share of requests.
+    /// Answers this status instead of `2xx`, for a [`fail_rate`](field@Self::fail_rate) share of
+    /// requests.
     pub status: Option<StatusCode>,
-    /// Share of requests, `0.0..=1.0`, that get [`status`](Self::status) (default 1.0 when a status
+    /// Share of requests, `0.0..=1.0`, that get [`status`](field@Self::status) (default 1.0 when a status
     /// is set and this is 0).
     pub fail_rate: f64,
     /// Adds `Retry-After: N` (seconds) to the error answers.
@@ -27,8 +46,95 @@ pub struct Faults {
 
 impl Faults {
     /// No faults.
+    ///
+    /// ```
+    /// use tower_ga::collector::Faults;
+    ///
+    /// assert_eq!(Faults::none(), Faults::default());
+    /// ```
     pub fn none() -> Self {
         Faults::default()
+    }
+
+    /// Waits `sleep` before answering each request ([`sleep`](field@Self::sleep)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_ga::collector::Faults;
+    ///
+    /// let faults = Faults::none().sleep(Duration::from_secs(1));
+    /// assert_eq!(faults.sleep, Duration::from_secs(1));
+    /// ```
+    pub fn sleep(mut self, sleep: Duration) -> Self {
+        self.sleep = sleep;
+        self
+    }
+
+    /// Never answers, or answers again ([`hang`](field@Self::hang)).
+    ///
+    /// ```
+    /// use tower_ga::collector::Faults;
+    ///
+    /// assert!(Faults::none().hang(true).hang);
+    /// ```
+    pub fn hang(mut self, on: bool) -> Self {
+        self.hang = on;
+        self
+    }
+
+    /// Answers `status` instead of `2xx` ([`status`](field@Self::status)), to every request
+    /// unless a [`fail_rate`](field@Self::fail_rate) is set.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower_ga::collector::Faults;
+    ///
+    /// let faults = Faults::none().status(StatusCode::SERVICE_UNAVAILABLE);
+    /// assert_eq!(faults.status, Some(StatusCode::SERVICE_UNAVAILABLE));
+    /// ```
+    pub fn status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// The share of requests, `0.0..=1.0`, that get the [`status`](field@Self::status)
+    /// ([`fail_rate`](field@Self::fail_rate)).
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower_ga::collector::Faults;
+    ///
+    /// let faults = Faults::none().status(StatusCode::BAD_GATEWAY).fail_rate(0.1);
+    /// assert_eq!(faults.fail_rate, 0.1);
+    /// ```
+    pub fn fail_rate(mut self, share: f64) -> Self {
+        self.fail_rate = share;
+        self
+    }
+
+    /// Adds `Retry-After: secs` to the error answers ([`retry_after`](field@Self::retry_after)).
+    ///
+    /// ```
+    /// use tower_ga::collector::Faults;
+    ///
+    /// assert_eq!(Faults::none().retry_after(3).retry_after, Some(3));
+    /// ```
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// Breaks off each answer after its status line, or answers whole again
+    /// ([`close_mid_response`](field@Self::close_mid_response)).
+    ///
+    /// ```
+    /// use tower_ga::collector::Faults;
+    ///
+    /// assert!(Faults::none().close_mid_response(true).close_mid_response);
+    /// ```
+    pub fn close_mid_response(mut self, on: bool) -> Self {
+        self.close_mid_response = on;
+        self
     }
 
     /// Parses command-line flags: `--sleep-ms N`, `--hang`, `--status N`, `--fail-rate F`,
@@ -133,11 +239,9 @@ mod tests {
 
     #[test]
     fn fail_rate_is_roughly_honoured() {
-        let f = Faults {
-            status: Some(StatusCode::BAD_GATEWAY),
-            fail_rate: 0.25,
-            ..Faults::default()
-        };
+        let f = Faults::none()
+            .status(StatusCode::BAD_GATEWAY)
+            .fail_rate(0.25);
         let rng = Rng::new(42);
         let fails = (0..10_000).filter(|_| f.fails(&rng).is_some()).count();
         assert!((2_000..3_000).contains(&fails), "{fails}");

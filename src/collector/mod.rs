@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod config;
 mod faults;
 mod inspect;
 mod print;
@@ -37,51 +38,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+pub use config::CollectorConfig;
 pub use faults::Faults;
 pub use print::Print;
 pub use state::{Arrival, Counts, Received};
 
-use crate::spec::ga4;
 use crate::testing::{parse_ga4, parse_ua, RecordedEvent};
 use state::{Counters, State};
 
-/// How to start a [`Collector`].
-#[derive(Clone, Debug)]
-pub struct CollectorConfig {
-    /// Where to listen (default `127.0.0.1:0`, a free port).
-    pub addr: SocketAddr,
-    /// Faults to inject (default none).
-    pub faults: Faults,
-    /// What to print (default nothing).
-    pub print: Print,
-    /// Keep the requests received, for [`Collector::requests`]: the first 10,000 (default on;
-    /// turn off under load).
-    pub record: bool,
-    /// Seed for the fault dice.
-    pub seed: u64,
-    /// Longest GA4 param value accepted (default 100).
-    pub param_value_limit: usize,
-    /// Check every hit against the documented rules (default on). Off, hits are only counted,
-    /// cheaply: for load tests, where the collector must not compete with the load generator.
-    pub validate: bool,
-    /// Connections served at once (default 1,024); more are closed as they come, and counted.
-    pub max_connections: usize,
-}
-
-impl Default for CollectorConfig {
-    fn default() -> Self {
-        CollectorConfig {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            faults: Faults::default(),
-            print: Print::Off,
-            record: true,
-            seed: 0x5eed,
-            param_value_limit: ga4::MAX_PARAM_VALUE_LEN,
-            validate: true,
-            max_connections: 1024,
-        }
-    }
-}
 /// A running local collector. Dropping it stops it.
 pub struct Collector {
     addr: SocketAddr,

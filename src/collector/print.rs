@@ -9,6 +9,7 @@ use crate::testing::{parse_ga4, parse_ua};
 
 /// What the collector prints on standard output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Print {
     /// Nothing.
     #[default]

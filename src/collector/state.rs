@@ -84,6 +84,7 @@ impl Counters {
 
 /// One accepted collection request.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Received {
     /// Path, e.g. `/mp/collect`.
     pub path: String,
@@ -105,6 +106,7 @@ pub struct Received {
 /// One collection request as the collector read it, whatever it then did (answered, rejected,
 /// hung, broke off): for timing retries and checking payloads that were never accepted.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Arrival {
     /// When its body had been read, before any injected fault.
     pub at: std::time::Instant,

@@ -76,6 +76,7 @@ impl Transport for RecordingTransport {
 
 /// One GA4 event with the top-level fields of the request that carried it.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RecordedEvent {
     /// `client_id`.
     pub client_id: String,

@@ -121,12 +121,9 @@ pub async fn drive_bounded(app: &Router, ids: Range<u32>) {
 }
 
 pub async fn collector(faults: Faults) -> Collector {
-    Collector::start(CollectorConfig {
-        faults,
-        ..CollectorConfig::default()
-    })
-    .await
-    .unwrap()
+    Collector::start(CollectorConfig::default().faults(faults))
+        .await
+        .unwrap()
 }
 
 /// Every tracked hit ended exactly once.
