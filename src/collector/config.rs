@@ -84,7 +84,8 @@ impl CollectorConfig {
     /// use http::StatusCode;
     /// use tower_ga::collector::{CollectorConfig, Faults};
     ///
-    /// let config = CollectorConfig::default().faults(Faults::none().status(StatusCode::BAD_GATEWAY));
+    /// let faults = Faults::none().status(StatusCode::BAD_GATEWAY);
+    /// let config = CollectorConfig::default().faults(faults);
     /// assert_eq!(config.faults.status, Some(StatusCode::BAD_GATEWAY));
     /// ```
     pub fn faults(mut self, faults: Faults) -> Self {
@@ -116,8 +117,8 @@ impl CollectorConfig {
         self
     }
 
-    /// Seeds the dice that pick which requests get a [`fail_rate`](field@Faults::fail_rate)'s faults
-    /// ([`seed`](field@Self::seed)): one seed, one sequence.
+    /// Seeds the dice that pick which requests get a [`fail_rate`](field@Faults::fail_rate)'s
+    /// faults ([`seed`](field@Self::seed)): one seed, one sequence.
     ///
     /// ```
     /// use tower_ga::collector::CollectorConfig;

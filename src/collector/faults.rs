@@ -34,8 +34,8 @@ pub struct Faults {
     /// Answers this status instead of `2xx`, for a [`fail_rate`](field@Self::fail_rate) share of
     /// requests.
     pub status: Option<StatusCode>,
-    /// Share of requests, `0.0..=1.0`, that get [`status`](field@Self::status) (default 1.0 when a status
-    /// is set and this is 0).
+    /// Share of requests, `0.0..=1.0`, that get [`status`](field@Self::status) (default 1.0
+    /// when a status is set and this is 0).
     pub fail_rate: f64,
     /// Adds `Retry-After: N` (seconds) to the error answers.
     pub retry_after: Option<u64>,
