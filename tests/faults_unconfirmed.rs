@@ -42,7 +42,11 @@ async fn an_attempt_that_may_have_arrived_is_not_resent_unless_asked() {
                 assert_eq!((s.retried, s.retried_unconfirmed), (0, 0), "{what}: {s:?}");
                 assert_eq!(attempts, s.batches, "{what}: sent once each");
             }
-            assert_eq!((s.failed, s.unconfirmed), (3, 3), "{what} {opt_in}: {s:?}");
+            assert_eq!(
+                (s.failed, s.failed_unconfirmed),
+                (3, 3),
+                "{what} {opt_in}: {s:?}"
+            );
         }
     }
 }
@@ -65,7 +69,7 @@ async fn attempts_that_never_connected_and_5xx_answers_are_retried() {
     drive(&router(ga), 0..3).await;
     assert!(handle.flush(Duration::from_secs(20)).await);
     let s = handle.stats();
-    assert_eq!((s.failed, s.unconfirmed), (3, 0), "{s:?}");
+    assert_eq!((s.failed, s.failed_unconfirmed), (3, 0), "{s:?}");
     assert_eq!(s.retried, 2 * s.batches, "{s:?}");
     assert_eq!(s.retried_unconfirmed, 0);
 
@@ -76,5 +80,5 @@ async fn attempts_that_never_connected_and_5xx_answers_are_retried() {
     assert!(handle.flush(Duration::from_secs(20)).await);
     let s = handle.stats();
     assert_eq!(s.retried, 2 * s.batches, "{s:?}");
-    assert_eq!((s.failed, s.unconfirmed), (3, 0), "{s:?}");
+    assert_eq!((s.failed, s.failed_unconfirmed), (3, 0), "{s:?}");
 }

@@ -232,7 +232,7 @@ async fn a_heavy_consumer_is_spread_over_sibling_ids_before_the_daily_cap() {
         counts.sort();
         // The light consumer, the heavy one's last 5, and three ids of 10 each.
         assert_eq!(counts, [1, 5, 10, 10, 10], "{per_id:?}");
-        assert_eq!(handle.stats().spread, 1);
+        assert_eq!(handle.stats().consumers_spread, 1);
         runs.push(per_id);
     }
     assert_eq!(runs[0], runs[1], "replicas spread alike");

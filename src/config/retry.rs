@@ -8,7 +8,7 @@ use std::time::Duration;
 /// failed TLS handshake) and answers of `5xx`, `408` and `429`. Google's reference advises
 /// against resending a request that may have arrived (GA has no de-duplication key): after a
 /// timeout or a connection broken mid-exchange, the batch fails, counted in
-/// [`Stats::unconfirmed`](crate::Stats::unconfirmed), unless
+/// [`Stats::failed_unconfirmed`](crate::Stats::failed_unconfirmed), unless
 /// [`retry_unconfirmed`](field@Self::retry_unconfirmed) is set.
 ///
 /// Start from [`default`](Self::default) or [`none`](Self::none) and set what differs: the fields

@@ -70,7 +70,7 @@ impl Done {
             self.retried_unconfirmed as usize,
         );
         if self.unconfirmed {
-            Counters::add(&counters.unconfirmed, n);
+            Counters::add(&counters.failed_unconfirmed, n);
         }
         match self.end {
             End::Sent => {

@@ -331,7 +331,7 @@ impl Worker {
         );
         let spread = self.sessions.daily.take_newly_spread();
         if spread > 0 {
-            Counters::add(&self.counters.spread, spread as usize);
+            Counters::add(&self.counters.consumers_spread, spread as usize);
         }
         match encoded {
             Encoded::Own => {}

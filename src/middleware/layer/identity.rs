@@ -175,7 +175,7 @@ impl GaLayer {
     /// How many events a client id takes per UTC day before its consumer goes on under a
     /// sibling client id (default 90,000): GA keeps at most 100,000 events per user and day and
     /// drops the rest silently. Each sibling takes as many; every process with the shared key
-    /// spreads a consumer alike. Counted in [`Stats::spread`](crate::Stats::spread), logged once
+    /// spreads a consumer alike. Counted in [`Stats::consumers_spread`](crate::Stats::consumers_spread), logged once
     /// per consumer and day.
     ///
     /// ```
@@ -195,7 +195,7 @@ impl GaLayer {
     /// let ids: Vec<String> = recorder.ga4_events().into_iter().map(|e| e.client_id).collect();
     /// assert_eq!(ids[0], ids[1]);
     /// assert_ne!(ids[1], ids[2], "the third event goes out under a sibling");
-    /// assert_eq!(ga.handle().stats().spread, 1);
+    /// assert_eq!(ga.handle().stats().consumers_spread, 1);
     /// # }
     /// ```
     pub fn daily_events_per_client_id(self, events: u32) -> Self {
