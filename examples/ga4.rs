@@ -28,7 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut ga = GaLayer::new(id)
         .api_secret(secret)
         .validation_mode(env("GA_VALIDATE").is_some())
-        .eu(env("GA_EU").is_some())
+        .eu_endpoint(env("GA_EU").is_some())
         .on_failure(|o: &tower_ga::BatchOutcome| eprintln!("batch failed or invalid: {o:?}"));
     if let Some(endpoint) = env("GA_ENDPOINT") {
         ga = ga.endpoint(endpoint);

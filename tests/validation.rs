@@ -152,7 +152,7 @@ async fn eu_switch_selects_the_region1_host() {
         let rec = RecordingTransport::new();
         let ga = GaLayer::new(id)
             .api_secret("s")
-            .eu(eu)
+            .eu_endpoint(eu)
             .transport(rec.clone());
         let handle = ga.handle();
         let app = Router::new().route("/a", get(|| async { "a" })).layer(ga);
@@ -165,7 +165,7 @@ async fn eu_switch_selects_the_region1_host() {
     let rec = RecordingTransport::new();
     let ga = GaLayer::new("G-TEST123")
         .api_secret("s")
-        .eu(true)
+        .eu_endpoint(true)
         .endpoint("http://127.0.0.1:9")
         .transport(rec.clone());
     let handle = ga.handle();

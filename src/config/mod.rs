@@ -38,7 +38,8 @@ pub const UNMATCHED_PATH: &str = "/(unmatched)";
 
 /// Google's collection host.
 pub const DEFAULT_ENDPOINT: &str = "https://www.google-analytics.com";
-/// Google's collection host for EU data processing (GA4 only).
+/// Google's collection host in the EU, for GA4 hits only
+/// ([`GaLayer::eu_endpoint`](crate::GaLayer::eu_endpoint)).
 pub const EU_ENDPOINT: &str = "https://region1.google-analytics.com";
 
 /// Whether and how the client IP is sent to Google.

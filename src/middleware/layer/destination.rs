@@ -49,8 +49,12 @@ impl GaLayer {
         self.with(|c| c.target.endpoint = Some(url))
     }
 
-    /// Sends GA4 hits to Google's EU endpoint (`region1.google-analytics.com`; default off).
-    /// Ignored when an [`endpoint`](Self::endpoint) is set.
+    /// Sends GA4 hits to Google's EU collection host, [`EU_ENDPOINT`](crate::EU_ENDPOINT)
+    /// (`region1.google-analytics.com`), instead of
+    /// [`DEFAULT_ENDPOINT`](crate::DEFAULT_ENDPOINT) (default off): for organisations that want
+    /// analytics collected through Google's servers in the EU. It changes the host only; the hits
+    /// are the same. Legacy (`UA-`) hits always go to the default host, and an
+    /// [`endpoint`](Self::endpoint), when set, wins over this.
     ///
     /// ```
     /// use http::Request;
@@ -59,13 +63,16 @@ impl GaLayer {
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     ///
     /// let recorder = RecordingTransport::new();
-    /// let ga = GaLayer::new("G-TEST123").api_secret("s").transport(recorder.clone()).eu(true);
+    /// let ga = GaLayer::new("G-TEST123")
+    ///     .api_secret("s")
+    ///     .transport(recorder.clone())
+    ///     .eu_endpoint(true);
     /// send(ga, Request::get("/users/7")).await;
     /// assert!(recorder.requests()[0].url().starts_with("https://region1.google-analytics.com/"));
     /// assert_eq!(EU_ENDPOINT, "https://region1.google-analytics.com");
     /// # }
     /// ```
-    pub fn eu(self, on: bool) -> Self {
+    pub fn eu_endpoint(self, on: bool) -> Self {
         self.with(|c| c.target.eu = on)
     }
 
