@@ -37,9 +37,14 @@ impl GaLayer {
         self.with(|c| c.report.context.consent = [ad_user_data, ad_personalization])
     }
 
-    /// Cuts every value at [`param_value_limit`](Self::param_value_limit), the page params too
-    /// (default off: `page_location`, `page_referrer` and `page_title` take the 1000, 420 and
-    /// 300 characters GA4's collection limits allow them).
+    /// Cuts the page params (`page_location`, `page_referrer`, `page_title`) at
+    /// [`param_value_limit`](Self::param_value_limit), like every other param (default off).
+    /// Off, they run to 1000, 420 and 300 characters, the lengths GA4's collection limits give
+    /// them; the Measurement Protocol's own page states one limit for every param value (100
+    /// characters, 500 on GA 360) and names no exception. Turn it on to keep to that stricter
+    /// reading, e.g. if [`validation_mode`](Self::validation_mode) objects to long page URLs; the
+    /// price is page URLs, referrers and titles cut shorter in reports. Nothing else is limited
+    /// by it.
     ///
     /// ```
     /// use http::Request;

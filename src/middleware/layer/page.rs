@@ -7,9 +7,13 @@ use crate::hooks::MakeTitle;
 use crate::http_text::redact::SecretWords;
 
 impl GaLayer {
-    /// Reports every request under this host (lower-cased), in `page_location` and, in the legacy
-    /// protocol, `dh`: e.g. to merge several domains of one API (default none: each request's own
-    /// host).
+    /// The host every hit reports, whatever host the request named (default none: each
+    /// request's own, from a [trusted proxy](Self::trust_proxy)'s headers, the URI or the `Host`
+    /// header). It goes in `page_location` (and the legacy protocol's `dh`), lower-cased. Set it
+    /// when one API answers under several names (`api.example.com`, `eu.api.example.com`, a load
+    /// balancer's address) and GA should show them as one site, or when the host your server
+    /// sees is an internal name. For requests that name no host at all, see
+    /// [`fallback_host`](Self::fallback_host).
     ///
     /// ```
     /// use http::Request;
@@ -32,7 +36,12 @@ impl GaLayer {
         self.with(|c| c.report.host_override = Some(host))
     }
 
-    /// Scheme for requests whose URI has none and no trusted proxy says otherwise (default `http`).
+    /// Reports `https://` rather than `http://` for requests that don't say their scheme (default
+    /// off: `http`). A request says it when its URI is absolute (HTTP/2 requests, whose
+    /// `:scheme` hyper puts in the URI) or a [trusted proxy](Self::trust_proxy) sends
+    /// `X-Forwarded-Proto` or `Forwarded: proto=`. An HTTP/1.1 request's URI is only a path: an
+    /// API that terminates TLS itself, or sits behind a proxy it doesn't trust, reports `http://`
+    /// pages unless this is on.
     ///
     /// ```
     /// use http::Request;
@@ -54,8 +63,11 @@ impl GaLayer {
         self.with(|c| c.report.default_scheme = if https { "https" } else { "http" })
     }
 
-    /// Host reported when a request has neither an absolute URI nor a valid `Host` header
-    /// (default `localhost`).
+    /// The host reported for a request that names none: no absolute URI, no valid `Host`
+    /// header, no trusted proxy's host (default `localhost`). HTTP/1.1 clients always send
+    /// `Host`, so this shows on HTTP/1.0 clients, requests built by hand (tests) and servers that
+    /// drop the header. Unlike [`host_override`](Self::host_override), it never replaces a host
+    /// the request named.
     ///
     /// ```
     /// use http::Request;
