@@ -42,9 +42,8 @@ impl GaLayer {
     /// Off, they run to 1000, 420 and 300 characters, the lengths GA4's collection limits give
     /// them; the Measurement Protocol's own page states one limit for every param value (100
     /// characters, 500 on GA 360) and names no exception. Turn it on to keep to that stricter
-    /// reading, e.g. if [`validation_mode`](Self::validation_mode) objects to long page URLs; the
-    /// price is page URLs, referrers and titles cut shorter in reports. Nothing else is limited
-    /// by it.
+    /// reading; the price is page URLs, referrers and titles cut shorter in reports. Nothing
+    /// else is limited by it.
     ///
     /// ```
     /// use http::Request;
