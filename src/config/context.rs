@@ -2,7 +2,7 @@
 //! consent, engagement time, value limits, and where location, device and per-request params come
 //! from.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
@@ -78,20 +78,6 @@ impl std::fmt::Debug for Context {
             .field("user_properties", &self.user_properties.len())
             .finish()
     }
-}
-
-/// The list of names, kept for the rest of the process (once per distinct list): hits captured
-/// under it point at it rather than hold a reference count, which the request path would touch
-/// from every core.
-pub(crate) fn intern_names(names: Vec<HeaderName>) -> &'static [HeaderName] {
-    static LISTS: Mutex<Vec<&'static [HeaderName]>> = Mutex::new(Vec::new());
-    let mut lists = LISTS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(found) = lists.iter().copied().find(|l| *l == &names[..]) {
-        return found;
-    }
-    let list: &'static [HeaderName] = Box::leak(names.into_boxed_slice());
-    lists.push(list);
-    list
 }
 
 impl Default for Context {

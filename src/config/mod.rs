@@ -13,7 +13,6 @@ use http::HeaderName;
 
 pub use check::ConfigError;
 pub(crate) use check::{check, check_all};
-pub(crate) use context::intern_names;
 pub use context::Consent;
 pub(crate) use context::Context;
 pub use identity::{ClientIdStrategy, SessionMode, CLIENT_ID_KEY_ENV};
@@ -141,8 +140,8 @@ pub(crate) struct Capture {
     pub(crate) bad_proxy_range: Option<String>,
     pub(crate) skip_unmatched: bool,
     pub(crate) filter: Arc<dyn Filter>,
-    /// Headers captured by name (at most four), interned: hits point at the list.
-    pub(crate) named_headers: &'static [HeaderName],
+    /// Headers captured by name (at most four); each hit holds the list, for `Hit::header`.
+    pub(crate) named_headers: Option<Arc<[HeaderName]>>,
     /// The first header named past the fourth: kept out of `named_headers`, refused by `check`.
     pub(crate) header_past_limit: Option<String>,
     /// The location headers believed behind a trusted proxy.
@@ -207,7 +206,7 @@ impl Default for Capture {
             bad_proxy_range: None,
             skip_unmatched: false,
             filter: Arc::new(DefaultFilter),
-            named_headers: &[],
+            named_headers: None,
             header_past_limit: None,
             geo_headers: GeoHeaders::KNOWN.to_vec(),
         }

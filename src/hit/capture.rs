@@ -1,6 +1,7 @@
 //! Capture, on the request path: what a hit copies out of a request and its response.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -48,8 +49,8 @@ pub(crate) struct CaptureRules<'a> {
     pub(crate) trust_proxy: bool,
     /// Trusted proxies in front of the API, each appending to the forwarding headers.
     pub(crate) trusted: &'a Trusted,
-    /// Headers captured by name, at most [`MAX_NAMED`] (interned once per configuration).
-    pub(crate) named: &'static [HeaderName],
+    /// Headers captured by name, at most [`MAX_NAMED`].
+    pub(crate) named: Option<&'a Arc<[HeaderName]>>,
     /// The location headers of trusted CDNs (empty unless the proxy is trusted).
     pub(crate) geo: &'a [GeoHeaders],
 }
@@ -95,7 +96,7 @@ impl Hit {
         // Read from the response only (a route layer's or a handler's): a route's own choice.
         h.location_from_route = None;
         h.deprecated = None;
-        h.named = rules.named;
+        h.named = rules.named.cloned();
         h.params = [ext.get::<EventParams>().cloned(), None];
         h.status = StatusCode::OK;
         h.report = true;
@@ -117,7 +118,7 @@ impl Hit {
             client_id: None,
             location_from_route: None,
             deprecated: None,
-            named: &[],
+            named: None,
             params: [None, None],
             status: StatusCode::OK,
             report: true,
@@ -147,7 +148,7 @@ impl Hit {
             credential_header: None,
             trust_proxy,
             trusted: &Trusted::Hops(1),
-            named: &[],
+            named: None,
             geo: &[],
         };
         *Hit::capture(
@@ -264,7 +265,7 @@ fn capture_headers(text: &mut Writer, headers: &HeaderMap, rules: &CaptureRules<
 /// two empty-slice checks when neither is configured.
 #[inline]
 fn extra_field(name: &HeaderName, rules: &CaptureRules<'_>) -> Option<Field> {
-    if rules.named.is_empty() && rules.geo.is_empty() {
+    if rules.named.is_none() && rules.geo.is_empty() {
         return None;
     }
     extra_field_slow(name, rules)
@@ -272,7 +273,8 @@ fn extra_field(name: &HeaderName, rules: &CaptureRules<'_>) -> Option<Field> {
 
 #[inline(never)]
 fn extra_field_slow(name: &HeaderName, rules: &CaptureRules<'_>) -> Option<Field> {
-    if let Some(i) = rules.named.iter().take(MAX_NAMED).position(|n| n == name) {
+    let names = rules.named.map_or(&[][..], |n| &n[..]);
+    if let Some(i) = names.iter().take(MAX_NAMED).position(|n| n == name) {
         return Some(named(i));
     }
     rules.geo.iter().find_map(|g| {
@@ -332,7 +334,7 @@ mod tests {
             credential_header: Some(&api_key),
             trust_proxy: true,
             trusted: &Trusted::Hops(1),
-            named: &[],
+            named: None,
             geo: &[],
         };
         let req = http::Request::get("/x")

@@ -48,7 +48,7 @@ pub struct Hit {
     /// A [`LocationFromRoute`](crate::LocationFromRoute) marker's choice, if the route has one.
     pub(crate) location_from_route: Option<bool>,
     /// The names of the headers captured by name, as configured when the hit was captured.
-    pub(crate) named: &'static [http::HeaderName],
+    pub(crate) named: Option<std::sync::Arc<[http::HeaderName]>>,
     /// [`EventParams`] of the request and of the response (which wins).
     pub(crate) params: [Option<EventParams>; 2],
     pub(crate) status: StatusCode,
@@ -139,6 +139,7 @@ impl Hit {
     pub fn header(&self, name: &str) -> Option<&str> {
         let i = self
             .named
+            .as_deref()?
             .iter()
             .position(|n| n.as_str().eq_ignore_ascii_case(name))?;
         self.text.header_str(text::named(i))

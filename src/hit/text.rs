@@ -385,7 +385,7 @@ impl Captured {
 
 /// Whether `bytes` are all visible ASCII or tabs, as `HeaderValue::to_str` requires.
 fn is_visible_ascii(bytes: &[u8]) -> bool {
-    !crate::text::scan::any_byte(bytes, |b| ((b < b' ') & (b != b'\t')) | (b >= 0x7f))
+    bytes.iter().all(|&b| (b >= b' ' || b == b'\t') && b < 0x7f)
 }
 
 /// A buffer that grew beyond this (a request with unusually long fields) is freed rather than
@@ -393,4 +393,4 @@ fn is_visible_ascii(bytes: &[u8]) -> bool {
 pub(crate) const MAX_POOLED: usize = 1024;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

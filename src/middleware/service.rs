@@ -74,7 +74,7 @@ where
                         credential_header: cfg.capture.credential_header.as_ref(),
                         trust_proxy: cfg.capture.trust_proxy,
                         trusted: &cfg.capture.trusted,
-                        named: cfg.capture.named_headers,
+                        named: cfg.capture.named_headers.as_ref(),
                         geo: match cfg.capture.trust_proxy {
                             true => &cfg.capture.geo_headers,
                             false => &[],

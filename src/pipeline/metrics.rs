@@ -11,61 +11,39 @@
 //! | `tower_ga_route_declared` | gauge, `1` | `method`, `route`: each declared route, so that one never called has a series |
 //! | `tower_ga_batches_total`, `tower_ga_retries_total` | counter | |
 //!
-//! `route` is the matched template (`/users/{id}`), written as declared when it is a declared
-//! route's (`/users/{userId}`, see [`known_routes`](crate::GaLayer::known_routes)), so that the
-//! two metrics join on their labels; or `/(unmatched)`: never a raw path, so the series are as
-//! many as the API's routes. A `method` outside RFC 9110's is `OTHER`. Recorded on
-//! the sender's thread, from the hits it takes (those the filters keep from Google included, as
-//! in the usage table): nothing on the request path; a hit shed while the queue was full is in
+//! `route` and `method` are those of the usage table's row that counted the request
+//! ([`crate::usage`]): a declared route's template as declared (`/users/{userId}`, see
+//! [`known_routes`](crate::GaLayer::known_routes)), so that the two metrics join on their
+//! labels; an undeclared route's as matched (`/users/{id}`), up to the table's bound, then
+//! `(other)`; `(unmatched)` for requests no route matched; and `(any)`, with `method` `OTHER`,
+//! for methods outside RFC 9110's. Never a raw path: the series are as many as the table's rows.
+//! `status_class` is `2xx` to `5xx`, or `other`, as in the table. Recorded on the sender's
+//! thread, from the hits it takes (those the filters keep from Google included, as in the usage
+//! table): nothing on the request path; a hit shed while the queue was full is in
 //! `tower_ga_hits_total{outcome="dropped"}` only.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::Method;
-
 use super::stats::Counters;
 use crate::hit::Hit;
-use crate::usage::inventory::{shape, Routes};
+use crate::usage::inventory::Routes;
+use crate::usage::table::UsageTable;
 
 /// How often the sender's counters are exported, at most.
 const EXPORT_EVERY: Duration = Duration::from_secs(1);
 
-fn method_label(m: &Method) -> &'static str {
-    match *m {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::PATCH => "PATCH",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "OTHER",
-    }
-}
-
-const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-
-/// The index of a status's class in [`STATUS_CLASSES`]; anything past 5xx counts as 5xx.
-fn status_class(status: u16) -> usize {
-    usize::from(status / 100).clamp(1, 5) - 1
-}
-
-/// Routes given a label of their own, at most: an API has fewer; more share `(other)`.
-const MAX_ROUTES: usize = 1024;
+/// By the index of [`crate::usage::delta::status_class`].
+const STATUS_CLASSES: [&str; 5] = ["2xx", "3xx", "4xx", "5xx", "other"];
 
 /// How long registered handles are reused: a recorder installed after the first hits is then
 /// picked up within this time (a handle registered before it records nowhere).
 const HANDLES_FOR: Duration = Duration::from_secs(60);
 
-/// One route and method's handles, registered once: recording is then an atomic add, where
-/// building the key for each hit would build, hash and compare its labels every time (BENCHMARKS.md
-/// has the cost).
+/// One row and method's handles, registered once: recording is then an atomic add, where
+/// building the key for each hit would build, hash and compare its labels every time.
 struct Handles {
-    method: &'static str,
+    method: Box<str>,
     route: Arc<str>,
     /// By status class, registered at the class's first request.
     requests: [Option<metrics::Counter>; 5],
@@ -73,10 +51,11 @@ struct Handles {
 }
 
 impl Handles {
-    fn new(method: &'static str, route: Arc<str>) -> Self {
+    fn new(method: &str, route: &str) -> Self {
+        let (method, route): (Box<str>, Arc<str>) = (method.into(), route.into());
         let duration = metrics::histogram!(
             "tower_ga_request_duration_seconds",
-            "method" => method,
+            "method" => method.to_string(),
             "route" => route.clone(),
         );
         Handles {
@@ -88,12 +67,12 @@ impl Handles {
     }
 
     fn record(&mut self, class: usize, secs: f64) {
-        let (method, route) = (self.method, &self.route);
+        let (method, route) = (&self.method, &self.route);
         self.requests[class]
             .get_or_insert_with(|| {
                 metrics::counter!(
                     "tower_ga_requests_total",
-                    "method" => method,
+                    "method" => method.to_string(),
                     "route" => route.clone(),
                     "status_class" => STATUS_CLASSES[class],
                 )
@@ -106,20 +85,26 @@ impl Handles {
 /// Records per-route usage and exports the sender's counters.
 #[derive(Default)]
 pub(super) struct Exporter {
-    /// The declared routes: their gauges, and their templates as labels.
+    /// The declared routes, for their gauges.
     declared: Routes,
     last: Option<Instant>,
-    /// Handles by route, then method; cleared every [`HANDLES_FOR`].
-    routes: HashMap<Box<str>, Vec<Handles>, foldhash::fast::RandomState>,
+    /// Handles by the usage table's row (the shared rows first), then method: a route's row
+    /// has one method, a shared row one per method seen. Cleared every [`HANDLES_FOR`].
+    rows: Vec<Vec<Handles>>,
     registered: Option<Instant>,
 }
 
 impl std::fmt::Debug for Exporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Exporter")
-            .field("routes", &self.routes.len())
+            .field("rows", &self.rows.len())
             .finish_non_exhaustive()
     }
+}
+
+/// Where a row's handles are in [`Exporter::rows`]: the shared rows' indexes are the largest.
+fn slot(row: usize) -> usize {
+    row.wrapping_add(3)
 }
 
 impl Exporter {
@@ -130,49 +115,30 @@ impl Exporter {
         }
     }
 
-    /// Records one request the sender took: one map lookup once its route has handles.
-    pub(super) fn record(&mut self, hit: &Hit) {
-        let route = hit.route().unwrap_or(crate::config::UNMATCHED_PATH);
-        let method = method_label(hit.method());
-        let class = status_class(hit.status().as_u16());
-        let secs = hit.latency().as_secs_f64();
-        if let Some(list) = self.routes.get_mut(route) {
-            if let Some(h) = list.iter_mut().find(|h| h.method == method) {
-                return h.record(class, secs);
-            }
-        }
-        self.handles(route, method).record(class, secs);
-    }
-
-    /// A route and method's handles, registered now if they aren't yet.
-    fn handles(&mut self, route: &str, method: &'static str) -> &mut Handles {
-        let declared: Option<Arc<str>> = self.declared_template(route, method).map(Arc::from);
-        // A declared route keeps its own label past the cap: the declared are few and known.
-        let own = declared.is_some() || self.routes.len() < MAX_ROUTES;
-        let route = if own || self.routes.contains_key(route) {
-            route
-        } else {
-            "(other)"
+    /// Records one request the sender took, counted in `table`'s row `row`: an index and a
+    /// short scan once the row has handles.
+    pub(super) fn record(&mut self, hit: &Hit, row: usize, table: &UsageTable) {
+        let (label_method, route) = table.label(row);
+        // A shared row counts every method: each has handles of its own.
+        let method = match label_method {
+            "" => hit.method().as_str(),
+            m => m,
         };
-        if !self.routes.contains_key(route) {
-            self.routes.insert(route.into(), Vec::new());
+        let class = crate::usage::delta::status_class(hit.status());
+        let secs = hit.latency().as_secs_f64();
+        let at = slot(row);
+        if self.rows.len() <= at {
+            self.rows.resize_with(at + 1, Vec::new);
         }
-        let list = self.routes.get_mut(route).expect("inserted above");
-        match list.iter().position(|h| h.method == method) {
-            Some(i) => &mut list[i],
+        let list = &mut self.rows[at];
+        let i = match list.iter().position(|h| *h.method == *method) {
+            Some(i) => i,
             None => {
-                let label = declared.unwrap_or_else(|| Arc::from(route));
-                list.push(Handles::new(method, label));
-                list.last_mut().expect("pushed")
+                list.push(Handles::new(method, route));
+                list.len() - 1
             }
-        }
-    }
-
-    /// The declared template of the route a template and method are, if declared.
-    fn declared_template(&self, route: &str, method: &str) -> Option<&str> {
-        let method = Method::from_bytes(method.as_bytes()).ok()?;
-        let i = self.declared.find(&method, &shape(route).ok()?)?;
-        Some(&self.declared.list[i].template)
+        };
+        list[i].record(class, secs);
     }
 
     pub(super) fn export(&mut self, counters: &Counters, force: bool) {
@@ -189,12 +155,12 @@ impl Exporter {
             .registered
             .is_none_or(|t| now.duration_since(t) >= HANDLES_FOR)
         {
-            self.routes.clear();
+            self.rows.clear();
             self.registered = Some(now);
             for r in &self.declared.list {
                 metrics::gauge!(
                     "tower_ga_route_declared",
-                    "method" => method_label(&r.method),
+                    "method" => r.method.to_string(),
                     "route" => r.template.clone(),
                 )
                 .set(1.0);
@@ -220,19 +186,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn status_classes_and_the_route_cap() {
-        let classes: Vec<&str> = [100, 204, 302, 404, 503, 799]
-            .map(|s| STATUS_CLASSES[status_class(s)])
-            .to_vec();
-        assert_eq!(classes, ["1xx", "2xx", "3xx", "4xx", "5xx", "5xx"]);
-        let mut e = Exporter::default();
-        for i in 0..MAX_ROUTES + 10 {
-            e.handles(&format!("/r{i}"), "GET");
-        }
-        assert_eq!(e.routes.len(), MAX_ROUTES + 1);
-        assert_eq!(e.handles("/r2000", "POST").route.as_ref(), "(other)");
-        // A route seen before the cap keeps its own label, and each method its handles.
-        assert_eq!(e.handles("/r3", "POST").route.as_ref(), "/r3");
-        assert_eq!(e.routes["/r3"].len(), 2);
+    fn shared_rows_and_route_rows_have_slots_of_their_own() {
+        assert_eq!(slot(0), 3);
+        assert_eq!(
+            [usize::MAX, usize::MAX - 1, usize::MAX - 2].map(slot),
+            [2, 1, 0]
+        );
+        let classes = [101, 204, 302, 404, 503, 799].map(|s| {
+            STATUS_CLASSES
+                [crate::usage::delta::status_class(http::StatusCode::from_u16(s).unwrap())]
+        });
+        assert_eq!(classes, ["other", "2xx", "3xx", "4xx", "5xx", "other"]);
     }
 }

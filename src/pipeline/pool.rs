@@ -60,7 +60,7 @@ mod tests {
             credential_header: None,
             trust_proxy: false,
             trusted: &crate::http_text::forwarded::Trusted::Hops(1),
-            named: &[],
+            named: None,
             geo: &[],
         };
         for slot in [first, second] {

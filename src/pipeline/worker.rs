@@ -292,15 +292,14 @@ impl Worker {
         }
         hit.stamp_by(clocks);
         hit.text.settle();
-        #[cfg(feature = "metrics")]
-        self.metrics.record(&hit);
-        // Held only for the update: `Handle::usage` copies out under it, the request path never
-        // takes it.
-        self.running
-            .usage
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .record(&hit);
+        {
+            // Held only for the update: `Handle::usage` copies out under it, the request path
+            // never takes it.
+            let mut usage = self.running.usage.lock().unwrap_or_else(|e| e.into_inner());
+            let _row = usage.record(&hit);
+            #[cfg(feature = "metrics")]
+            self.metrics.record(&hit, _row, &usage);
+        }
         if !hit.report {
             // Kept from Google by the filters: counted above, and that is all.
             self.running.pool.give(hit);
@@ -308,11 +307,6 @@ impl Worker {
                 self.batcher.close_all();
             }
             return;
-        }
-        // A stand-in for a bug of ours, for the test of what happens then.
-        #[cfg(test)]
-        if hit.path() == super::tests::PANIC_PATH {
-            panic!("the worker's test panic");
         }
         let crowd = self.crowded().then(|| {
             let queue = &self.running.queue;

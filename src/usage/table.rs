@@ -110,9 +110,11 @@ impl UsageTable {
         }
     }
 
-    /// Counts a request the sender took (never a raw path: the template, or none). Allocates
-    /// only for a template and method's first request.
-    pub(crate) fn record(&mut self, hit: &Hit) {
+    /// Counts a request the sender took (never a raw path: the template, or none), and returns
+    /// the index of the row that counted it (named by [`label`](Self::label)), by which the
+    /// `metrics` feature finds its own handles for the row. Allocates only for a template and
+    /// method's first request.
+    pub(crate) fn record(&mut self, hit: &Hit) -> usize {
         let consumer = self.consumer_of(hit);
         let index = match hit.route() {
             None => UNMATCHED,
@@ -133,6 +135,27 @@ impl UsageTable {
             i => &mut self.rows[i],
         };
         row.get_or_insert_with(Row::new).add(hit, consumer, latency);
+        index
+    }
+
+    /// The method and route of a row [`record`](Self::record) returned: the declared
+    /// template, the template as matched, or a shared row's name (its method empty when it
+    /// counts every method).
+    pub(crate) fn label(&self, index: usize) -> (&str, &str) {
+        let declared = self.routes.list.len();
+        match index {
+            UNMATCHED => ("", "(unmatched)"),
+            OTHER_METHODS => (OTHER_METHOD, "(any)"),
+            OTHER => ("", "(other)"),
+            i if i < declared => {
+                let r = &self.routes.list[i];
+                (r.method.as_str(), r.template.as_str())
+            }
+            i => {
+                let (m, t) = &self.undeclared[i - declared];
+                (m.as_str(), t)
+            }
+        }
     }
 
     /// Keeps the counts added since [`take_deltas`](Self::take_deltas) too, for a usage store;
@@ -148,23 +171,10 @@ impl UsageTable {
             return Vec::new();
         };
         let taken = deltas.take();
-        let declared = self.routes.list.len();
         taken
             .into_iter()
             .map(|((day, index), counts)| {
-                let (method, route) = match index {
-                    UNMATCHED => ("", "(unmatched)"),
-                    OTHER_METHODS => (OTHER_METHOD, "(any)"),
-                    OTHER => ("", "(other)"),
-                    i if i < declared => {
-                        let r = &self.routes.list[i];
-                        (r.method.as_str(), r.template.as_str())
-                    }
-                    i => {
-                        let (m, t) = &self.undeclared[i - declared];
-                        (m.as_str(), &**t)
-                    }
-                };
+                let (method, route) = self.label(index);
                 RowDelta {
                     day,
                     method: method.to_owned(),

@@ -70,20 +70,6 @@ pub(crate) struct Stamp {
     engagement_ms: u64,
 }
 
-/// Encodes a hit into `s.key` and `s.item`.
-#[cfg(test)]
-pub(crate) fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut Scratch) {
-    let (stamp, _) = encode_key(hit, cfg, sessions, &KeyHashers::default(), s);
-    s.item.clear();
-    let e = Event {
-        page: &mut s.page,
-        pages: &mut s.pages,
-        extras: &s.extras,
-        stamp,
-    };
-    encode_event(hit, cfg, e, &mut s.item);
-}
-
 /// Encodes a hit's batch key into `s.key`: the request's top level (client, user, agent)
 /// without its closing brace (the batch appends `,"events":[…]}`). Events share a request only
 /// when all of it is equal. A consumer's is kept in a memo with its session's key and its key's

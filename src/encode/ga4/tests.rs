@@ -5,6 +5,19 @@ use crate::config::IpMode;
 use crate::spec::ga4::BUILTIN_PARAMS;
 use crate::spec::ga4_validate::validate;
 
+/// Encodes a hit into `s.key` and `s.item`, as the sender does.
+fn encode(hit: &Hit, cfg: &Config, sessions: &mut Sessions, s: &mut Scratch) {
+    let (stamp, _) = encode_key(hit, cfg, sessions, &KeyHashers::default(), s);
+    s.item.clear();
+    let e = Event {
+        page: &mut s.page,
+        pages: &mut s.pages,
+        extras: &s.extras,
+        stamp,
+    };
+    encode_event(hit, cfg, e, &mut s.item);
+}
+
 /// Encodes one hit with a route and a referrer, reusing `scratch`; returns the body of a
 /// batch of that one event.
 fn encode_one(scratch: &mut Scratch, path: &str, referer: Option<&str>) -> Value {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use http::HeaderName;
 
 use super::GaLayer;
-use crate::config::{intern_names, Consent};
+use crate::config::Consent;
 use crate::context::{Device, EventParams};
 use crate::hit::Hit;
 use crate::http_text::geo::GeoHeaders;
@@ -133,13 +133,13 @@ impl GaLayer {
     /// ```
     pub fn capture_header(self, name: HeaderName) -> Self {
         self.with(|c| {
-            let mut names = c.capture.named_headers.to_vec();
+            let mut names = c.capture.named_headers.as_deref().unwrap_or(&[]).to_vec();
             if names.contains(&name) {
                 return;
             }
             if names.len() < crate::hit::text::MAX_NAMED {
                 names.push(name);
-                c.capture.named_headers = intern_names(names);
+                c.capture.named_headers = Some(names.into());
             } else if c.capture.header_past_limit.is_none() {
                 c.capture.header_past_limit = Some(name.as_str().to_owned());
             }

@@ -50,7 +50,10 @@ impl StoreHandle {
     pub(crate) async fn flush(&self) -> bool {
         let (tx, rx) = oneshot::channel();
         match self.tx.send(Request::Flush(tx)) {
-            Ok(()) => rx.await.unwrap_or(false),
+            // A thread stopping already drops the request unanswered: what it did, it says.
+            Ok(()) => rx
+                .await
+                .unwrap_or_else(|_| self.counters.stopped_clean.load(Ordering::Relaxed)),
             Err(_) => self.counters.stopped_clean.load(Ordering::Relaxed),
         }
     }
@@ -59,7 +62,10 @@ impl StoreHandle {
     pub(crate) async fn shutdown(&self) -> bool {
         let (tx, rx) = oneshot::channel();
         match self.tx.send(Request::Shutdown(tx)) {
-            Ok(()) => rx.await.unwrap_or(false),
+            // A thread stopping already drops the request unanswered: what it did, it says.
+            Ok(()) => rx
+                .await
+                .unwrap_or_else(|_| self.counters.stopped_clean.load(Ordering::Relaxed)),
             Err(_) => self.counters.stopped_clean.load(Ordering::Relaxed),
         }
     }
