@@ -107,7 +107,8 @@ pub(crate) struct Batcher {
     ready_items: usize,
     /// About the bytes recent batches took when closed: what a new batch's buffer starts with,
     /// so that a batch that fills the way the last ones did never grows (and copies) its buffer,
-    /// while batches of a hit or two don't take room for a full one.
+    /// while batches of a hit or two don't take room for a full one. Growing from one item costs
+    /// full batches 7 % more per hit (BENCHMARKS.md, "hand-written parts").
     typical: usize,
     /// The size of the last item added: the room a new batch takes for its first.
     last_item: usize,
