@@ -29,23 +29,9 @@ pub(crate) fn string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Whether any byte needs escaping: a control character, `"` or `\\`. 16 bytes a step, with no
-/// branch inside a step (which the compiler vectorises), the tail padded with spaces into one
-/// more step; the sender spends 2 to 14 % more instructions per hit on a byte-at-a-time scan
-/// (BENCHMARKS.md, "hand-written parts").
+/// Whether any byte needs escaping: a control character, `"` or `\\`.
 fn needs_escape(s: &[u8]) -> bool {
-    let bad = |b: u8| (b < 0x20) | (b == b'"') | (b == b'\\');
-    let step = |chunk: &[u8; 16]| chunk.iter().fold(false, |acc, &b| acc | bad(b));
-    let mut chunks = s.chunks_exact(16);
-    for chunk in &mut chunks {
-        if step(chunk.try_into().expect("16 bytes")) {
-            return true;
-        }
-    }
-    let tail = chunks.remainder();
-    let mut padded = [b' '; 16];
-    padded[..tail.len()].copy_from_slice(tail);
-    step(&padded)
+    crate::text::scan::any_byte(s, |b| (b < 0x20) | (b == b'"') | (b == b'\\'))
 }
 
 /// Appends a value's `Display` form as it is: a number, or a JSON value's own text.

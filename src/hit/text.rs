@@ -385,7 +385,7 @@ impl Captured {
 
 /// Whether `bytes` are all visible ASCII or tabs, as `HeaderValue::to_str` requires.
 fn is_visible_ascii(bytes: &[u8]) -> bool {
-    bytes.iter().all(|&b| (b >= b' ' || b == b'\t') && b < 0x7f)
+    !crate::text::scan::any_byte(bytes, |b| ((b < b' ') & (b != b'\t')) | (b >= 0x7f))
 }
 
 /// A buffer that grew beyond this (a request with unusually long fields) is freed rather than
