@@ -185,9 +185,10 @@ impl SecretWords {
 /// The verdicts on parameter names already seen. An API's queries use a few names over and over,
 /// and looking a name up is one hash and compare, where a verdict takes decoding the name,
 /// splitting it into words and matching each secret word: without it, a hit whose page isn't
-/// memoised costs the sender nearly four times as much (BENCHMARKS.md, "hand-written parts"). Bounded: names longer than [`Verdicts::MAX_NAME`] aren't kept, and
-/// once [`Verdicts::MAX_NAMES`] are, it starts over, so hostile queries with endless new names
-/// cost a lookup more each, never memory.
+/// memoised costs the sender nearly four times as much (BENCHMARKS.md, "hand-written parts").
+/// Bounded: names longer than [`Verdicts::MAX_NAME`] aren't kept, and once
+/// [`Verdicts::MAX_NAMES`] are, it starts over, so hostile queries with endless new names cost a
+/// lookup more each, never memory.
 #[derive(Default)]
 pub(crate) struct Verdicts(HashMap<Box<[u8]>, bool, foldhash::fast::RandomState>);
 
