@@ -1,6 +1,8 @@
 //! The local collector is a server people run (the quickstart, the examples, their own tests): it
 //! refuses what Google would, before reading it whole, and lets no client hold it.
 
+mod common;
+
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -94,7 +96,7 @@ async fn connections_over_the_cap_are_closed_and_counted_and_room_frees_up() {
 #[tokio::test]
 async fn it_records_the_first_10000_requests_and_counts_the_rest() {
     let c = Collector::start_local().await.unwrap();
-    let client = reqwest::Client::new();
+    let client = common::http_client();
     let url = format!("{}/mp/collect?measurement_id=G-1&api_secret=s", c.url());
     let body = r#"{"client_id":"1.2","events":[{"name":"page_view"}]}"#;
     let mut tasks = tokio::task::JoinSet::new();

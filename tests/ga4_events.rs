@@ -54,7 +54,7 @@ async fn the_documented_usage_works_end_to_end() {
             })
             .await
     });
-    let client = reqwest::Client::new();
+    let client = common::http_client();
     for path in ["/users/7", "/health", "/me", "/items?page=2"] {
         let r = client
             .get(format!("http://{addr}{path}"))

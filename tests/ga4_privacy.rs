@@ -95,7 +95,11 @@ async fn client_ip_is_sent_only_when_opted_in() {
         let handle = ga.handle();
         let app = Router::new().route("/a", get(|| async { "x" })).layer(ga);
         let (addr, stop) = serve_with_connect_info(app).await;
-        reqwest::get(format!("http://{addr}/a")).await.unwrap();
+        common::http_client()
+            .get(format!("http://{addr}/a"))
+            .send()
+            .await
+            .unwrap();
         let events = settle(&handle, &c).await;
         assert_eq!(events[0].ip_override.as_deref(), expected, "{mode:?}");
         let body = String::from_utf8_lossy(&c.requests()[0].body).to_string();
@@ -352,7 +356,7 @@ async fn proxies_trusted_by_network_are_believed_only_from_inside_it() {
         let handle = ga.handle();
         let app = Router::new().route("/a", get(|| async { "x" })).layer(ga);
         let (addr, stop) = serve_with_connect_info(app).await;
-        reqwest::Client::new()
+        common::http_client()
             .get(format!("http://{addr}/a"))
             .header("host", "127.0.0.1")
             .header("x-forwarded-proto", "https")

@@ -41,7 +41,7 @@ impl Browser {
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver starts");
-        let http = reqwest::Client::new();
+        let http = common::http_client();
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -221,7 +221,7 @@ async fn the_usage_page_shows_the_never_called_and_the_hottest_routes_in_chromiu
         .route_service("/internal/usage", handle.usage_service());
     let addr = serve(app).await;
 
-    let api = reqwest::Client::new();
+    let api = common::http_client();
     let hit = |path: &'static str| {
         let api = api.clone();
         async move {
@@ -327,7 +327,7 @@ async fn the_store_s_window_sparklines_and_deprecated_routes_in_chromium() {
         .layer(ga)
         .route_service("/internal/usage", handle.usage_service());
     let addr = serve(app).await;
-    let api = reqwest::Client::new();
+    let api = common::http_client();
     for (path, n, who) in [("/orders", 9, "Bearer a"), ("/v1/export", 3, "Bearer b")] {
         for _ in 0..n {
             let r = api

@@ -6,8 +6,15 @@ use super::{
     too_long, BoxFuture, LastParsed, Outgoing, Reply, Transport, TransportError, MAX_REPLY_BYTES,
 };
 
-/// A transport on a pooled `reqwest` client with rustls (feature `reqwest`): for an egress proxy,
-/// or a client configured by hand ([`ReqwestTransport::new`]). The default is `HyperTransport`.
+/// A transport on a pooled `reqwest` (0.13) client with rustls (feature `reqwest`): for an egress
+/// proxy, or a client configured by hand ([`ReqwestTransport::new`]). The default is
+/// `HyperTransport`.
+///
+/// The feature builds reqwest with `rustls-no-provider`, and [`client_builder`](Self::client_builder)
+/// sets rustls on ring (the default transport's provider) with Mozilla's roots: no second crypto
+/// provider is built in. A client of your own needs TLS set up too: start from
+/// [`client_builder`](Self::client_builder), or enable reqwest's `rustls` feature in your own
+/// dependency on it.
 #[derive(Clone, Debug)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
@@ -15,10 +22,21 @@ pub struct ReqwestTransport {
 }
 
 impl ReqwestTransport {
-    /// A transport around a client of your own (proxy settings, TLS roots, …). Build it with
-    /// `.redirect(reqwest::redirect::Policy::none())`: a batch whose request was redirected fails
-    /// (a 3xx counts as failed, as with the default transport), but a client that follows
-    /// redirects has re-posted it elsewhere by then.
+    /// A transport around a client of your own (proxy settings, TLS roots, …), best built from
+    /// [`client_builder`](Self::client_builder). Keep its redirect policy at none: a batch whose
+    /// request was redirected fails (a 3xx counts as failed, as with the default transport), but
+    /// a client that follows redirects has re-posted it elsewhere by then.
+    ///
+    /// ```
+    /// use tower_ga::{GaLayer, ReqwestTransport, TransportError};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = ReqwestTransport::client_builder()?
+    ///     .proxy(reqwest::Proxy::https("http://127.0.0.1:3128")?)
+    ///     .build()?;
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s").transport(ReqwestTransport::new(client));
+    /// assert!(ga.build().is_ok());
+    /// # Ok(()) }
+    /// ```
     pub fn new(client: reqwest::Client) -> Self {
         ReqwestTransport {
             client,
@@ -26,15 +44,49 @@ impl ReqwestTransport {
         }
     }
 
-    /// The default client: keeps connections alive, `TCP_NODELAY`, a 5 s connect timeout, and
-    /// follows no redirect (a 3xx answer fails the batch).
-    pub fn default_client(max_idle_per_host: usize) -> Result<Self, TransportError> {
-        let client = reqwest::Client::builder()
+    /// A client builder with the transport's defaults, to configure further and hand to
+    /// [`new`](Self::new): rustls on ring with Mozilla's roots, no redirects followed,
+    /// `TCP_NODELAY`, a 5 s connect timeout, the crate's `User-Agent`. Like any reqwest client,
+    /// it reads `HTTP(S)_PROXY` and `NO_PROXY` from the environment.
+    ///
+    /// ```
+    /// use tower_ga::{ReqwestTransport, TransportError};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = ReqwestTransport::client_builder()?.pool_max_idle_per_host(2).build()?;
+    /// let transport = ReqwestTransport::new(client);
+    /// # Ok(()) }
+    /// ```
+    pub fn client_builder() -> Result<reqwest::ClientBuilder, TransportError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TransportError::new(format!("TLS setup: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(max_idle_per_host)
             .tcp_nodelay(true)
             .connect_timeout(std::time::Duration::from_secs(5))
-            .user_agent(concat!("tower-ga/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("tower-ga/", env!("CARGO_PKG_VERSION"))))
+    }
+
+    /// The default client ([`client_builder`](Self::client_builder)'s), keeping up to
+    /// `max_idle_per_host` idle connections to each host.
+    ///
+    /// ```
+    /// use tower_ga::{GaLayer, ReqwestTransport, TransportError};
+    /// let transport = ReqwestTransport::default_client(4)?;
+    /// let ga = GaLayer::new("G-TEST123").api_secret("s").transport(transport);
+    /// assert!(ga.build().is_ok());
+    /// # Ok::<(), TransportError>(())
+    /// ```
+    pub fn default_client(max_idle_per_host: usize) -> Result<Self, TransportError> {
+        let client = Self::client_builder()?
+            .pool_max_idle_per_host(max_idle_per_host)
             .build()
             .map_err(|e| TransportError::new(e.without_url().to_string()))?;
         Ok(ReqwestTransport::new(client))
@@ -180,7 +232,12 @@ mod tests {
                     .await;
             }
         });
-        let t = ReqwestTransport::new(reqwest::Client::new());
+        let client = ReqwestTransport::client_builder()
+            .unwrap()
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .build()
+            .unwrap();
+        let t = ReqwestTransport::new(client);
         let err = t.send(outgoing(url)).await.unwrap_err();
         assert!(err.to_string().contains("redirected"), "{err}");
         assert!(!err.to_string().contains("hunter2"), "{err}");

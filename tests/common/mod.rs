@@ -19,6 +19,15 @@ use axum::response::Response;
 use axum::Router;
 use tower::ServiceExt;
 
+/// A reqwest client for the tests' own requests: the crate builds reqwest with
+/// `rustls-no-provider`, so a client starts from the transport's builder, which sets up TLS.
+pub fn http_client() -> reqwest::Client {
+    tower_ga::ReqwestTransport::client_builder()
+        .unwrap()
+        .build()
+        .unwrap()
+}
+
 /// How long a wait for an event may take before it is a failure: far longer than any of them
 /// needs on a busy 2-core machine, so only a hang (or a broken behaviour) reaches it.
 pub const PATIENCE: Duration = Duration::from_secs(10);

@@ -141,11 +141,11 @@ impl GaLayer {
     /// ```
     /// use tower_ga::{GaLayer, ReqwestTransport};
     ///
-    /// let client = reqwest::Client::builder()
+    /// let client = ReqwestTransport::client_builder()?
     ///     .proxy(reqwest::Proxy::https("http://127.0.0.1:3128")?)
     ///     .build()?;
     /// let ga = GaLayer::new("G-ABC123").api_secret("secret").transport(ReqwestTransport::new(client));
-    /// # Ok::<(), reqwest::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn transport(self, transport: impl Transport) -> Self {
         let t: Arc<dyn Transport> = Arc::new(transport);
