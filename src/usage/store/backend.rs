@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use super::super::delta::{Counts, BUCKET_COLUMNS};
+use super::super::delta::Counts;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use super::super::delta::BUCKET_COLUMNS;
 use crate::text::date::Day;
 
 /// One row's delta: a day, a method and a route, and what to add.
@@ -32,10 +34,12 @@ pub(crate) struct Declared {
 }
 
 /// The schema this build writes.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) const VERSION: i64 = 1;
 
 /// The schema's `CREATE TABLE`s, the same text for SQLite and PostgreSQL (SQLite stores
 /// `BIGINT` and `BOOLEAN` as integers).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn schema_sql() -> String {
     let buckets: Vec<String> = BUCKET_COLUMNS
         .iter()
@@ -66,6 +70,7 @@ pub(crate) fn schema_sql() -> String {
 
 /// What the schema version found says: `Ok(true)` when none is written yet (an empty
 /// database), an error when a newer build wrote it.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn version_check(found: Option<i64>) -> Result<bool, String> {
     match found {
         None => Ok(true),
