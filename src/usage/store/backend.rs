@@ -68,6 +68,73 @@ pub(crate) fn schema_sql() -> String {
     )
 }
 
+/// The statement adding one row's delta to `tower_ga_usage`, the same for both backends but for
+/// the placeholder sign (`?` for SQLite, `$` for PostgreSQL) and the two-value functions that
+/// take the smaller and the larger (`min` and `max`, `LEAST` and `GREATEST`). Its parameters:
+/// day, method, route, then [`upsert_numbers`].
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn upsert_sql(mark: char, smaller: &str, larger: &str) -> String {
+    const SUMS: [&str; 7] = [
+        "calls",
+        "method_not_allowed",
+        "s2xx",
+        "s3xx",
+        "s4xx",
+        "s5xx",
+        "s_other",
+    ];
+    let params = 3 + SUMS.len() + BUCKET_COLUMNS.len() + 4;
+    let values: Vec<String> = (1..=params).map(|i| format!("{mark}{i}")).collect();
+    let sums: Vec<String> = SUMS
+        .iter()
+        .chain(&BUCKET_COLUMNS)
+        .map(|c| format!("{c} = tower_ga_usage.{c} + excluded.{c}"))
+        .collect();
+    // Either time may be absent (NULL): the other one then stands.
+    let pick = |f: &str, c: &str| {
+        format!(
+            "{c} = {f}(coalesce(tower_ga_usage.{c}, excluded.{c}), \
+             coalesce(excluded.{c}, tower_ga_usage.{c}))"
+        )
+    };
+    format!(
+        "INSERT INTO tower_ga_usage (day, method, route, {}, {}, first_call, last_call,
+           deprecated_since, sunset)
+         VALUES ({})
+         ON CONFLICT (day, method, route) DO UPDATE SET {}, {}, {},
+           deprecated_since = coalesce(excluded.deprecated_since, tower_ga_usage.deprecated_since),
+           sunset = coalesce(excluded.sunset, tower_ga_usage.sunset)",
+        SUMS.join(", "),
+        BUCKET_COLUMNS.join(", "),
+        values.join(", "),
+        sums.join(", "),
+        pick(smaller, "first_call"),
+        pick(larger, "last_call"),
+    )
+}
+
+/// A row's numbers as [`upsert_sql`] takes them after day, method and route: the counts (calls,
+/// 405s, the five status classes, the latency buckets), then the first and last call, the
+/// deprecation date and the sunset, each of which may be absent.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn upsert_numbers(c: &Counts) -> (Vec<i64>, [Option<i64>; 4]) {
+    let n = |v: u64| v as i64;
+    let counts = [c.calls, c.not_allowed]
+        .iter()
+        .chain(&c.status)
+        .chain(&c.latency)
+        .map(|v| n(*v))
+        .collect();
+    let times = [
+        c.first,
+        c.last,
+        c.deprecation.map(|d| d.0),
+        c.deprecation.and_then(|d| d.1),
+    ]
+    .map(|v| v.map(n));
+    (counts, times)
+}
+
 /// What the schema version found says: `Ok(true)` when none is written yet (an empty
 /// database), an error when a newer build wrote it.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

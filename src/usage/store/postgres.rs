@@ -8,7 +8,8 @@ use tokio::runtime::Runtime;
 use tokio_postgres::{Client, NoTls};
 
 use super::backend::{
-    schema_sql, version_check, Backend, Declared, RowDelta, Stored, KEEP_CONSUMERS, VERSION,
+    schema_sql, upsert_numbers, upsert_sql, version_check, Backend, Declared, RowDelta, Stored,
+    KEEP_CONSUMERS, VERSION,
 };
 use crate::text::date::Day;
 use crate::usage::delta::{Counts, BUCKETS, BUCKET_COLUMNS};
@@ -85,36 +86,6 @@ impl Postgres {
     }
 }
 
-fn upsert_sql() -> String {
-    let buckets = BUCKET_COLUMNS.join(", ");
-    let marks: Vec<String> = (0..BUCKETS).map(|i| format!("${}", i + 11)).collect();
-    let adds: Vec<String> = BUCKET_COLUMNS
-        .iter()
-        .map(|c| format!("{c} = tower_ga_usage.{c} + EXCLUDED.{c}"))
-        .collect();
-    let n = 11 + BUCKETS;
-    format!(
-        "INSERT INTO tower_ga_usage (day, method, route, calls, method_not_allowed,
-           s2xx, s3xx, s4xx, s5xx, s_other, {buckets}, first_call, last_call, deprecated_since, sunset)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, {}, ${n}, ${}, ${}, ${})
-         ON CONFLICT (day, method, route) DO UPDATE SET
-           calls = tower_ga_usage.calls + EXCLUDED.calls,
-           method_not_allowed = tower_ga_usage.method_not_allowed + EXCLUDED.method_not_allowed,
-           s2xx = tower_ga_usage.s2xx + EXCLUDED.s2xx, s3xx = tower_ga_usage.s3xx + EXCLUDED.s3xx,
-           s4xx = tower_ga_usage.s4xx + EXCLUDED.s4xx, s5xx = tower_ga_usage.s5xx + EXCLUDED.s5xx,
-           s_other = tower_ga_usage.s_other + EXCLUDED.s_other, {},
-           first_call = LEAST(tower_ga_usage.first_call, EXCLUDED.first_call),
-           last_call = GREATEST(tower_ga_usage.last_call, EXCLUDED.last_call),
-           deprecated_since = COALESCE(EXCLUDED.deprecated_since, tower_ga_usage.deprecated_since),
-           sunset = COALESCE(EXCLUDED.sunset, tower_ga_usage.sunset)",
-        marks.join(", "),
-        n + 1,
-        n + 2,
-        n + 3,
-        adds.join(", "),
-    )
-}
-
 impl Backend for Postgres {
     fn write(
         &mut self,
@@ -122,7 +93,7 @@ impl Backend for Postgres {
         declared: &[Declared],
         today: Day,
     ) -> Result<(), String> {
-        let upsert = upsert_sql();
+        let upsert = upsert_sql('$', "LEAST", "GREATEST");
         let client = &mut self.client;
         self.rt.block_on(async {
             let work = async {
@@ -143,24 +114,7 @@ impl Backend for Postgres {
                 for r in rows {
                     let c = &r.counts;
                     let day = r.day.iso();
-                    let n = |v: u64| v as i64;
-                    let mut values: Vec<i64> = vec![
-                        n(c.calls),
-                        n(c.not_allowed),
-                        n(c.status[0]),
-                        n(c.status[1]),
-                        n(c.status[2]),
-                        n(c.status[3]),
-                        n(c.status[4]),
-                    ];
-                    values.extend(c.latency.iter().map(|v| *v as i64));
-                    let opt = |v: Option<u64>| v.map(|v| v as i64);
-                    let tail = [
-                        opt(c.first),
-                        opt(c.last),
-                        opt(c.deprecation.map(|d| d.0)),
-                        opt(c.deprecation.and_then(|d| d.1)),
-                    ];
+                    let (values, tail) = upsert_numbers(c);
                     let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
                         vec![&day, &r.method, &r.route];
                     params.extend(values.iter().map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync)));

@@ -7,7 +7,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::backend::{
-    schema_sql, version_check, Backend, Declared, RowDelta, Stored, KEEP_CONSUMERS, VERSION,
+    schema_sql, upsert_numbers, upsert_sql, version_check, Backend, Declared, RowDelta, Stored,
+    KEEP_CONSUMERS, VERSION,
 };
 use crate::text::date::Day;
 use crate::usage::delta::{Counts, BUCKETS, BUCKET_COLUMNS};
@@ -76,37 +77,7 @@ impl Backend for Sqlite {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err("cannot lock the usage store"))?;
         {
-            let buckets = BUCKET_COLUMNS.join(", ");
-            let marks: Vec<String> = (0..BUCKETS).map(|i| format!("?{}", i + 10)).collect();
-            let adds: Vec<String> = BUCKET_COLUMNS
-                .iter()
-                .map(|c| format!("{c} = {c} + excluded.{c}"))
-                .collect();
-            let sql = format!(
-                "INSERT INTO tower_ga_usage (day, method, route, calls, method_not_allowed,
-                   s2xx, s3xx, s4xx, s5xx, s_other, {buckets}, first_call, last_call,
-                   deprecated_since, sunset)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?{s_other}, {marks}, ?{f}, ?{l}, ?{d}, ?{s})
-                 ON CONFLICT (day, method, route) DO UPDATE SET
-                   calls = calls + excluded.calls,
-                   method_not_allowed = method_not_allowed + excluded.method_not_allowed,
-                   s2xx = s2xx + excluded.s2xx, s3xx = s3xx + excluded.s3xx,
-                   s4xx = s4xx + excluded.s4xx, s5xx = s5xx + excluded.s5xx,
-                   s_other = s_other + excluded.s_other, {adds},
-                   first_call = min(coalesce(first_call, excluded.first_call), coalesce(excluded.first_call, first_call)),
-                   last_call = max(coalesce(last_call, excluded.last_call), coalesce(excluded.last_call, last_call)),
-                   deprecated_since = coalesce(excluded.deprecated_since, deprecated_since),
-                   sunset = coalesce(excluded.sunset, sunset)",
-                s_other = 9 + BUCKETS + 5,
-                marks = marks.join(", "),
-                f = 10 + BUCKETS,
-                l = 11 + BUCKETS,
-                d = 12 + BUCKETS,
-                s = 13 + BUCKETS,
-                adds = adds.join(", "),
-            );
-            // Parameters: 1..=9 as named, 10.. the buckets, then first, last, since, sunset,
-            // and s_other last.
+            let sql = upsert_sql('?', "min", "max");
             let mut upsert = tx.prepare_cached(&sql).map_err(err("cannot prepare"))?;
             let mut consumers = tx
                 .prepare_cached(
@@ -142,24 +113,14 @@ impl Backend for Sqlite {
             for r in rows {
                 let c = &r.counts;
                 let day = r.day.iso();
+                let (numbers, times) = upsert_numbers(c);
                 let mut values: Vec<rusqlite::types::Value> = vec![
                     day.clone().into(),
                     r.method.clone().into(),
                     r.route.clone().into(),
-                    (c.calls as i64).into(),
-                    (c.not_allowed as i64).into(),
-                    (c.status[0] as i64).into(),
-                    (c.status[1] as i64).into(),
-                    (c.status[2] as i64).into(),
-                    (c.status[3] as i64).into(),
                 ];
-                values.extend(c.latency.iter().map(|n| (*n as i64).into()));
-                let opt = |v: Option<u64>| v.map(|v| v as i64).into();
-                values.push(opt(c.first));
-                values.push(opt(c.last));
-                values.push(opt(c.deprecation.map(|d| d.0)));
-                values.push(opt(c.deprecation.and_then(|d| d.1)));
-                values.push((c.status[4] as i64).into());
+                values.extend(numbers.into_iter().map(Into::into));
+                values.extend(times.into_iter().map(Into::into));
                 upsert
                     .execute(rusqlite::params_from_iter(values))
                     .map_err(err("cannot write usage"))?;

@@ -48,25 +48,22 @@ pub(crate) struct StoreHandle {
 impl StoreHandle {
     /// Writes what the table holds now; `true` once it is in the store.
     pub(crate) async fn flush(&self) -> bool {
-        let (tx, rx) = oneshot::channel();
-        match self.tx.send(Request::Flush(tx)) {
-            // A thread stopping already drops the request unanswered: what it did, it says.
-            Ok(()) => rx
-                .await
-                .unwrap_or_else(|_| self.counters.stopped_clean.load(Ordering::Relaxed)),
-            Err(_) => self.counters.stopped_clean.load(Ordering::Relaxed),
-        }
+        self.ask(Request::Flush).await
     }
 
     /// Writes, then stops the thread; `true` once everything is in the store.
     pub(crate) async fn shutdown(&self) -> bool {
+        self.ask(Request::Shutdown).await
+    }
+
+    /// Sends a request the thread answers with whether everything is written. A thread that has
+    /// stopped, or drops the request unanswered because it is stopping, says what it did then.
+    async fn ask(&self, request: fn(oneshot::Sender<bool>) -> Request) -> bool {
         let (tx, rx) = oneshot::channel();
-        match self.tx.send(Request::Shutdown(tx)) {
-            // A thread stopping already drops the request unanswered: what it did, it says.
-            Ok(()) => rx
-                .await
-                .unwrap_or_else(|_| self.counters.stopped_clean.load(Ordering::Relaxed)),
-            Err(_) => self.counters.stopped_clean.load(Ordering::Relaxed),
+        let stopped_clean = || self.counters.stopped_clean.load(Ordering::Relaxed);
+        match self.tx.send(request(tx)) {
+            Ok(()) => rx.await.unwrap_or_else(|_| stopped_clean()),
+            Err(_) => stopped_clean(),
         }
     }
 
